@@ -1,0 +1,137 @@
+"""`relayport serve|plugins|models|check`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from relayport.config import Config, ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="relayport", description="A self-hosted LLM API gateway.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="TOML config file (default: embedded defaults)")
+    serve.add_argument("--host", help="listen address (overrides [server] host)")
+    serve.add_argument("--port", type=int, help="listen port (overrides [server] port)")
+    plugins = sub.add_parser("plugins", help="list installed vendor plugins")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    models = sub.add_parser("models", help="list the model names the config serves")
+    models.add_argument("--config", help="TOML config file")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    check = sub.add_parser("check", help="validate a config file")
+    check.add_argument("--config", required=True, help="TOML config file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "plugins":
+            return _plugins(args)
+        if args.command == "models":
+            return _models(args)
+        return _check(args)
+    except ConfigError as exc:
+        print(f"relayport: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from relayport.server.app import create_app
+    from relayport.server.auth import KeyRing, check_bind
+
+    config = load_config(args.config)
+    if args.host:
+        config.server.host = args.host
+    if args.port:
+        config.server.port = args.port
+    logging.basicConfig(
+        level=getattr(logging, config.server.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
+    app = create_app(config)
+    _use_uvloop()
+    print(f"relayport listening on http://{config.server.host}:{config.server.port}", flush=True)
+    web.run_app(app, host=config.server.host, port=config.server.port, print=None,
+                access_log=None, handler_cancellation=True)
+    return 0
+
+
+def _use_uvloop() -> None:
+    """uvloop (the `fast` extra) roughly halves the event loop's share of each call."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from relayport.plugins import load_plugins
+    from relayport.server.ops_routes import describe_plugins
+
+    info = describe_plugins(load_plugins())
+    if args.json:
+        print(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for p in info["plugins"]:
+        print(f"{p['name']}  {p['distribution'] or '-'} {p['version'] or ''}".rstrip())
+        for prov in p["providers"]:
+            print(f"  provider {prov['name']}: {', '.join(prov['capabilities'])}"
+                  f"  (key: {' or '.join(prov['key_env']) or 'none'})")
+        print(f"  hooks: {', '.join(p['hooks'])}")
+    for f in info["failed"]:
+        print(f"{f['name']}  FAILED: {f['error']}")
+    if not info["plugins"] and not info["failed"]:
+        print("no vendor plugins installed (pip install relayport-openai, ...)")
+    return 0
+
+
+def _build(config: Config) -> object:
+    from relayport.plugins import load_plugins
+    from relayport.routing import Router
+
+    return Router(config, load_plugins())
+
+
+def _models(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    router = _build(config)
+    rows = [
+        {"name": name, "provider": dep.provider.name, "model": dep.model, "base_url": dep.base_url,
+         "key": "set" if dep.api_key else "missing"}
+        for name, dep in router.names()  # type: ignore[attr-defined]
+    ]
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for r in rows:
+            print(f"{r['name']}  -> {r['provider']}/{r['model']}  {r['base_url']}  key {r['key']}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from relayport.server.auth import KeyRing, check_bind
+
+    config = load_config(args.config)
+    router = _build(config)
+    check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
+    missing = [name for name, dep in router.names() if dep.provider.key_env and not dep.api_key]  # type: ignore[attr-defined]
+    for name in missing:
+        print(f"warning: model {name!r} has no vendor key (set it in api_key or the provider's env var)",
+              file=sys.stderr)
+    print(f"{config.source}: OK ({len(config.models)} model entries)")
+    return 0

@@ -1,0 +1,125 @@
+"""The TOML configuration, read with the standard library and structured into attrs classes.
+
+Config is written by people, so unknown keys are errors (a typo must not silently change
+behaviour); this is the opposite of what we do with vendor responses.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from relayport.provider import Timeouts
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says where and why."""
+
+
+@attrs.define
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 32 * 1024 * 1024
+    state_path: str = "relayport.sqlite3"
+    log_level: str = "info"
+    # One log line per call; turn off on very high request rates.
+    log_requests: bool = True
+
+
+@attrs.define
+class AuthConfig:
+    keys: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class ModelConfig:
+    name: str
+    provider: str
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    proxy: str | None = None
+    timeouts: Timeouts = Timeouts()
+    headers: dict[str, str] = attrs.field(factory=dict)
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class Config:
+    server: ServerConfig = attrs.field(factory=ServerConfig)
+    auth: AuthConfig = attrs.field(factory=AuthConfig)
+    models: list[ModelConfig] = attrs.field(factory=list)
+    source: str = "<defaults>"
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _describe(exc: BaseException, path: str = "") -> list[str]:
+    """Flatten cattrs' nested exception groups into `where: what` lines."""
+    out: list[str] = []
+    if isinstance(exc, ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            out.append(f"{path or 'top level'}: unknown key {key!r}")
+        return out
+    if isinstance(exc, (ClassValidationError, cattrs.errors.IterableValidationError)):
+        notes = cattrs.transform_error(exc, path=path or "$")
+        return list(notes)
+    out.append(f"{path or 'config'}: {exc}")
+    return out
+
+
+def parse_config(data: dict[str, Any], source: str = "<dict>") -> Config:
+    data = {k: v for k, v in data.items()}
+    try:
+        config = _converter.structure(data, Config)
+    except Exception as exc:
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(_describe(exc))) from None
+    config.source = source
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    problems: list[str] = []
+    if not (0 < config.server.port < 65536):
+        problems.append(f"server.port: {config.server.port} is not a TCP port")
+    if config.server.max_body_bytes <= 0:
+        problems.append("server.max_body_bytes: must be positive")
+    for i, m in enumerate(config.models):
+        where = f"models[{i}] ({m.name!r})"
+        if not m.name:
+            problems.append(f"models[{i}].name: must not be empty")
+        if not m.provider:
+            problems.append(f"{where}.provider: must not be empty")
+        if m.base_url is not None and not m.base_url.startswith(("http://", "https://")):
+            problems.append(f"{where}.base_url: {m.base_url!r} must start with http:// or https://")
+        t = m.timeouts
+        for field in ("connect", "first_byte", "idle", "total"):
+            if getattr(t, field) <= 0:
+                problems.append(f"{where}.timeouts.{field}: must be positive")
+    if problems:
+        raise ConfigError(f"{config.source}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """Read a TOML file; None gives the embedded defaults."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_config(data, str(p))

@@ -1,0 +1,320 @@
+"""The core's services for surfaces: resolve a model, call its vendor, stream, pass through.
+
+Surfaces (the OpenAI routes in the core, the Anthropic and Gemini routes in plugins) parse
+their wire format and then use only this class, so every surface gets the same routing,
+fallback, timeouts, error mapping and cancellation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from relayport import upstream
+from relayport.model.chat import ChatRequest, ChatResponse
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
+from relayport.model.usage import Usage
+from relayport.plugins import PluginSet
+from relayport.provider import Deployment, Passthrough, StreamParser
+from relayport.routing import Router
+from relayport.wire.sse import LineDecoder, SSEDecoder
+
+log = logging.getLogger("relayport.calls")
+
+
+class Gateway:
+    def __init__(self, router: Router, plugins: PluginSet, session: aiohttp.ClientSession,
+                 log_requests: bool = True) -> None:
+        self.router = router
+        self.plugins = plugins
+        self.session = session
+        self.log_requests = log_requests
+
+    def resolve(self, model: str) -> list[Deployment]:
+        return self.router.resolve(model)
+
+    # ------------------------------------------------------------------ fallback loop
+
+    async def _each(self, deployments: list[Deployment], attempt: Callable[[Deployment], Awaitable[Any]]) -> Any:
+        """Try deployments in order; a retryable failure moves on to the next one."""
+        last = len(deployments) - 1
+        for i, dep in enumerate(deployments):
+            try:
+                return await attempt(dep)
+            except GatewayError as exc:
+                if not exc.retryable or i == last:
+                    raise
+                self.router.cool_down(dep, exc.retry_after)
+                log.warning("%s failed (%s); falling back to the next deployment", dep, exc)
+        raise AssertionError("unreachable: no deployments")
+
+    async def _error_from(self, dep: Deployment, resp: aiohttp.ClientResponse) -> GatewayError:
+        body = await upstream.read_body(dep, resp)
+        response = UpstreamResponse(resp.status, resp.headers, body)
+        err = dep.hooks.relayport_map_error(deployment=dep, response=response)
+        return err or GatewayError(resp.status if resp.status >= 400 else 502, f"HTTP {resp.status}")
+
+    # ------------------------------------------------------------------ canonical calls
+
+    def _translate(self, dep: Deployment, request: ChatRequest) -> UpstreamRequest:
+        req = dep.hooks.relayport_translate_request(deployment=dep, request=request)
+        if req is None:
+            raise GatewayError(501, f"Provider '{dep.provider.name}' cannot serve chat requests.",
+                               code="unsupported_operation")
+        return req
+
+    async def complete(self, request: ChatRequest, deployments: list[Deployment]) -> ChatResponse:
+        async def attempt(dep: Deployment) -> ChatResponse:
+            started = time.perf_counter()
+            up = self._translate(dep, request)
+            up.stream = False
+            async with upstream.send(self.session, dep, up) as resp:
+                if resp.status >= 300:
+                    raise await self._error_from(dep, resp)
+                body = await upstream.read_body(dep, resp)
+            result = dep.hooks.relayport_parse_response(
+                deployment=dep, request=request, response=UpstreamResponse(resp.status, resp.headers, body)
+            )
+            if result is None:
+                raise GatewayError(501, f"Provider '{dep.provider.name}' cannot parse chat responses.")
+            self.record(dep, resp.status, result.usage, started)
+            return result
+
+        return await self._each(deployments, attempt)
+
+    async def open_stream(self, request: ChatRequest, deployments: list[Deployment]) -> ChatStream:
+        """Start a stream; errors before the vendor's first byte raise, later ones are events."""
+
+        async def attempt(dep: Deployment) -> ChatStream:
+            parser = dep.hooks.relayport_stream_parser(deployment=dep, request=request)
+            if parser is None:
+                raise GatewayError(501, f"Provider '{dep.provider.name}' cannot stream.")
+            up = self._translate(dep, request)
+            up.stream = True
+            cm = upstream.send(self.session, dep, up)
+            resp = await cm.__aenter__()
+            if resp.status >= 300:
+                try:
+                    raise await self._error_from(dep, resp)
+                finally:
+                    await cm.__aexit__(None, None, None)
+            return ChatStream(self, dep, cm, resp, parser)
+
+        return await self._each(deployments, attempt)
+
+    # ------------------------------------------------------------------ passthrough
+
+    async def passthrough(
+        self,
+        http_request: web.Request,
+        surface: str,
+        body: dict[str, Any],
+        deployments: list[Deployment],
+        headers: dict[str, str] | None = None,
+    ) -> web.StreamResponse | None:
+        """Forward the client's own wire format when the first deployment's vendor speaks it.
+
+        Returns None when it does not (the surface then translates). The body may be rewritten
+        by the plugin (model name, unsupported fields); answers go back byte for byte except
+        for events the plugin's `patch` changes.
+        """
+        dep0 = deployments[0]
+        hdrs = headers or {}
+        # The hook may rewrite the body in place, so fallbacks get their own copy.
+        pristine = orjson.dumps(body) if len(deployments) > 1 else None
+        first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
+        if first is None:
+            return None
+
+        async def attempt(dep: Deployment) -> web.StreamResponse:
+            plan: Passthrough | None = first
+            if dep is not dep0:
+                plan = dep.hooks.relayport_passthrough(
+                    deployment=dep, surface=surface, body=orjson.loads(pristine or b"{}"), headers=hdrs
+                )
+            if plan is None:
+                raise GatewayError(501, f"Provider '{dep.provider.name}' cannot serve {surface}.")
+            started = time.perf_counter()
+            async with upstream.send(self.session, dep, plan.request) as resp:
+                if resp.status >= 300:
+                    raise await self._error_from(dep, resp)
+                if plan.request.stream and resp.content_type == "text/event-stream":
+                    return await self._pipe_stream(http_request, dep, resp, plan, started)
+                return await self._pipe_body(dep, resp, plan, started)
+
+        result: web.StreamResponse = await self._each(deployments, attempt)
+        return result
+
+    async def _pipe_body(self, dep: Deployment, resp: aiohttp.ClientResponse, plan: Passthrough,
+                         started: float) -> web.Response:
+        body = await upstream.read_body(dep, resp)
+        usage = None
+        if plan.patch is not None or plan.usage is not None:
+            try:
+                obj = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                if plan.patch is not None and plan.patch(obj):
+                    body = orjson.dumps(obj)
+                usage = plan.usage(obj) if plan.usage is not None else None
+        self.record(dep, resp.status, usage, started)
+        return web.Response(body=body, status=resp.status,
+                            content_type=resp.content_type or "application/json")
+
+    async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
+                           resp: aiohttp.ClientResponse, plan: Passthrough,
+                           started: float) -> web.StreamResponse:
+        out = web.StreamResponse(status=resp.status, headers=SSE_HEADERS)
+        await out.prepare(http_request)
+        marker = plan.marker
+        inspect = plan.patch is not None or plan.usage is not None
+        usage: Usage | None = None
+        pending = b""
+        try:
+            async for chunk in resp.content.iter_any():
+                if b"\r" in chunk:
+                    chunk = chunk.replace(b"\r\n", b"\n")
+                data = pending + chunk if pending else chunk
+                cut = data.rfind(b"\n\n")
+                if cut < 0:
+                    pending = data
+                    continue
+                # Forward whole events only: a client never sees half an event, and an event
+                # to patch is always complete in our hands.
+                complete, pending = data[: cut + 2], data[cut + 2:]
+                if inspect and marker in complete:
+                    complete, found = _inspect_events(complete, plan)
+                    usage = found or usage
+                await out.write(complete)
+            if pending.strip():
+                await out.write(pending)
+        except TimeoutError:
+            await out.write(_stream_error_bytes(upstream.timed_out(dep)))
+        except aiohttp.ClientError as exc:
+            await out.write(_stream_error_bytes(upstream.unreachable(dep, exc)))
+        self.record(dep, resp.status, usage, started)
+        await out.write_eof()
+        return out
+
+    # ------------------------------------------------------------------ accounting
+
+    def record(self, dep: Deployment, status: int, usage: Usage | None, started: float) -> None:
+        if self.log_requests and log.isEnabledFor(logging.INFO):
+            log.info(
+                "model=%s provider=%s upstream_model=%s status=%d in=%s out=%s cached=%s ms=%.1f",
+                dep.name, dep.provider.name, dep.model, status,
+                usage.input_tokens if usage else "-", usage.output_tokens if usage else "-",
+                usage.cached_tokens if usage and usage.cached_tokens is not None else "-",
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _stream_error_bytes(err: GatewayError) -> bytes:
+    return b"data: " + orjson.dumps(err.envelope()) + b"\n\n"
+
+
+def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | None]:
+    usage: Usage | None = None
+    blocks = complete.split(b"\n\n")
+    changed = False
+    for i, block in enumerate(blocks):
+        if plan.marker not in block:
+            continue
+        lines = block.split(b"\n")
+        for j, line in enumerate(lines):
+            if not line.startswith(b"data:") or plan.marker not in line:
+                continue
+            payload = line[5:].lstrip()
+            try:
+                obj = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            if plan.patch is not None and plan.patch(obj):
+                lines[j] = b"data: " + orjson.dumps(obj)
+                changed = True
+            if plan.usage is not None:
+                usage = plan.usage(obj) or usage
+        if changed:
+            blocks[i] = b"\n".join(lines)
+    return (b"\n\n".join(blocks) if changed else complete), usage
+
+
+class ChatStream:
+    """A vendor stream being read: iterate for lists of canonical events, one list per read."""
+
+    def __init__(self, gateway: Gateway, dep: Deployment, cm: Any, resp: aiohttp.ClientResponse,
+                 parser: StreamParser) -> None:
+        self.gateway = gateway
+        self.deployment = dep
+        self._cm = cm
+        self._resp = resp
+        self._parser = parser
+        self._closed = False
+        self.usage: Usage | None = None
+        self._started = time.perf_counter()
+
+    def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[list[StreamEvent]]:
+        parser = self._parser
+        decoder = LineDecoder() if parser.framing == "lines" else SSEDecoder()
+        try:
+            try:
+                async for chunk in self._resp.content.iter_any():
+                    batch: list[StreamEvent] = []
+                    for ev in decoder.feed(chunk):
+                        batch.extend(parser.feed(ev))
+                        if parser.done:
+                            break
+                    if batch:
+                        self._note(batch)
+                        yield batch
+                    if parser.done:
+                        break
+                else:
+                    tail: list[StreamEvent] = []
+                    for ev in decoder.flush():
+                        tail.extend(parser.feed(ev))
+                    tail.extend(parser.close())
+                    if tail:
+                        self._note(tail)
+                        yield tail
+            except GatewayError as exc:
+                yield [StreamError(exc)]
+            except TimeoutError:
+                yield [StreamError(upstream.timed_out(self.deployment))]
+            except aiohttp.ClientError as exc:
+                yield [StreamError(upstream.unreachable(self.deployment, exc))]
+        finally:
+            await self.aclose()
+
+    def _note(self, batch: list[StreamEvent]) -> None:
+        for ev in batch:
+            if isinstance(ev, UsageUpdate):
+                self.usage = ev.usage
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.gateway.record(self.deployment, self._resp.status, self.usage, self._started)
+        # Closing (not releasing) when the parser did not finish drops the connection so an
+        # abandoned generation stops upstream.
+        if not self._parser.done:
+            self._resp.close()
+        await self._cm.__aexit__(None, None, None)

@@ -1,0 +1,225 @@
+"""The relayport plugin contract: every hook a vendor or surface plugin can implement.
+
+Hooks are synchronous and pure: they translate and parse data, and the core owns every
+socket, timeout, retry and the task store. Per-call hooks receive the `Deployment` being
+served and are dispatched only to the plugin that registered its provider (plus plugins
+that register no provider, and the core's builtin defaults), so their cost does not grow
+with the number of installed plugins.
+
+Implement hooks in a module (or object) named by an entry point in the ``relayport`` group::
+
+    [project.entry-points.relayport]
+    myvendor = "relayport_myvendor"
+
+and mark them with ``relayport.hookimpl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from relayport.model.chat import ChatRequest, ChatResponse
+    from relayport.model.errors import GatewayError
+    from relayport.model.http import UpstreamRequest, UpstreamResponse
+    from relayport.model.media import MediaRequest, SubmittedTask, TaskRecord, TaskUpdate
+    from relayport.provider import (
+        Deployment,
+        Passthrough,
+        ProviderSpec,
+        StreamParser,
+        Surface,
+    )
+
+PROJECT = "relayport"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -------------------------------------------------------------------------
+# registration
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    """Register the vendors this plugin serves.
+
+    Called once at start-up. The per-call hooks below are then dispatched to this plugin
+    for deployments of the providers it registered.
+
+    :param register: call it once per provider with a `ProviderSpec`.
+    """
+
+
+@hookspec
+def relayport_register_surfaces(register: Callable[[Surface], None]) -> None:
+    """Register ingress wire formats (routes) this plugin serves to clients.
+
+    Called once when the app is built. A surface's handlers reach the core's services
+    (routing, upstream calls) through ``request.app[relayport.server.keys.GATEWAY]``.
+
+    :param register: call it once per surface with a `Surface`.
+    """
+
+
+# -------------------------------------------------------------------------
+# request translation
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relayport_passthrough(
+    deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
+) -> Passthrough | None:
+    """Forward a call in the client's own wire format, when the vendor speaks it.
+
+    Return None to have the call translated through the canonical model instead.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the call.
+    :param surface: the client's wire format, e.g. ``"openai.chat"``.
+    :param body: the client's decoded JSON body; the hook may change it (model name,
+        fields the vendor does not take) and encode it into the request.
+    :param headers: the client's request headers a vendor may honour (lower-cased names,
+        e.g. ``anthropic-version``); gateway credentials are never included.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_translate_request(
+    deployment: Deployment, request: ChatRequest
+) -> UpstreamRequest | None:
+    """Build the vendor request for a canonical chat request.
+
+    Raise `GatewayError` (status 400) for input the vendor cannot take, saying why.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the call; ``deployment.model`` is the
+        vendor's model id and ``deployment.url(path)`` joins its base URL.
+    :param request: the canonical request; ``request.stream`` says whether to stream.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_parse_response(
+    deployment: Deployment, request: ChatRequest, response: UpstreamResponse
+) -> ChatResponse | None:
+    """Parse a successful (2xx) non-streaming vendor response into a canonical response.
+
+    Raise `GatewayError` when the body carries an error despite its status.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment that served the call.
+    :param request: the canonical request that was sent.
+    :param response: status, headers and the raw body.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
+    """Turn a vendor error response (non-2xx) into a `GatewayError`.
+
+    Keep the vendor's status and message; set ``retryable`` (rate limits, overload,
+    transient 5xx) and ``retry_after`` when the vendor says how long to wait.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment that served the call.
+    :param response: status, headers and the raw error body.
+    """
+
+
+# -------------------------------------------------------------------------
+# streaming parsing
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
+    """Create the parser for one streaming response.
+
+    The core reads the upstream body, splits it into events (or lines) as the parser's
+    ``framing`` asks, feeds them to ``parser.feed`` and stops when ``parser.done``.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the call.
+    :param request: the canonical request that was sent.
+    """
+
+
+# -------------------------------------------------------------------------
+# task polling (image, video and speech generation)
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
+    """Build the vendor request that starts a media generation task.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the task.
+    :param request: the canonical media request.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_parse_submit(
+    deployment: Deployment, request: MediaRequest, response: UpstreamResponse
+) -> SubmittedTask | None:
+    """Read the vendor's answer to a submit: its task id, or a finished result for sync vendors.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the task.
+    :param request: the canonical media request that was submitted.
+    :param response: the vendor's 2xx answer.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
+    """Build the request that asks the vendor how a task is doing.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the task.
+    :param task: the stored task; ``task.vendor_task_id`` is the vendor's id.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_parse_poll(
+    deployment: Deployment, task: TaskRecord, response: UpstreamResponse
+) -> TaskUpdate | None:
+    """Read a poll answer into the unified status (queued, running, succeeded, failed, cancelled).
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the task.
+    :param task: the stored task being polled.
+    :param response: the vendor's answer to the poll request.
+    """
+
+
+# Hooks dispatched per call to the plugin owning the deployment's provider.
+PER_CALL_HOOKS: tuple[str, ...] = (
+    "relayport_passthrough",
+    "relayport_translate_request",
+    "relayport_parse_response",
+    "relayport_map_error",
+    "relayport_stream_parser",
+    "relayport_submit_task",
+    "relayport_parse_submit",
+    "relayport_poll_request",
+    "relayport_parse_poll",
+)

@@ -1,0 +1,28 @@
+"""Descriptions of upstream HTTP exchanges: plugins build and read these, the core does the I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+
+@attrs.define
+class UpstreamRequest:
+    """One request to a vendor. `body` is sent as-is; set `json` instead to let the core encode."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = attrs.field(factory=dict)
+    body: bytes | None = None
+    json: Any = None
+    # Whether the answer is an event stream (the core then reads it incrementally).
+    stream: bool = False
+
+
+@attrs.define
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes

@@ -1,0 +1,101 @@
+"""Media generation requests and async task state (used by the task-polling hooks)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from relayport.model.chat import MediaInputs
+from relayport.model.errors import GatewayError
+from relayport.model.usage import Usage
+
+
+class MediaKind(str, enum.Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+    SPEECH = "speech"
+
+
+class TaskStatus(str, enum.Enum):
+    """The unified lifecycle of a vendor task. The last three are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+@attrs.define
+class MediaRequest:
+    """An image, video or speech generation request in canonical form."""
+
+    kind: MediaKind
+    model: str
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    n: int | None = None
+    size: str | None = None
+    duration: float | None = None
+    resolution: str | None = None
+    aspect_ratio: str | None = None
+    voice: str | None = None
+    response_format: str | None = None
+    seed: int | None = None
+    media: MediaInputs = attrs.field(factory=MediaInputs)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class MediaOutput:
+    """One result: a URL the vendor serves, or inline bytes as base64."""
+
+    url: str | None = None
+    b64: str | None = None
+    media_type: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class SubmittedTask:
+    """What a vendor said to a submit: its task id, or (sync vendors) the finished result."""
+
+    vendor_task_id: str | None
+    update: TaskUpdate | None = None
+
+
+@attrs.define
+class TaskUpdate:
+    status: TaskStatus
+    progress: float | None = None
+    outputs: list[MediaOutput] = attrs.field(factory=list)
+    error: GatewayError | None = None
+    usage: Usage | None = None
+    # Seconds the vendor asked us to wait before the next poll, when it said.
+    poll_after: float | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class TaskRecord:
+    """A task as the store keeps it. `id` is the gateway's own opaque id."""
+
+    id: str
+    provider: str
+    model: str
+    vendor_task_id: str | None
+    status: TaskStatus
+    request: MediaRequest
+    created_at: float
+    updated_at: float
+    deadline: float
+    deployment: str = ""
+    progress: float | None = None
+    outputs: list[MediaOutput] = attrs.field(factory=list)
+    error: GatewayError | None = None

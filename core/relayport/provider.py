@@ -1,0 +1,166 @@
+"""What a vendor plugin registers and what the core hands back to it on every call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamRequest
+from relayport.model.stream import StreamEvent
+from relayport.model.usage import Usage
+from relayport.secrets import Secret
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from relayport.openai_compat import OpenAICompat
+    from relayport.wire.sse import SSEEvent
+
+# Wire formats a surface speaks and a vendor may speak natively (then calls pass through).
+OPENAI_CHAT = "openai.chat"
+ANTHROPIC_MESSAGES = "anthropic.messages"
+GEMINI_GENERATE = "gemini.generate"
+
+
+@attrs.define(frozen=True)
+class ProviderSpec:
+    """A vendor a plugin serves.
+
+    :param name: the provider name used in config (`provider = "deepseek"`) and in
+        `provider/model` addressing.
+    :param base_url: the default base URL, meaning what the vendor's official SDK means by it.
+    :param key_env: environment variables tried, in order, for the vendor key.
+    :param auth: how the key is sent: "bearer", "x-api-key", "header:<Name>", or "none".
+    :param model_patterns: fnmatch patterns of model names routed here when no config names
+        them and the key is set (e.g. "deepseek-*").
+    :param capabilities: what it can do: chat, stream, tools, vision, audio, video, thinking,
+        images, video_generation, speech, embeddings.
+    :param openai_compat: set for vendors that speak OpenAI chat; the core's builtin hooks
+        then translate, parse and pass through for it, configured by this object.
+    """
+
+    name: str
+    base_url: str
+    key_env: tuple[str, ...] = ()
+    auth: str = "bearer"
+    model_patterns: tuple[str, ...] = ()
+    capabilities: frozenset[str] = frozenset({"chat", "stream"})
+    openai_compat: OpenAICompat | None = None
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class Timeouts:
+    """Seconds. Defaults suit long reasoning calls: a model may think for minutes before its first byte."""
+
+    connect: float = 10.0
+    first_byte: float = 600.0
+    idle: float = 300.0
+    total: float = 1800.0
+
+
+@attrs.define(eq=False)
+class Deployment:
+    """One way to serve a model name: a provider, the vendor's model id, a key and a base URL.
+
+    `hooks` is the provider's own hook relay (its plugin plus global plugins and builtins),
+    resolved once at start-up so dispatch cost does not grow with the number of plugins.
+    """
+
+    name: str
+    provider: ProviderSpec
+    model: str
+    base_url: str
+    api_key: Secret | None
+    hooks: Any
+    proxy: str | None = None
+    timeouts: Timeouts = Timeouts()
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    def url(self, path: str) -> str:
+        """Join the base URL and a path without doubling slashes."""
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def auth_headers(self) -> dict[str, str]:
+        """The vendor key in the header the provider uses, plus configured extra headers."""
+        headers = dict(self.headers)
+        key = self.api_key.reveal() if self.api_key else ""
+        auth = self.provider.auth
+        if key and auth == "bearer":
+            headers["Authorization"] = "Bearer " + key
+        elif key and auth == "x-api-key":
+            headers["x-api-key"] = key
+        elif key and auth.startswith("header:"):
+            headers[auth[7:]] = key
+        return headers
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Deployment({self.name!r} -> {self.provider.name}/{self.model})"
+
+
+@attrs.define
+class Passthrough:
+    """A call forwarded in the client's own wire format, with only the changes it needs.
+
+    :param request: the upstream request (body already rewritten: model, auth).
+    :param patch: called with the decoded JSON body (non-stream) or with each stream event whose
+        bytes contain `marker`; may fix fields in place and returns True when it changed anything
+        (the core then re-encodes that body or event, and forwards the rest untouched).
+    :param usage: reads usage from the same objects, for accounting.
+    :param marker: bytes that must appear in a stream event for it to be decoded at all.
+    """
+
+    request: UpstreamRequest
+    patch: Callable[[dict[str, Any]], bool] | None = None
+    usage: Callable[[dict[str, Any]], Usage | None] | None = None
+    marker: bytes = b'"usage"'
+
+
+class StreamParser(Protocol):
+    """Turns one upstream stream into canonical events; one instance per stream.
+
+    The core feeds it every SSE event (framing "sse"), or every line (framing "lines", for
+    vendors that stream JSON lines) as an `SSEEvent` with only `data` set.
+    """
+
+    framing: str
+
+    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+        """Events for one upstream event; raise `GatewayError` for a vendor error event."""
+        ...
+
+    def close(self) -> list[StreamEvent]:
+        """The upstream ended; return trailing events, or raise when it ended too early."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once the vendor said the stream is complete (the core stops reading)."""
+        ...
+
+
+Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+
+
+@attrs.define(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+
+
+@attrs.define(frozen=True)
+class Surface:
+    """An ingress wire format: its routes and how its errors look to its clients.
+
+    :param render_error: turns an error into (status, body, content type) in the surface's
+        envelope; the core's error middleware uses it for every failure on these routes.
+    """
+
+    name: str
+    routes: tuple[Route, ...]
+    render_error: Callable[[GatewayError], tuple[int, bytes]] | None = None

@@ -1,0 +1,85 @@
+"""Gateway keys: who may call the gateway."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from relayport.config import ConfigError
+from relayport.model.errors import GatewayError
+from relayport.secrets import resolve_secret
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class KeyRing:
+    """Keys kept as SHA-256 digests: a lookup never compares secrets byte by byte, and a
+    memory dump or repr shows no key."""
+
+    def __init__(self, specs: list[str], env: Mapping[str, str]) -> None:
+        self._digests: set[bytes] = set()
+        missing: list[str] = []
+        for spec in specs:
+            secret = resolve_secret(spec, dict(env))
+            if secret is None:
+                if spec.startswith("env:"):
+                    missing.append(spec[4:])
+                continue
+            self._digests.add(hashlib.sha256(secret.reveal().encode()).digest())
+        self.missing_env = missing
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def check(self, token: str | None) -> bool:
+        if not self._digests:
+            return True
+        return token is not None and hashlib.sha256(token.encode()).digest() in self._digests
+
+    def __repr__(self) -> str:
+        return f"KeyRing({len(self._digests)} keys)"
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key a client sent: Bearer (OpenAI, recent Anthropic SDKs), `x-api-key` (Anthropic),
+    `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure-style clients)."""
+    headers = request.headers
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            return token.strip()
+    for name in ("x-api-key", "x-goog-api-key", "api-key"):
+        value = headers.get(name)
+        if value:
+            return value
+    return request.query.get("key")
+
+
+def unauthorized(presented: bool) -> GatewayError:
+    if presented:
+        return GatewayError(401, "Incorrect API key provided.", type="invalid_request_error",
+                            code="invalid_api_key")
+    return GatewayError(
+        401,
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+        type="invalid_request_error",
+        code="missing_api_key",
+    )
+
+
+def check_bind(host: str, keyring: KeyRing) -> None:
+    """Without keys the gateway is open to whoever reaches it, so it only binds loopback."""
+    if keyring.enabled or host in LOOPBACK_HOSTS:
+        return
+    hint = ""
+    if keyring.missing_env:
+        hint = f" (the configured key variables {', '.join(keyring.missing_env)} are not set)"
+    raise ConfigError(
+        f"refusing to listen on {host!r} without gateway keys{hint}: anyone who can reach it "
+        "could spend your vendor keys. Set [auth] keys in the config (e.g. keys = "
+        "[\"env:RELAYPORT_KEY\"]) or listen on 127.0.0.1."
+    )

@@ -1,0 +1,73 @@
+"""One middleware for authentication and error rendering (one layer: middlewares cost per call)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import orjson
+from aiohttp import web
+from aiohttp.web_middlewares import Handler
+
+from relayport.model.errors import GatewayError
+from relayport.server.auth import presented_key, unauthorized
+from relayport.server.keys import HANDLER_SURFACES, KEYRING
+
+log = logging.getLogger("relayport.server")
+
+# Routes anyone may call: liveness probes carry no keys.
+PUBLIC_PATHS = frozenset({"/healthz"})
+
+
+def render_openai(err: GatewayError) -> tuple[int, bytes]:
+    return err.status, orjson.dumps(err.envelope())
+
+
+def error_response(request: web.Request, err: GatewayError) -> web.Response:
+    surface = request.app[HANDLER_SURFACES].get(request.match_info.handler)
+    render = surface.render_error if surface is not None and surface.render_error else render_openai
+    status, body = render(err)
+    headers = {}
+    if err.retry_after is not None and status in (429, 503, 529):
+        headers["Retry-After"] = str(max(1, int(err.retry_after + 0.999)))
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def _from_http_exception(exc: web.HTTPException) -> GatewayError:
+    if exc.status == 404:
+        return GatewayError(404, "Unknown route. See /v1/models and /-/plugins.", code="unknown_route")
+    if exc.status == 405:
+        return GatewayError(405, f"Method not allowed; use {exc.headers.get('Allow', 'another method')}.",
+                            type="invalid_request_error", code="method_not_allowed")
+    if exc.status == 413:
+        return GatewayError(413, "The request body is larger than this gateway accepts "
+                                 "(server.max_body_bytes).", code="request_too_large")
+    return GatewayError(exc.status, exc.reason or f"HTTP {exc.status}")
+
+
+@web.middleware
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        keyring = request.app[KEYRING]
+        if keyring.enabled and request.path not in PUBLIC_PATHS:
+            token = presented_key(request)
+            if not keyring.check(token):
+                raise unauthorized(token is not None)
+        return await handler(request)
+    except GatewayError as err:
+        return error_response(request, err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(request, _from_http_exception(exc))
+    except ConnectionResetError:
+        # The client went away mid-response; there is nobody to answer.
+        log.info("client disconnected during %s %s", request.method, request.path)
+        return web.Response(status=499)
+    except Exception:
+        # Never a traceback to the client: log it with an id the client can quote.
+        incident = secrets.token_hex(6)
+        log.exception("unhandled error serving %s %s (incident %s)", request.method, request.path, incident)
+        return error_response(
+            request, GatewayError(500, f"Internal gateway error (incident {incident}).", code="internal_error")
+        )

@@ -1,0 +1,30 @@
+"""Typed application keys: everything handlers and plugins read from the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from relayport.config import Config
+    from relayport.gateway import Gateway
+    from relayport.plugins import PluginSet
+    from relayport.provider import Surface
+    from relayport.routing import Router
+    from relayport.server.auth import KeyRing
+
+CONFIG: web.AppKey[Config] = web.AppKey("relayport.config")
+PLUGINS: web.AppKey[PluginSet] = web.AppKey("relayport.plugins")
+ROUTER: web.AppKey[Router] = web.AppKey("relayport.router")
+GATEWAY: web.AppKey[Gateway] = web.AppKey("relayport.gateway")
+SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("relayport.session")
+KEYRING: web.AppKey[KeyRing] = web.AppKey("relayport.keyring")
+# handler -> the surface that registered it, so errors render in that surface's envelope.
+HANDLER_SURFACES: web.AppKey[dict[object, Surface]] = web.AppKey("relayport.handler_surfaces")
+
+if TYPE_CHECKING:
+    from relayport.tasks.store import TaskStore
+
+TASKS: web.AppKey[TaskStore] = web.AppKey("relayport.tasks")

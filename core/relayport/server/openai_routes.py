@@ -1,0 +1,112 @@
+"""The OpenAI surface: chat completions and the model list."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from relayport.gateway import SSE_HEADERS
+from relayport.model.errors import GatewayError
+from relayport.model.stream import StreamError
+from relayport.provider import OPENAI_CHAT, Route, Surface
+from relayport.server.errors import render_openai
+from relayport.server.json_body import read_json_object
+from relayport.server.keys import GATEWAY, ROUTER
+from relayport.wire import openai_chat
+from relayport.wire.fields import get, invalid
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+
+def check_passthrough_body(body: dict[str, Any]) -> None:
+    """The checks a passed-through body gets: the shape errors a client must hear from us
+    (named field, 400) without decoding the whole request into canonical objects."""
+    messages = get(body, "messages", list, "messages", required=True)
+    if not messages:
+        raise GatewayError(400, "'messages' must contain at least one message.", param="messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise invalid(f"messages[{i}]", "an object")
+        role = get(m, "role", str, f"messages[{i}].role", required=True)
+        if role not in _ROLES:
+            raise GatewayError(400, f"Invalid value for 'messages[{i}].role': {role!r}.",
+                               param=f"messages[{i}].role", code="invalid_value")
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise invalid(f"messages[{i}].content", "a string or an array of content parts")
+    get(body, "stream", bool, "stream")
+    get(body, "stream_options", dict, "stream_options")
+    get(body, "tools", list, "tools")
+    get(body, "max_tokens", int, "max_tokens")
+    get(body, "max_completion_tokens", int, "max_completion_tokens")
+    get(body, "temperature", float, "temperature")
+    get(body, "top_p", float, "top_p")
+    get(body, "n", int, "n")
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    body = await read_json_object(request)
+    model = get(body, "model", str, "model", required=True)
+    deployments = gateway.resolve(model)
+    if deployments[0].provider.openai_compat is not None:
+        check_passthrough_body(body)
+    response = await gateway.passthrough(request, OPENAI_CHAT, body, deployments)
+    if response is not None:
+        return response
+    chat = openai_chat.decode_request(body)
+    if not chat.stream:
+        result = await gateway.complete(chat, deployments)
+        return web.Response(body=orjson.dumps(openai_chat.encode_response(result)),
+                            content_type="application/json")
+    stream = await gateway.open_stream(chat, deployments)
+    out = web.StreamResponse(headers=SSE_HEADERS)
+    encoder = openai_chat.ChunkEncoder("chatcmpl-" + secrets.token_hex(12), chat.model, chat.include_usage)
+    try:
+        await out.prepare(request)
+        async for batch in stream:
+            data = encoder.encode(batch)
+            if data:
+                await out.write(data)
+            if isinstance(batch[-1], StreamError):
+                break
+        await out.write(encoder.finish())
+    finally:
+        await stream.aclose()
+    await out.write_eof()
+    return out
+
+
+def _model_entry(name: str, owner: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
+
+
+async def list_models(request: web.Request) -> web.Response:
+    router = request.app[ROUTER]
+    data = [_model_entry(name, dep.provider.name) for name, dep in router.names()]
+    return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
+
+
+async def get_model(request: web.Request) -> web.Response:
+    name = request.match_info["model"]
+    deployments = request.app[ROUTER].resolve(name)
+    return web.Response(body=orjson.dumps(_model_entry(name, deployments[0].provider.name)),
+                        content_type="application/json")
+
+
+def openai_surface() -> Surface:
+    return Surface(
+        "openai",
+        (
+            Route("POST", "/v1/chat/completions", chat_completions),
+            Route("GET", "/v1/models", list_models),
+            Route("GET", "/v1/models/{model:.+}", get_model),
+        ),
+        render_error=render_openai,
+    )
+
+
+__all__ = ["openai_surface", "chat_completions"]

@@ -1,0 +1,49 @@
+"""Operations: liveness and what is installed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from relayport import __version__
+from relayport.server.keys import PLUGINS
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+def describe_plugins(plugins: Any) -> dict[str, Any]:
+    """What loaded, for `/-/plugins` and `relayport plugins`: no keys, no base URLs with secrets."""
+    providers = plugins.providers
+    return {
+        "relayport": __version__,
+        "plugins": [
+            {
+                "name": p.name,
+                "distribution": p.distribution,
+                "version": p.version,
+                "hooks": p.hooks,
+                "providers": [
+                    {
+                        "name": name,
+                        "capabilities": sorted(providers[name].spec.capabilities),
+                        "key_env": list(providers[name].spec.key_env),
+                        "model_patterns": list(providers[name].spec.model_patterns),
+                        "openai_compatible": providers[name].spec.openai_compat is not None,
+                    }
+                    for name in p.providers
+                ],
+            }
+            for p in plugins.plugins
+        ],
+        "failed": [{"name": f.name, "error": f.error} for f in plugins.failures],
+        "surfaces": [s.name for s in plugins.surfaces],
+    }
+
+
+async def list_plugins(request: web.Request) -> web.Response:
+    return web.Response(body=orjson.dumps(describe_plugins(request.app[PLUGINS])),
+                        content_type="application/json")

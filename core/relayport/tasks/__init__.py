@@ -1,0 +1,1 @@
+"""Async media tasks: the store (SQLite) that keeps them across restarts."""

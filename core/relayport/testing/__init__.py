@@ -1,0 +1,17 @@
+"""Test kit for relayport and its plugins: servers in threads, fake vendors, a conformance suite.
+
+Installed as a pytest plugin (entry point `pytest11: relayport`) with `pip install relayport[testing]`.
+"""
+
+from relayport.testing.fakes import FakeOpenAI, FakeUpstream, RecordedRequest, Reply
+from relayport.testing.servers import GatewayHandle, ServerThread, start_gateway
+
+__all__ = [
+    "FakeOpenAI",
+    "FakeUpstream",
+    "GatewayHandle",
+    "RecordedRequest",
+    "Reply",
+    "ServerThread",
+    "start_gateway",
+]

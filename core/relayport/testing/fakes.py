@@ -1,0 +1,275 @@
+"""Fake vendor servers for tests: they speak a vendor's real wire format on loopback.
+
+`FakeUpstream` records every request and plays scripted `Reply`s; `FakeOpenAI` adds the
+OpenAI chat protocol on top (JSON and SSE answers, error envelopes, auth), so OpenAI-compatible
+vendor plugins test against it with their own quirks switched on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import orjson
+from aiohttp import web
+
+from relayport.testing.servers import ServerThread
+
+
+@attrs.define
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    query: dict[str, str]
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@attrs.define
+class Reply:
+    """One scripted answer.
+
+    :param status: HTTP status.
+    :param body: a JSON-able object, or raw bytes.
+    :param events: SSE events (raw bytes, each a complete `data: ...\\n\\n` block) for a stream.
+    :param delay: seconds to wait before each event (or before the body).
+    :param drop_after: close the connection abruptly after this many events.
+    :param hang: accept the request and never answer.
+    """
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    events: list[bytes] | None = None
+    delay: float = 0.0
+    drop_after: int | None = None
+    hang: bool = False
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+        return cls(status=status, body=obj, headers=headers or {})
+
+    @classmethod
+    def sse(cls, events: list[bytes], **kwargs: Any) -> Reply:
+        return cls(events=events, **kwargs)
+
+
+Handler = Callable[[web.Request, RecordedRequest], Awaitable[web.StreamResponse]]
+
+
+class FakeUpstream:
+    """A recording fake server. Queue replies with `push`; without one, `default` answers."""
+
+    def __init__(self, default: Handler | None = None) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.replies: deque[Reply] = deque()
+        self.default = default
+        self.server: ServerThread | None = None
+        self.open_streams = 0  # streams currently being written (to prove cancellation)
+        self.cancelled_streams = 0
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None, "start() the fake first"
+        return self.server.url
+
+    def start(self) -> FakeUpstream:
+        self.server = ServerThread(self.app).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def push(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    @property
+    def last(self) -> RecordedRequest:
+        return self.requests[-1]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        rec = RecordedRequest(
+            request.method, request.path, {k.lower(): v for k, v in request.headers.items()},
+            await request.read(), dict(request.query),
+        )
+        self.requests.append(rec)
+        if self.replies:
+            return await self.play(request, self.replies.popleft())
+        if self.default is None:
+            return web.json_response({"error": {"message": "no reply scripted"}}, status=500)
+        return await self.default(request, rec)
+
+    async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        if reply.hang:
+            await asyncio.sleep(3600)
+        if reply.events is None:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            body = reply.body if isinstance(reply.body, bytes) else orjson.dumps(reply.body)
+            headers = {"Content-Type": "application/json", **reply.headers}
+            return web.Response(status=reply.status, body=body, headers=headers)
+        resp = web.StreamResponse(
+            status=reply.status, headers={"Content-Type": "text/event-stream", **reply.headers}
+        )
+        await resp.prepare(request)
+        self.open_streams += 1
+        try:
+            for i, event in enumerate(reply.events):
+                if reply.drop_after is not None and i >= reply.drop_after:
+                    # Abrupt close: no terminating chunk, like a vendor crashing mid-stream.
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return resp
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+                await resp.write(event)
+            await resp.write_eof()
+        except (asyncio.CancelledError, ConnectionResetError):
+            self.cancelled_streams += 1
+            raise
+        finally:
+            self.open_streams -= 1
+        return resp
+
+
+# ----------------------------------------------------------------------------- OpenAI
+
+
+def openai_error(status: int, message: str, type: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> Reply:
+    return Reply.json({"error": {"message": message, "type": type, "param": param, "code": code}}, status)
+
+
+class FakeOpenAI(FakeUpstream):
+    """A fake OpenAI-compatible chat API at `{url}/v1/chat/completions`.
+
+    Without scripted replies it answers "echo: <last user text>" (streamed word by word when
+    asked to stream), honouring `stream_options.include_usage`. `queue_text` scripts a turn
+    rendered as JSON or SSE depending on the request, like the real API.
+    """
+
+    def __init__(self, api_key: str | None = "sk-fake-upstream", reasoning_field: str = "reasoning_content",
+                 usage_style: str = "openai") -> None:
+        super().__init__(self._answer)
+        self.api_key = api_key
+        self.reasoning_field = reasoning_field
+        self.usage_style = usage_style
+        self.turns: deque[dict[str, Any]] = deque()
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def queue_text(self, text: str = "", *, reasoning: str | None = None,
+                   tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
+                   usage: dict[str, Any] | None = None, delay: float = 0.0,
+                   drop_after: int | None = None) -> None:
+        self.turns.append(dict(text=text, reasoning=reasoning, tool_calls=tool_calls,
+                               finish_reason=finish_reason, usage=usage, delay=delay,
+                               drop_after=drop_after))
+
+    def error_reply(self, status: int, message: str) -> Reply:
+        kinds = {400: "invalid_request_error", 401: "invalid_request_error", 429: "rate_limit_exceeded",
+                 500: "server_error"}
+        return openai_error(status, message, kinds.get(status, "server_error"))
+
+    def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+        if self.usage_style == "deepseek":
+            # DeepSeek reports cache hits in its own fields, not in prompt_tokens_details.
+            return {"prompt_tokens": prompt, "completion_tokens": completion,
+                    "total_tokens": prompt + completion, "prompt_cache_hit_tokens": cached,
+                    "prompt_cache_miss_tokens": prompt - cached,
+                    "completion_tokens_details": {"reasoning_tokens": reasoning}}
+        return {"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0}}
+
+    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
+            return await self.play(request, openai_error(
+                401, "Incorrect API key provided.", code="invalid_api_key"))
+        if not rec.path.endswith("/chat/completions"):
+            return await self.play(request, openai_error(404, f"Unknown path {rec.path}", code="unknown_url"))
+        try:
+            body = orjson.loads(rec.body)
+        except orjson.JSONDecodeError:
+            return await self.play(request, openai_error(400, "We could not parse the JSON body."))
+        turn = self.turns.popleft() if self.turns else self._echo(body)
+        if body.get("stream"):
+            return await self.play(request, self._stream_reply(body, turn))
+        return await self.play(request, Reply.json(self._completion(body, turn), headers={}))
+
+    def _echo(self, body: dict[str, Any]) -> dict[str, Any]:
+        text = ""
+        for m in reversed(body.get("messages") or []):
+            if m.get("role") == "user":
+                c = m.get("content")
+                text = c if isinstance(c, str) else " ".join(
+                    p.get("text", "") for p in c or [] if isinstance(p, dict) and p.get("type") == "text")
+                break
+        return dict(text=f"echo: {text}", reasoning=None, tool_calls=None, finish_reason=None,
+                    usage=None, delay=0.0, drop_after=None)
+
+    def _completion(self, body: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": turn["text"] or None, "refusal": None}
+        if turn["reasoning"]:
+            message[self.reasoning_field] = turn["reasoning"]
+        if turn["tool_calls"]:
+            message["tool_calls"] = turn["tool_calls"]
+        finish = turn["finish_reason"] or ("tool_calls" if turn["tool_calls"] else "stop")
+        return {
+            "id": "chatcmpl-fake123", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"), "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": turn["usage"] or self.usage(12, 7),
+        }
+
+    def _stream_reply(self, body: dict[str, Any], turn: dict[str, Any]) -> Reply:
+        base = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model"), "system_fingerprint": "fp_fake"}
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            obj = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            if include_usage:
+                obj["usage"] = None
+            return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        if turn["reasoning"]:
+            for word in _pieces(turn["reasoning"]):
+                events.append(chunk({self.reasoning_field: word}))
+        for word in _pieces(turn["text"] or ""):
+            events.append(chunk({"content": word}))
+        for i, call in enumerate(turn["tool_calls"] or ()):
+            args = call["function"]["arguments"]
+            half = len(args) // 2
+            events.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                                 "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+            events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[:half]}}]}))
+            events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]}))
+        finish = turn["finish_reason"] or ("tool_calls" if turn["tool_calls"] else "stop")
+        events.append(chunk({}, finish))
+        if include_usage:
+            events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": turn["usage"] or self.usage(12, 7)}) + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
+
+
+def _pieces(text: str) -> list[str]:
+    """Split text into stream deltas that concatenate back to it exactly."""
+    out: list[str] = []
+    for i, word in enumerate(text.split(" ")):
+        out.append(word if i == 0 else " " + word)
+    return [p for p in out if p]

@@ -1,0 +1,54 @@
+"""pytest fixtures for relayport and plugin authors (loaded through the `pytest11` entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from relayport.config import Config
+from relayport.testing.fakes import FakeOpenAI, FakeUpstream
+from relayport.testing.servers import GatewayHandle, start_gateway
+
+StartGateway = Callable[..., GatewayHandle]
+
+
+@pytest.fixture
+def relayport_gateway() -> Iterator[StartGateway]:
+    """Start gateways on loopback: `relayport_gateway(config_dict, env={...})` -> GatewayHandle.
+
+    State goes to an in-memory SQLite database unless the config names a file.
+    """
+    started: list[GatewayHandle] = []
+
+    def start(config: Config | Mapping[str, Any], env: Mapping[str, str] | None = None,
+              **kwargs: Any) -> GatewayHandle:
+        if not isinstance(config, Config):
+            config = dict(config)
+            server = dict(config.get("server") or {})
+            server.setdefault("state_path", ":memory:")
+            config["server"] = server
+        handle = start_gateway(config, env=env, **kwargs)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        handle.stop()
+
+
+@pytest.fixture
+def fake_upstream() -> Iterator[FakeUpstream]:
+    """A recording fake server; script it with `push(Reply(...))`."""
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI chat API; `fake_openai.base_url` is what the OpenAI SDK calls base_url."""
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()

@@ -1,0 +1,96 @@
+"""The shared aiohttp ClientSession and the one place that sends requests to vendors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import orjson
+
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamRequest
+from relayport.provider import Deployment
+
+
+def new_session() -> aiohttp.ClientSession:
+    """One pooled session for every vendor call.
+
+    `trust_env` makes egress honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY; a model's own `proxy`
+    setting overrides that per request.
+    """
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=True,
+        json_serialize=lambda o: orjson.dumps(o).decode(),
+        # Vendor bodies are forwarded as they arrive; no cookie jar state between clients.
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def _timeout(dep: Deployment, stream: bool) -> aiohttp.ClientTimeout:
+    t = dep.timeouts
+    # A non-streaming answer comes all at once after the model finished, so the read timeout
+    # is the first-byte wait; a stream must keep producing bytes, so it is the idle gap.
+    return aiohttp.ClientTimeout(
+        total=t.total,
+        sock_connect=t.connect,
+        sock_read=t.idle if stream else t.first_byte,
+    )
+
+
+@asynccontextmanager
+async def send(
+    session: aiohttp.ClientSession, dep: Deployment, req: UpstreamRequest
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """Send `req` and yield the response once its headers arrived.
+
+    Connection failures become 502 and timeouts 504 (both retryable). Leaving the context
+    releases the connection; leaving it early (client gone, error) closes it, so the vendor
+    stops generating for nobody.
+    """
+    data = req.body if req.body is not None else (orjson.dumps(req.json) if req.json is not None else None)
+    first_byte = dep.timeouts.first_byte if req.stream else None
+    try:
+        async with asyncio.timeout(first_byte):
+            resp = await session.request(
+                req.method, req.url, data=data, headers=req.headers,
+                timeout=_timeout(dep, req.stream), proxy=dep.proxy,
+            )
+    except TimeoutError:
+        raise _timed_out(dep) from None
+    except aiohttp.ClientError as exc:
+        raise _unreachable(dep, exc) from None
+    try:
+        yield resp
+    except BaseException:
+        resp.close()
+        raise
+    finally:
+        resp.release()
+
+
+def _timed_out(dep: Deployment) -> GatewayError:
+    return GatewayError(504, f"{dep.provider.name}: the vendor did not answer in time.",
+                        code="upstream_timeout", retryable=True)
+
+
+def _unreachable(dep: Deployment, exc: BaseException) -> GatewayError:
+    # The exception text may name the host, never the key; keep it short for the client.
+    return GatewayError(502, f"{dep.provider.name}: cannot reach the vendor ({type(exc).__name__}).",
+                        code="upstream_unreachable", retryable=True)
+
+
+async def read_body(dep: Deployment, resp: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await resp.read()
+    except TimeoutError:
+        raise _timed_out(dep) from None
+    except aiohttp.ClientError as exc:
+        raise _unreachable(dep, exc) from None
+
+
+timed_out = _timed_out
+unreachable = _unreachable

@@ -1,0 +1,94 @@
+"""Reading vendor error responses into `GatewayError`s: the fallback every provider gets."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamResponse
+
+# Statuses worth trying another deployment (or later, the same one) for.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _as_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def error_message(obj: Any) -> tuple[str | None, str | None, str | None, str | None]:
+    """(message, type, code, param) from the envelopes vendors use.
+
+    Covers OpenAI `{"error":{message,type,code,param}}`, Google `{"error":{code,message,status}}`,
+    Anthropic `{"type":"error","error":{type,message}}`, DashScope `{code,message}`, MiniMax
+    `base_resp{status_code,status_msg}` and a bare `{"message": ...}` or `{"detail": ...}`.
+    """
+    if isinstance(obj, list) and obj:
+        obj = obj[0]  # Google sometimes wraps the envelope in an array
+    if not isinstance(obj, dict):
+        return None, None, None, None
+    err = obj.get("error")
+    if isinstance(err, dict):
+        code = err.get("code")
+        return (
+            err.get("message") or err.get("msg"),
+            err.get("type") or err.get("status"),
+            None if code is None else str(code),
+            err.get("param"),
+        )
+    if isinstance(err, str):
+        return err, None, None, None
+    base = obj.get("base_resp")
+    if isinstance(base, dict) and base.get("status_code"):
+        return base.get("status_msg"), None, str(base.get("status_code")), None
+    message = obj.get("message") or obj.get("msg") or obj.get("detail")
+    code = obj.get("code")
+    return (str(message) if message else None), None, (None if code is None else str(code)), None
+
+
+def map_error(response: UpstreamResponse, vendor: str) -> GatewayError:
+    """The vendor's status with its message normalised into the gateway's error."""
+    message, kind, code, param = error_message(_as_json(response.body))
+    if not message:
+        text = response.body[:300].decode("utf-8", "replace").strip()
+        message = text or f"HTTP {response.status}"
+    status = response.status if 400 <= response.status <= 599 else 502
+    retryable = status in RETRYABLE_STATUSES
+    should_retry = response.headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        retryable = should_retry == "true"
+    return GatewayError(
+        status,
+        f"{vendor}: {message}",
+        # Keep OpenAI-style types; vendors' own words (e.g. RESOURCE_EXHAUSTED) go to `code`.
+        type=kind if kind and kind.islower() else None,
+        code=code or (kind if kind and not kind.islower() else None),
+        param=param,
+        retryable=retryable,
+        retry_after=retry_after(response.headers),
+    )

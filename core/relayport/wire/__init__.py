@@ -1,0 +1,1 @@
+"""Codecs for the wire formats the core itself speaks (OpenAI chat, SSE framing)."""

@@ -1,0 +1,721 @@
+"""OpenAI Chat Completions wire format <-> the canonical model.
+
+Decoding validates as it goes and names the offending field in a 400; fields with no
+canonical home are kept in `extra` so they reach OpenAI-format vendors unchanged.
+Extensions relayport adds to the format:
+- request: `enable_thinking`, `thinking_budget`, `reasoning_effort`, `thinking`,
+  `enable_search`, `images[]`, `videos[]`, `file_urls[]`, `voices[]`, `media_roles`;
+- messages: `reasoning_content` and `thinking_blocks` (signed reasoning that a vendor needs
+  back unmodified on the next turn, e.g. Claude's thinking signatures);
+- usage: `cache_creation_input_tokens` and `cache_creation.{ephemeral_5m,ephemeral_1h}_input_tokens`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from relayport.model.chat import (
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    MediaInputs,
+    Message,
+    Thinking,
+    Tool,
+    ToolChoice,
+)
+from relayport.model.content import (
+    AudioBlock,
+    Block,
+    FileBlock,
+    ImageBlock,
+    RawBlock,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+    ToolResultBlock,
+    VideoBlock,
+)
+from relayport.model.errors import GatewayError, bad_request
+from relayport.model.stream import (
+    Finish,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+from relayport.model.usage import Usage
+from relayport.wire.fields import get, invalid, missing, str_list, url_list
+
+THINKING_FIELDS = ("enable_thinking", "thinking_budget", "reasoning_effort", "thinking")
+MEDIA_FIELDS = ("images", "videos", "file_urls", "voices", "media_roles")
+# Request fields relayport defines on top of OpenAI's; vendors that do not know them get them
+# translated or removed, never forwarded blindly (OpenAI itself rejects unknown parameters).
+EXTENSION_FIELDS = frozenset(THINKING_FIELDS + MEDIA_FIELDS + ("enable_search",))
+
+_DECODED = frozenset(
+    {
+        "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+        "temperature", "top_p", "stop", "n", "seed", "tools", "tool_choice",
+        "parallel_tool_calls", "response_format", "user",
+    }
+) | EXTENSION_FIELDS
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+
+# ---------------------------------------------------------------------------- request decode
+
+
+def decode_request(obj: Any) -> ChatRequest:
+    if not isinstance(obj, dict):
+        raise bad_request("The request body must be a JSON object.")
+    model = get(obj, "model", str, "model", required=True)
+    raw_messages = get(obj, "messages", list, "messages", required=True)
+    if not raw_messages:
+        raise bad_request("'messages' must contain at least one message.", param="messages")
+    messages = [_decode_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
+    stream_options = get(obj, "stream_options", dict, "stream_options") or {}
+    max_tokens = get(obj, "max_completion_tokens", int, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = get(obj, "max_tokens", int, "max_tokens")
+    media = MediaInputs(
+        images=url_list(obj, "images"),
+        videos=url_list(obj, "videos"),
+        file_urls=url_list(obj, "file_urls"),
+        voices=url_list(obj, "voices"),
+        roles=get(obj, "media_roles", dict, "media_roles") or {},
+    )
+    if media:
+        _inline_media(messages, media)
+    req = ChatRequest(
+        model=model,
+        messages=messages,
+        stream=bool(get(obj, "stream", bool, "stream")),
+        include_usage=bool(get(stream_options, "include_usage", bool, "stream_options.include_usage")),
+        max_tokens=max_tokens,
+        temperature=get(obj, "temperature", float, "temperature"),
+        top_p=get(obj, "top_p", float, "top_p"),
+        stop=str_list(obj, "stop", "stop"),
+        n=get(obj, "n", int, "n"),
+        seed=get(obj, "seed", int, "seed"),
+        tools=_decode_tools(obj),
+        tool_choice=_decode_tool_choice(obj.get("tool_choice")),
+        parallel_tool_calls=get(obj, "parallel_tool_calls", bool, "parallel_tool_calls"),
+        response_format=get(obj, "response_format", dict, "response_format"),
+        thinking=decode_thinking(obj),
+        enable_search=get(obj, "enable_search", bool, "enable_search"),
+        user=get(obj, "user", str, "user"),
+        media=media,
+        extra={k: v for k, v in obj.items() if k not in _DECODED},
+    )
+    if len(stream_options) > 1 or (stream_options and "include_usage" not in stream_options):
+        req.extra["stream_options"] = stream_options
+    return req
+
+
+def decode_thinking(obj: dict[str, Any]) -> Thinking | None:
+    """Every spelling of "think, and how much" a client may send, folded into one value."""
+    if not any(k in obj for k in THINKING_FIELDS):
+        return None
+    t = Thinking()
+    enabled = get(obj, "enable_thinking", bool, "enable_thinking")
+    budget = get(obj, "thinking_budget", int, "thinking_budget")
+    effort = get(obj, "reasoning_effort", str, "reasoning_effort")
+    block = get(obj, "thinking", dict, "thinking")
+    if block is not None:
+        kind = get(block, "type", str, "thinking.type")
+        t.kind = kind
+        if kind == "enabled":
+            t.enabled = True
+        elif kind == "disabled":
+            t.enabled = False
+        b = block.get("budget_tokens")
+        if b is not None:
+            budget = get(block, "budget_tokens", int, "thinking.budget_tokens")
+    if effort is not None:
+        if effort == "none":
+            t.enabled = False
+        else:
+            t.effort = effort
+    if budget is not None:
+        t.budget_tokens = budget
+        if t.enabled is None:
+            t.enabled = True
+    if enabled is not None:
+        t.enabled = enabled
+    return t
+
+
+def _decode_message(m: Any, path: str) -> Message:
+    if not isinstance(m, dict):
+        raise invalid(path, "an object")
+    role = get(m, "role", str, f"{path}.role", required=True)
+    if role not in _ROLES:
+        raise GatewayError(
+            400,
+            f"Invalid value for '{path}.role': {role!r}; expected one of system, developer, "
+            "user, assistant, tool.",
+            param=f"{path}.role",
+            code="invalid_value",
+        )
+    blocks: list[Block] = []
+    extra = {
+        k: v
+        for k, v in m.items()
+        if k not in ("role", "content", "name", "tool_calls", "tool_call_id",
+                     "reasoning_content", "thinking_blocks")
+    }
+    if role == "assistant":
+        blocks.extend(_decode_reasoning(m, path))
+    if role == "tool":
+        call_id = get(m, "tool_call_id", str, f"{path}.tool_call_id", required=True)
+        content = _decode_content(m.get("content"), f"{path}.content")
+        return Message(role, [ToolResultBlock(call_id, content)], m.get("name"), extra)
+    blocks.extend(_decode_content(m.get("content"), f"{path}.content"))
+    if role == "assistant":
+        for i, call in enumerate(get(m, "tool_calls", list, f"{path}.tool_calls") or ()):
+            blocks.append(_decode_tool_call(call, f"{path}.tool_calls[{i}]"))
+    name = get(m, "name", str, f"{path}.name")
+    return Message(role, blocks, name, extra)
+
+
+def _decode_reasoning(m: dict[str, Any], path: str) -> list[Block]:
+    signed = get(m, "thinking_blocks", list, f"{path}.thinking_blocks")
+    if signed:
+        out: list[Block] = []
+        for i, b in enumerate(signed):
+            p = f"{path}.thinking_blocks[{i}]"
+            if not isinstance(b, dict):
+                raise invalid(p, "an object")
+            if b.get("type") == "redacted_thinking":
+                out.append(RedactedThinkingBlock(get(b, "data", str, f"{p}.data", required=True)))
+            else:
+                out.append(
+                    ThinkingBlock(
+                        get(b, "thinking", str, f"{p}.thinking") or "",
+                        get(b, "signature", str, f"{p}.signature"),
+                    )
+                )
+        return out
+    text = get(m, "reasoning_content", str, f"{path}.reasoning_content")
+    return [ThinkingBlock(text)] if text else []
+
+
+def _decode_tool_call(call: Any, path: str) -> ToolCallBlock:
+    if not isinstance(call, dict):
+        raise invalid(path, "an object")
+    fn = get(call, "function", dict, f"{path}.function", required=True)
+    args = fn.get("arguments", "")
+    if isinstance(args, (dict, list)):  # some clients send parsed arguments; keep them as JSON text
+        args = orjson.dumps(args).decode()
+    elif not isinstance(args, str):
+        raise invalid(f"{path}.function.arguments", "a string")
+    extra = {k: v for k, v in call.items() if k not in ("id", "type", "function", "index")}
+    return ToolCallBlock(
+        get(call, "id", str, f"{path}.id", required=True),
+        get(fn, "name", str, f"{path}.function.name", required=True),
+        args,
+        extra,
+    )
+
+
+def _decode_content(content: Any, path: str) -> list[Block]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextBlock(content)] if content else []
+    if not isinstance(content, list):
+        raise invalid(path, "a string or an array of content parts")
+    return [_decode_part(p, f"{path}[{i}]") for i, p in enumerate(content)]
+
+
+def _url_of(part: dict[str, Any], key: str, path: str) -> tuple[str, dict[str, Any]]:
+    value = part.get(key)
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict):
+        return get(value, "url", str, f"{path}.{key}.url", required=True), value
+    if value is None:
+        raise missing(f"{path}.{key}")
+    raise invalid(f"{path}.{key}", "an object with a 'url'")
+
+
+def _decode_part(part: Any, path: str) -> Block:
+    if not isinstance(part, dict):
+        raise invalid(path, "a content part object")
+    kind = get(part, "type", str, f"{path}.type", required=True)
+    if kind == "text":
+        return TextBlock(get(part, "text", str, f"{path}.text", required=True))
+    if kind == "image_url":
+        url, obj = _url_of(part, "image_url", path)
+        media_type, data = _split_data_url(url)
+        return ImageBlock(url=url, data=data, media_type=media_type, detail=obj.get("detail"))
+    if kind == "input_audio":
+        audio = get(part, "input_audio", dict, f"{path}.input_audio", required=True)
+        return AudioBlock(
+            data=get(audio, "data", str, f"{path}.input_audio.data", required=True),
+            format=get(audio, "format", str, f"{path}.input_audio.format"),
+        )
+    if kind == "audio_url":
+        url, _ = _url_of(part, "audio_url", path)
+        return AudioBlock(url=url)
+    if kind == "video_url":
+        url, obj = _url_of(part, "video_url", path)
+        return VideoBlock(url=url, fps=obj.get("fps"))
+    if kind == "video" and isinstance(part.get("video"), list):
+        return VideoBlock(frames=[str(u) for u in part["video"]])
+    if kind == "file":
+        f = get(part, "file", dict, f"{path}.file", required=True)
+        data = f.get("file_data")
+        url = f.get("file_url")
+        media_type = None
+        if isinstance(data, str) and data.startswith("data:"):
+            media_type, data = _split_data_url(data)
+        return FileBlock(
+            url=url, data=data, media_type=media_type,
+            filename=f.get("filename"), file_id=f.get("file_id"),
+        )
+    return RawBlock(dict(part))
+
+
+def _split_data_url(url: str) -> tuple[str | None, str | None]:
+    """`data:image/png;base64,AAA` -> ("image/png", "AAA"); other URLs -> (None, None)."""
+    if not url.startswith("data:"):
+        return None, None
+    header, sep, data = url[5:].partition(",")
+    if not sep:
+        raise bad_request("Malformed data URL: no ',' separating header and data.")
+    media_type = header.split(";", 1)[0] or None
+    return media_type, data
+
+
+def _inline_media(messages: list[Message], media: MediaInputs) -> None:
+    """Attach the media arrays to the last user message, where every vendor looks for inputs."""
+    target = next((m for m in reversed(messages) if m.role == "user"), None)
+    if target is None:
+        target = Message("user", [])
+        messages.append(target)
+    target.content.extend(ImageBlock(url=u) for u in media.images)
+    target.content.extend(VideoBlock(url=u) for u in media.videos)
+    target.content.extend(FileBlock(url=u) for u in media.file_urls)
+    target.content.extend(AudioBlock(url=u) for u in media.voices)
+
+
+def _decode_tools(obj: dict[str, Any]) -> list[Tool] | None:
+    raw = get(obj, "tools", list, "tools")
+    if raw is None:
+        return None
+    tools: list[Tool] = []
+    for i, t in enumerate(raw):
+        p = f"tools[{i}]"
+        if not isinstance(t, dict):
+            raise invalid(p, "an object")
+        kind = t.get("type", "function")
+        if kind != "function":
+            tools.append(Tool(name=str(t.get("name", kind)), type=str(kind), extra=dict(t)))
+            continue
+        fn = get(t, "function", dict, f"{p}.function", required=True)
+        tools.append(
+            Tool(
+                name=get(fn, "name", str, f"{p}.function.name", required=True),
+                description=get(fn, "description", str, f"{p}.function.description"),
+                parameters=get(fn, "parameters", dict, f"{p}.function.parameters"),
+                strict=get(fn, "strict", bool, f"{p}.function.strict"),
+            )
+        )
+    return tools
+
+
+def _decode_tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in ("auto", "none", "required"):
+            raise GatewayError(
+                400, f"Invalid value for 'tool_choice': {value!r}.", param="tool_choice",
+                code="invalid_value",
+            )
+        return ToolChoice(value)
+    if isinstance(value, dict):
+        fn = get(value, "function", dict, "tool_choice.function", required=True)
+        return ToolChoice("function", get(fn, "name", str, "tool_choice.function.name", required=True))
+    raise invalid("tool_choice", "a string or an object")
+
+
+# ---------------------------------------------------------------------------- request encode
+
+
+def encode_request(req: ChatRequest, model: str) -> dict[str, Any]:
+    """The canonical request as an OpenAI chat body (extension fields left to the caller)."""
+    body: dict[str, Any] = {"model": model, "messages": [encode_message(m) for m in req.messages]}
+    if req.stream:
+        body["stream"] = True
+        if req.include_usage:
+            body["stream_options"] = {"include_usage": True}
+    for key in ("max_tokens", "temperature", "top_p", "n", "seed", "parallel_tool_calls",
+                "response_format", "user"):
+        value = getattr(req, key)
+        if value is not None:
+            body[key] = value
+    if req.stop:
+        body["stop"] = req.stop
+    if req.tools:
+        body["tools"] = [_encode_tool(t) for t in req.tools]
+    if req.tool_choice is not None:
+        tc = req.tool_choice
+        body["tool_choice"] = (
+            {"type": "function", "function": {"name": tc.name}} if tc.mode == "function" else tc.mode
+        )
+    body.update(req.extra)
+    return body
+
+
+def _encode_tool(t: Tool) -> dict[str, Any]:
+    if t.type != "function":
+        return dict(t.extra) or {"type": t.type}
+    fn: dict[str, Any] = {"name": t.name}
+    if t.description is not None:
+        fn["description"] = t.description
+    if t.parameters is not None:
+        fn["parameters"] = t.parameters
+    if t.strict is not None:
+        fn["strict"] = t.strict
+    return {"type": "function", "function": fn}
+
+
+def encode_message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role}
+    if m.role == "tool":
+        result = next((b for b in m.content if isinstance(b, ToolResultBlock)), None)
+        if result is not None:
+            out["tool_call_id"] = result.tool_call_id
+            out["content"] = _encode_content(result.content)
+        out.update(m.extra)
+        return out
+    parts = [b for b in m.content if not isinstance(b, (ToolCallBlock, ThinkingBlock, RedactedThinkingBlock))]
+    out["content"] = _encode_content(parts) if parts or m.role != "assistant" else None
+    if m.name:
+        out["name"] = m.name
+    if m.role == "assistant":
+        reasoning = m.reasoning()
+        if reasoning:
+            out["reasoning_content"] = reasoning
+        if m.has_signed_reasoning():
+            out["thinking_blocks"] = encode_thinking_blocks(m.content)
+        calls = m.tool_calls()
+        if calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in calls
+            ]
+    out.update(m.extra)
+    return out
+
+
+def encode_thinking_blocks(blocks: list[Block]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for b in blocks:
+        if isinstance(b, ThinkingBlock):
+            out.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
+        elif isinstance(b, RedactedThinkingBlock):
+            out.append({"type": "redacted_thinking", "data": b.data})
+    return out
+
+
+def _encode_content(blocks: list[Block]) -> str | list[dict[str, Any]]:
+    if all(isinstance(b, TextBlock) for b in blocks):
+        return "".join(b.text for b in blocks)  # type: ignore[union-attr]
+    return [encode_part(b) for b in blocks]
+
+
+def encode_part(b: Block) -> dict[str, Any]:
+    if isinstance(b, TextBlock):
+        return {"type": "text", "text": b.text}
+    if isinstance(b, ImageBlock):
+        url = b.url or f"data:{b.media_type or 'image/png'};base64,{b.data}"
+        image: dict[str, Any] = {"url": url}
+        if b.detail:
+            image["detail"] = b.detail
+        return {"type": "image_url", "image_url": image}
+    if isinstance(b, AudioBlock):
+        if b.data is not None:
+            return {"type": "input_audio", "input_audio": {"data": b.data, "format": b.format or "wav"}}
+        return {"type": "audio_url", "audio_url": {"url": b.url}}
+    if isinstance(b, VideoBlock):
+        if b.frames is not None:
+            return {"type": "video", "video": b.frames}
+        video: dict[str, Any] = {"url": b.url}
+        if b.fps is not None:
+            video["fps"] = b.fps
+        return {"type": "video_url", "video_url": video}
+    if isinstance(b, FileBlock):
+        f: dict[str, Any] = {}
+        if b.data is not None:
+            f["file_data"] = f"data:{b.media_type or 'application/pdf'};base64,{b.data}"
+        if b.url is not None:
+            f["file_url"] = b.url
+        if b.file_id is not None:
+            f["file_id"] = b.file_id
+        if b.filename is not None:
+            f["filename"] = b.filename
+        return {"type": "file", "file": f}
+    if isinstance(b, RawBlock):
+        return b.data
+    if isinstance(b, ToolResultBlock):
+        return {"type": "text", "text": "".join(x.text for x in b.content if isinstance(x, TextBlock))}
+    raise TypeError(f"cannot encode {type(b).__name__} as an OpenAI content part")
+
+
+# ---------------------------------------------------------------------------- usage
+
+
+def decode_usage(u: dict[str, Any]) -> Usage:
+    ptd = u.get("prompt_tokens_details") or {}
+    ctd = u.get("completion_tokens_details") or {}
+    cc = u.get("cache_creation") or {}
+    known = {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+             "completion_tokens_details", "cache_creation_input_tokens", "cache_creation"}
+    return Usage(
+        input_tokens=u.get("prompt_tokens") or 0,
+        output_tokens=u.get("completion_tokens") or 0,
+        cached_tokens=ptd.get("cached_tokens"),
+        cache_write_tokens=u.get("cache_creation_input_tokens"),
+        cache_write_5m_tokens=cc.get("ephemeral_5m_input_tokens"),
+        cache_write_1h_tokens=cc.get("ephemeral_1h_input_tokens"),
+        reasoning_tokens=ctd.get("reasoning_tokens"),
+        input_audio_tokens=ptd.get("audio_tokens"),
+        output_audio_tokens=ctd.get("audio_tokens"),
+        extra={k: v for k, v in u.items() if k not in known},
+    )
+
+
+def encode_usage(u: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+    }
+    ptd: dict[str, int] = {"cached_tokens": u.cached_tokens or 0}
+    if u.input_audio_tokens is not None:
+        ptd["audio_tokens"] = u.input_audio_tokens
+    out["prompt_tokens_details"] = ptd
+    ctd: dict[str, int] = {"reasoning_tokens": u.reasoning_tokens or 0}
+    if u.output_audio_tokens is not None:
+        ctd["audio_tokens"] = u.output_audio_tokens
+    out["completion_tokens_details"] = ctd
+    if u.cache_write_tokens is not None:
+        out["cache_creation_input_tokens"] = u.cache_write_tokens
+    if u.cache_write_5m_tokens is not None or u.cache_write_1h_tokens is not None:
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": u.cache_write_5m_tokens or 0,
+            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens or 0,
+        }
+    out.update(u.extra)
+    return out
+
+
+# ---------------------------------------------------------------------------- response
+
+
+def encode_response(resp: ChatResponse) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": resp.id,
+        "object": "chat.completion",
+        "created": resp.created or int(time.time()),
+        "model": resp.model,
+        "choices": [
+            {
+                "index": c.index,
+                "message": _encode_response_message(c.message),
+                "finish_reason": c.finish_reason or "stop",
+                "logprobs": None,
+                **c.extra,
+            }
+            for c in resp.choices
+        ],
+    }
+    if resp.usage is not None:
+        out["usage"] = encode_usage(resp.usage)
+    out.update(resp.extra)
+    return out
+
+
+def _encode_response_message(m: Message) -> dict[str, Any]:
+    out = encode_message(m)
+    content = out.get("content")
+    if isinstance(content, str) and not content and out.get("tool_calls"):
+        out["content"] = None
+    out.setdefault("refusal", None)
+    return out
+
+
+def decode_response(obj: Any, reasoning_field: str = "reasoning_content") -> ChatResponse:
+    if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+        raise GatewayError(502, "The vendor sent a response without 'choices'.")
+    choices: list[Choice] = []
+    for i, c in enumerate(obj["choices"]):
+        raw = dict(c.get("message") or {})
+        if reasoning_field != "reasoning_content" and reasoning_field in raw:
+            raw["reasoning_content"] = raw.pop(reasoning_field)
+        raw.setdefault("role", "assistant")
+        try:
+            message = _decode_message(raw, f"choices[{i}].message")
+        except GatewayError as exc:
+            raise GatewayError(502, f"The vendor sent a malformed message: {exc.message}") from None
+        choices.append(Choice(message, c.get("finish_reason"), c.get("index", i)))
+    usage = obj.get("usage")
+    return ChatResponse(
+        id=str(obj.get("id") or ""),
+        model=str(obj.get("model") or ""),
+        choices=choices,
+        created=int(obj.get("created") or 0),
+        usage=decode_usage(usage) if isinstance(usage, dict) else None,
+        extra={k: v for k, v in obj.items()
+               if k not in ("id", "object", "created", "model", "choices", "usage")},
+    )
+
+
+# ---------------------------------------------------------------------------- streams
+
+
+class ChunkEncoder:
+    """Canonical stream events -> OpenAI `chat.completion.chunk` SSE bytes.
+
+    `encode` returns all bytes for one batch of events, to be written at once.
+    """
+
+    def __init__(self, id: str, model: str, include_usage: bool, created: int | None = None) -> None:
+        self.id = id
+        self.model = model
+        self.created = created or int(time.time())
+        self.include_usage = include_usage
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self._started = False
+        self._finished = False
+        self._thinking: list[str] = []
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if not self._started:
+            self._started = True
+            delta = {"role": "assistant", **delta}
+        chunk = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def encode(self, events: list[StreamEvent]) -> bytes:
+        out: list[bytes] = []
+        for ev in events:
+            if isinstance(ev, TextDelta):
+                if ev.text:
+                    out.append(self._chunk({"content": ev.text}))
+            elif isinstance(ev, ReasoningDelta):
+                if ev.text:
+                    self._thinking.append(ev.text)
+                    out.append(self._chunk({"reasoning_content": ev.text}))
+            elif isinstance(ev, ToolCallDelta):
+                call: dict[str, Any] = {"index": ev.index}
+                if ev.id is not None:
+                    call["id"] = ev.id
+                    call["type"] = "function"
+                fn: dict[str, Any] = {"arguments": ev.arguments}
+                if ev.name is not None:
+                    fn["name"] = ev.name
+                call["function"] = fn
+                out.append(self._chunk({"tool_calls": [call]}))
+            elif isinstance(ev, ReasoningSignature):
+                block = {"type": "thinking", "thinking": "".join(self._thinking), "signature": ev.signature}
+                self._thinking = []
+                out.append(self._chunk({"thinking_blocks": [block]}))
+            elif isinstance(ev, RedactedReasoning):
+                out.append(self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": ev.data}]}))
+            elif isinstance(ev, StreamStart):
+                if not self._started:
+                    self.id = ev.id or self.id
+                    self.model = ev.model or self.model
+                    self.created = ev.created or self.created
+                    out.append(self._chunk({"content": ""}))
+            elif isinstance(ev, UsageUpdate):
+                self.usage = ev.usage
+            elif isinstance(ev, Finish):
+                self.finish_reason = ev.reason
+                out.append(self._chunk({}, ev.reason))
+            elif isinstance(ev, StreamError):
+                out.append(encode_stream_error(ev.error))
+                self._finished = True
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """The trailer: the usage chunk when asked for, then `[DONE]`."""
+        if self._finished:
+            return b""
+        self._finished = True
+        out = b""
+        if self.include_usage:
+            chunk = {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [],
+                "usage": encode_usage(self.usage or Usage()),
+            }
+            out = b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return out + b"data: [DONE]\n\n"
+
+
+def encode_stream_error(error: GatewayError) -> bytes:
+    """An error after the stream started: the OpenAI SDKs raise on a chunk with `error`."""
+    return b"data: " + orjson.dumps(error.envelope()) + b"\n\n"
+
+
+class ChunkDecoder:
+    """OpenAI-format chunks -> canonical events (for vendors that stream OpenAI chat)."""
+
+    def __init__(self, reasoning_field: str = "reasoning_content") -> None:
+        self.reasoning_field = reasoning_field
+        self._started = False
+
+    def decode(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            events.append(StreamStart(str(obj.get("id") or ""), str(obj.get("model") or ""),
+                                      int(obj.get("created") or 0)))
+        for choice in obj.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue  # the canonical stream carries one choice; n>1 streams pass through only
+            delta = choice.get("delta") or {}
+            reasoning = delta.get(self.reasoning_field)
+            if reasoning:
+                events.append(ReasoningDelta(reasoning))
+            content = delta.get("content")
+            if content:
+                events.append(TextDelta(content))
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                events.append(
+                    ToolCallDelta(int(call.get("index", 0)), call.get("id"), fn.get("name"),
+                                  fn.get("arguments") or "")
+                )
+            finish = choice.get("finish_reason")
+            if finish:
+                events.append(Finish(finish, finish))
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            events.append(UsageUpdate(decode_usage(usage)))
+        return events

@@ -1,0 +1,104 @@
+"""Server-sent events: an incremental decoder and the encoders surfaces use.
+
+The decoder works on bytes and splits on blank lines with `bytes.find`, because it sits on
+the hot path of every streamed call; it handles LF, CRLF and CR line ends, comments,
+multi-line `data:` fields and events split across reads.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+DONE = b"[DONE]"
+
+
+@attrs.define(slots=True)
+class SSEEvent:
+    data: bytes
+    event: str | None = None
+    id: str | None = None
+
+
+def _parse_block(block: bytes) -> SSEEvent | None:
+    event: str | None = None
+    ident: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line[0] == 0x3A:  # ':' starts a comment (keep-alives)
+            continue
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            event = value.decode()
+        elif name == b"id":
+            ident = value.decode()
+    if not data and event is None:
+        return None
+    return SSEEvent(b"\n".join(data), event, ident)
+
+
+class SSEDecoder:
+    """Feed it raw reads; it returns the complete events each read finished."""
+
+    __slots__ = ("_buf", "_crlf")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._crlf = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if b"\r" in chunk or self._crlf:
+            # Normalise once we have seen a CR; rare on the wire, so the common path stays lean.
+            self._crlf = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
+        events: list[SSEEvent] = []
+        start = 0
+        while True:
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            ev = _parse_block(buf[start:end])
+            if ev is not None:
+                events.append(ev)
+            start = end + 2
+        self._buf = buf[start:]
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """Events left when the stream closed without a final blank line."""
+        if not self._buf.strip():
+            self._buf = b""
+            return []
+        ev = _parse_block(self._buf)
+        self._buf = b""
+        return [ev] if ev is not None else []
+
+
+class LineDecoder:
+    """Splits a JSON-lines stream into `SSEEvent`s carrying only `data`."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        buf = self._buf + chunk
+        *lines, self._buf = buf.split(b"\n")
+        return [SSEEvent(line.strip()) for line in lines if line.strip()]
+
+    def flush(self) -> list[SSEEvent]:
+        rest, self._buf = self._buf.strip(), b""
+        return [SSEEvent(rest)] if rest else []
+
+
+def encode_data(data: bytes) -> bytes:
+    return b"data: " + data + b"\n\n"
+
+
+def encode_event(event: str, data: bytes) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"

@@ -1,0 +1,55 @@
+"""relayport plugin for DeepSeek (OpenAI-compatible, with its own reasoning and cache fields).
+
+What differs from OpenAI, per DeepSeek's API docs:
+- reasoning text comes in `reasoning_content` (the core's default field);
+- thinking is switched with `thinking: {type: enabled|disabled}` and `reasoning_effort`
+  takes only `high` and `max` (low/medium mean high, xhigh means max);
+- cache hits are counted in `usage.prompt_cache_hit_tokens`, which we map onto OpenAI's
+  `prompt_tokens_details.cached_tokens` so OpenAI clients see them;
+- under load DeepSeek keeps the connection open with blank lines / `: keep-alive` comments,
+  which the core's JSON and SSE readers already skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from relayport import hookimpl
+from relayport.openai_compat import OpenAICompat
+from relayport.provider import ProviderSpec
+
+
+def map_cache_usage(usage: dict[str, Any]) -> bool:
+    """Copy DeepSeek's cache-hit count into `prompt_tokens_details.cached_tokens`."""
+    hit = usage.get("prompt_cache_hit_tokens")
+    if not isinstance(hit, int):
+        return False
+    details = usage.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        details = usage["prompt_tokens_details"] = {}
+    if details.get("cached_tokens") == hit:
+        return False
+    details["cached_tokens"] = hit
+    return True
+
+
+DEEPSEEK = ProviderSpec(
+    name="deepseek",
+    base_url="https://api.deepseek.com",
+    key_env=("DEEPSEEK_API_KEY",),
+    auth="bearer",
+    model_patterns=("deepseek-*",),
+    capabilities=frozenset({"chat", "stream", "tools", "thinking"}),
+    openai_compat=OpenAICompat(
+        thinking="thinking_type",
+        effort_map={"minimal": "high", "low": "high", "medium": "high", "xhigh": "max"},
+        patch_usage=map_cache_usage,
+    ),
+    description="DeepSeek chat and reasoner models",
+)
+
+
+@hookimpl
+def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(DEEPSEEK)
