@@ -1,0 +1,271 @@
+"""Every hook in the contract is documented and exercised here (a new hook without both fails).
+
+The `test_hook_<name>` functions drive each hook through the gateway's public API.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from relayport import hookimpl, hookspecs
+from relayport.model import (
+    GatewayError,
+    MediaKind,
+    MediaOutput,
+    MediaRequest,
+    SubmittedTask,
+    TaskStatus,
+    TaskUpdate,
+    UpstreamRequest,
+)
+from relayport.plugins import load_plugins
+from relayport.provider import Passthrough, ProviderSpec, Route, Surface
+from relayport.routing import Router
+from relayport.config import parse_config
+from relayport.tasks.runner import TaskRunner
+from relayport.tasks.store import TaskStore
+from relayport.testing.fakes import Reply
+from relayport.upstream import new_session
+from tests.fake_echo import ECHO_KEY
+
+HOOKS = sorted(name for name, fn in vars(hookspecs).items()
+               if name.startswith("relayport_") and callable(fn))
+DOC = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+
+
+def test_contract_has_the_expected_families():
+    assert {"relayport_register_providers", "relayport_register_surfaces", "relayport_translate_request",
+            "relayport_stream_parser", "relayport_map_error", "relayport_submit_task",
+            "relayport_poll_request"} <= set(HOOKS)
+    assert set(hookspecs.PER_CALL_HOOKS) == set(HOOKS) - {"relayport_register_providers",
+                                                         "relayport_register_surfaces"}
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hook_is_documented(name):
+    fn = getattr(hookspecs, name)
+    doc = inspect.getdoc(fn) or ""
+    assert doc.splitlines()[0].endswith("."), f"{name}: needs a one-line summary"
+    for param in inspect.signature(fn).parameters:
+        assert f":param {param}:" in doc, f"{name}: :param {param}: missing"
+    if fn.relayport_spec["firstresult"]:
+        assert "Stops at first non-None result." in doc
+    assert re.search(rf"^### `?{name}`?", DOC, re.M), f"docs/plugins.md has no section for {name}"
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hook_has_a_test(name):
+    assert callable(globals().get(f"test_hook_{name}")), f"write test_hook_{name} in tests/test_hooks.py"
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def test_hook_relayport_register_providers():
+    plugins = load_plugins({})
+    assert plugins.provider("echo").spec.auth == "header:X-Echo-Key"
+    assert plugins.provider("openai").spec.openai_compat is not None
+
+
+def test_hook_relayport_register_surfaces(relayport_gateway):
+    def render(err: GatewayError) -> tuple[int, bytes]:
+        return err.status, orjson.dumps({"oops": err.message})
+
+    async def hello(request):
+        if request.query.get("fail"):
+            raise GatewayError(418, "teapot")
+        return __import__("aiohttp").web.json_response({"hello": "world"})
+
+    class Surf:
+        @hookimpl
+        def relayport_register_surfaces(self, register):
+            register(Surface("hello", (Route("GET", "/v1/hello", hello),), render_error=render))
+
+    gw = relayport_gateway({"auth": {"keys": ["k"]}}, env={}, extra_plugins={"surf": Surf()})
+    assert httpx.get(gw.url + "/v1/hello", headers={"x-api-key": "k"}).json() == {"hello": "world"}
+    r = httpx.get(gw.url + "/v1/hello?fail=1", headers={"x-api-key": "k"})
+    assert (r.status_code, r.json()) == (418, {"oops": "teapot"})
+    r = httpx.get(gw.url + "/v1/hello")  # auth errors use the surface's envelope too
+    assert r.status_code == 401 and "oops" in r.json()
+
+
+# --------------------------------------------------------------------------- request translation
+
+
+def _echo_gateway(relayport_gateway, fake_echo):
+    return relayport_gateway({"models": [{"name": "e", "provider": "echo", "base_url": fake_echo.base_url,
+                                          "api_key": ECHO_KEY}]}, env={})
+
+
+def test_hook_relayport_translate_request(relayport_gateway, fake_echo):
+    gw = _echo_gateway(relayport_gateway, fake_echo)
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json={
+        "model": "e", "max_tokens": 9, "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]})
+    assert r.status_code == 200
+    assert fake_echo.last.path == "/generate"
+    assert fake_echo.last.headers["x-echo-key"] == ECHO_KEY
+    assert fake_echo.last.json() == {"model": "e", "stream": False, "limit": 9,
+                                     "input": [{"who": "sys", "text": "s"}, {"who": "user", "text": "u"}]}
+    # A plugin's 400 for input its vendor cannot take reaches the client.
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json={"model": "e", "messages": [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]})
+    assert r.status_code == 400 and "text only" in r.json()["error"]["message"]
+
+
+def test_hook_relayport_parse_response(relayport_gateway, fake_echo):
+    gw = _echo_gateway(relayport_gateway, fake_echo)
+    fake_echo.push(Reply.json({"id": "e9", "output": "cut short", "done": "cut", "tokens": {"in": 4, "out": 2}}))
+    body = httpx.post(gw.openai_base_url + "/chat/completions",
+                      json={"model": "e", "messages": [{"role": "user", "content": "u"}]}).json()
+    assert body["id"] == "e9"
+    assert body["choices"][0]["message"]["content"] == "cut short"
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["prompt_tokens"] == 4 and body["usage"]["total_tokens"] == 6
+
+
+def test_hook_relayport_map_error(relayport_gateway, fake_echo):
+    gw = _echo_gateway(relayport_gateway, fake_echo)
+    fake_echo.push(Reply.json({"problem": "slow down", "retry": True}, status=429))
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json={"model": "e", "messages": [{"role": "user", "content": "u"}]})
+    assert r.status_code == 429 and r.json()["error"]["message"] == "echo: slow down"
+
+
+def test_hook_relayport_stream_parser(relayport_gateway, fake_echo):
+    gw = _echo_gateway(relayport_gateway, fake_echo)
+    with httpx.stream("POST", gw.openai_base_url + "/chat/completions", json={
+            "model": "e", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "lines"}]}) as r:
+        raw = r.read()
+    chunks = [orjson.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: {")]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "you said lines"
+    assert chunks[-1]["usage"]["completion_tokens"] == 3
+
+
+def test_hook_relayport_passthrough(relayport_gateway, fake_openai):
+    """A plugin can take over passthrough for an OpenAI-compatible vendor (here: add a header)."""
+    from relayport.openai_compat import OpenAICompat, passthrough
+
+    class Tagged:
+        @hookimpl
+        def relayport_register_providers(self, register):
+            register(ProviderSpec(name="tagged", base_url="https://t.example/v1", key_env=("T_KEY",),
+                                  openai_compat=OpenAICompat()))
+
+        @hookimpl
+        def relayport_passthrough(self, deployment, surface, body, headers):
+            plan = passthrough(deployment, deployment.provider.openai_compat, body)
+            plan.request.headers["X-Tag"] = "yes"
+            return Passthrough(plan.request, patch=lambda obj: obj.update(tagged=True) or True)
+
+    gw = relayport_gateway({"models": [{"name": "t", "provider": "tagged", "base_url": fake_openai.base_url,
+                                        "api_key": fake_openai.api_key}]}, env={}, extra_plugins={"tagged": Tagged()})
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json={"model": "t", "messages": [{"role": "user", "content": "u"}]})
+    assert r.status_code == 200 and r.json()["tagged"] is True
+    assert fake_openai.last.headers["x-tag"] == "yes"
+
+
+# --------------------------------------------------------------------------- task polling
+
+
+class Video:
+    """A made-up async video vendor: POST /videos -> {"job"}; GET /videos/{job} -> {"state", "url"}."""
+
+    @hookimpl
+    def relayport_register_providers(self, register):
+        register(ProviderSpec(name="vid", base_url="https://vid.example", key_env=("VID_KEY",),
+                              capabilities=frozenset({"video_generation"})))
+
+    @hookimpl
+    def relayport_submit_task(self, deployment, request):
+        return UpstreamRequest("POST", deployment.url("/videos"), deployment.auth_headers(),
+                               json={"model": deployment.model, "prompt": request.prompt})
+
+    @hookimpl
+    def relayport_parse_submit(self, deployment, request, response):
+        return SubmittedTask(orjson.loads(response.body)["job"])
+
+    @hookimpl
+    def relayport_poll_request(self, deployment, task):
+        return UpstreamRequest("GET", deployment.url(f"/videos/{task.vendor_task_id}"), deployment.auth_headers())
+
+    @hookimpl
+    def relayport_parse_poll(self, deployment, task, response):
+        obj = orjson.loads(response.body)
+        status = {"waiting": TaskStatus.QUEUED, "working": TaskStatus.RUNNING, "done": TaskStatus.SUCCEEDED,
+                  "error": TaskStatus.FAILED}[obj["state"]]
+        return TaskUpdate(status, progress=obj.get("progress"),
+                          outputs=[MediaOutput(url=obj["url"])] if obj.get("url") else [],
+                          error=GatewayError(400, obj["reason"]) if obj.get("reason") else None)
+
+
+@pytest.fixture
+async def video_runner(tmp_path, fake_upstream):
+    plugins = load_plugins({}, extra_plugins={"vid": Video()})
+    config = parse_config({"models": [{"name": "v", "provider": "vid", "base_url": fake_upstream.url,
+                                       "api_key": "vid-key"}]})
+    store = TaskStore(str(tmp_path / "tasks.sqlite3"))
+    await store.open()
+    session = new_session()
+    runner = TaskRunner(store, session, Router(config, plugins, {}))
+    yield runner, runner.router.resolve("v")[0]
+    await session.close()
+    await store.close()
+
+
+async def test_hook_relayport_submit_task(video_runner, fake_upstream):
+    runner, dep = video_runner
+    fake_upstream.push(Reply.json({"job": "job-77"}))
+    task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="a cat"))
+    assert fake_upstream.last.json() == {"model": "v", "prompt": "a cat"}
+    assert fake_upstream.last.headers["authorization"] == "Bearer vid-key"
+    assert task.vendor_task_id == "job-77" and task.status is TaskStatus.QUEUED
+    assert task.id.startswith("task_") and "job-77" not in task.id and len(task.id) > 20
+
+
+async def test_hook_relayport_parse_submit(video_runner, fake_upstream):
+    runner, dep = video_runner
+    fake_upstream.push(Reply.json({"job": "job-1"}))
+    task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"))
+    stored = await runner.store.get(task.id)
+    assert stored is not None and stored.vendor_task_id == "job-1"
+
+
+async def test_hook_relayport_poll_request(video_runner, fake_upstream):
+    runner, dep = video_runner
+    fake_upstream.push(Reply.json({"job": "job-5"}), Reply.json({"state": "working", "progress": 0.5}))
+    task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"))
+    task = await runner.poll(task)
+    assert fake_upstream.last.method == "GET" and fake_upstream.last.path == "/videos/job-5"
+    assert task.status is TaskStatus.RUNNING and task.progress == 0.5
+
+
+async def test_hook_relayport_parse_poll(video_runner, fake_upstream, tmp_path):
+    runner, dep = video_runner
+    fake_upstream.push(Reply.json({"job": "j"}), Reply.json({"state": "done", "url": "https://cdn/x.mp4"}))
+    task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"))
+    task = await runner.poll(task)
+    assert task.status is TaskStatus.SUCCEEDED and task.outputs[0].url == "https://cdn/x.mp4"
+    # A restart: a new store on the same file still has the finished task.
+    again = TaskStore(runner.store.path)
+    await again.open()
+    stored = await again.get(task.id)
+    await again.close()
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED and stored.outputs[0].url == "https://cdn/x.mp4"
+    # Final tasks are not polled again.
+    before = len(fake_upstream.requests)
+    await runner.poll(task)
+    assert len(fake_upstream.requests) == before
+
+
+async def test_task_past_its_deadline_fails(video_runner, fake_upstream):
+    runner, dep = video_runner
+    fake_upstream.push(Reply.json({"job": "slow"}))
+    task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"), deadline=-1)
+    task = await runner.poll(task)
+    assert task.status is TaskStatus.FAILED and task.error.code == "task_deadline_exceeded"
