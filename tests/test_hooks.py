@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from relayport import hookimpl, hookspecs
+from relayport.config import parse_config
 from relayport.model import (
     GatewayError,
     MediaKind,
@@ -27,7 +28,6 @@ from relayport.model import (
 from relayport.plugins import load_plugins
 from relayport.provider import Passthrough, ProviderSpec, Route, Surface
 from relayport.routing import Router
-from relayport.config import parse_config
 from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import TaskStore
 from relayport.testing.fakes import Reply

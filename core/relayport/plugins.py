@@ -118,10 +118,10 @@ def load_plugins(
     for name, plugin in pm.list_name_plugin():
         if plugin is builtins:
             continue
-        dist, ver = dists.get(name, (None, None))
+        dist_name, ver = dists.get(name, (None, None))
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or ())
         infos.append(
-            PluginInfo(name, dist, ver, hooks,
+            PluginInfo(name, dist_name, ver, hooks,
                        sorted(p for p, e in providers.items() if e.plugin == name))
         )
     return PluginSet(pm, sorted(infos, key=lambda i: i.name), failures, providers, surfaces)

@@ -84,9 +84,10 @@ class Router:
         if entry is not None:
             return self._remember(name, entry, model)
         for entry in self._plugins.providers.values():
-            if any(fnmatch.fnmatchcase(name, p) for p in entry.spec.model_patterns):
-                if _env_key(entry, self._env) is not None or not entry.spec.key_env:
-                    return self._remember(name, entry, name)
+            if any(fnmatch.fnmatchcase(name, p) for p in entry.spec.model_patterns) and (
+                _env_key(entry, self._env) is not None or not entry.spec.key_env
+            ):
+                return self._remember(name, entry, name)
         raise GatewayError(
             404,
             f"The model '{name}' does not exist or is not served by this gateway.",

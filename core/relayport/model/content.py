@@ -6,7 +6,7 @@ that has no canonical home rides along in `extra` instead of being dropped.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -99,15 +99,15 @@ class RawBlock:
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
-Block = Union[
-    TextBlock,
-    ImageBlock,
-    AudioBlock,
-    VideoBlock,
-    FileBlock,
-    ToolCallBlock,
-    ToolResultBlock,
-    ThinkingBlock,
-    RedactedThinkingBlock,
-    RawBlock,
-]
+Block = (
+    TextBlock
+    | ImageBlock
+    | AudioBlock
+    | VideoBlock
+    | FileBlock
+    | ToolCallBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
+    | RawBlock
+)

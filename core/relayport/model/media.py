@@ -12,13 +12,13 @@ from relayport.model.errors import GatewayError
 from relayport.model.usage import Usage
 
 
-class MediaKind(str, enum.Enum):
+class MediaKind(enum.StrEnum):
     IMAGE = "image"
     VIDEO = "video"
     SPEECH = "speech"
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
     """The unified lifecycle of a vendor task. The last three are final."""
 
     QUEUED = "queued"

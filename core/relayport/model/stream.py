@@ -6,8 +6,6 @@ from one read in a single transport write (DESIGN.md §2: the per-write cost dom
 
 from __future__ import annotations
 
-from typing import Union
-
 import attrs
 
 from relayport.model.errors import GatewayError
@@ -76,14 +74,14 @@ class StreamError:
     error: GatewayError
 
 
-StreamEvent = Union[
-    StreamStart,
-    TextDelta,
-    ReasoningDelta,
-    ReasoningSignature,
-    RedactedReasoning,
-    ToolCallDelta,
-    UsageUpdate,
-    Finish,
-    StreamError,
-]
+StreamEvent = (
+    StreamStart
+    | TextDelta
+    | ReasoningDelta
+    | ReasoningSignature
+    | RedactedReasoning
+    | ToolCallDelta
+    | UsageUpdate
+    | Finish
+    | StreamError
+)

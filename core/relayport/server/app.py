@@ -15,8 +15,8 @@ from relayport.routing import Router
 from relayport.server import keys
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai
-from relayport.server.ops_routes import healthz, list_plugins
 from relayport.server.openai_routes import openai_surface
+from relayport.server.ops_routes import healthz, list_plugins
 from relayport.tasks.store import TaskStore
 from relayport.upstream import new_session
 

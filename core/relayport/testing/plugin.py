@@ -41,7 +41,8 @@ def relayport_gateway() -> Iterator[StartGateway]:
 @pytest.fixture
 def fake_upstream() -> Iterator[FakeUpstream]:
     """A recording fake server; script it with `push(Reply(...))`."""
-    fake = FakeUpstream().start()
+    fake = FakeUpstream()
+    fake.start()
     yield fake
     fake.stop()
 
@@ -49,6 +50,7 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 @pytest.fixture
 def fake_openai() -> Iterator[FakeOpenAI]:
     """A fake OpenAI chat API; `fake_openai.base_url` is what the OpenAI SDK calls base_url."""
-    fake = FakeOpenAI().start()
+    fake = FakeOpenAI()
+    fake.start()
     yield fake
     fake.stop()

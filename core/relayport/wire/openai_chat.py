@@ -13,6 +13,7 @@ Extensions relayport adds to the format:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -431,7 +432,7 @@ def encode_thinking_blocks(blocks: list[Block]) -> list[dict[str, Any]]:
     return out
 
 
-def _encode_content(blocks: list[Block]) -> str | list[dict[str, Any]]:
+def _encode_content(blocks: Sequence[Block]) -> str | list[dict[str, Any]]:
     if all(isinstance(b, TextBlock) for b in blocks):
         return "".join(b.text for b in blocks)  # type: ignore[union-attr]
     return [encode_part(b) for b in blocks]

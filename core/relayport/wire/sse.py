@@ -43,16 +43,22 @@ def _parse_block(block: bytes) -> SSEEvent | None:
 class SSEDecoder:
     """Feed it raw reads; it returns the complete events each read finished."""
 
-    __slots__ = ("_buf", "_crlf")
+    __slots__ = ("_buf", "_crlf", "_cr_end")
 
     def __init__(self) -> None:
         self._buf = b""
         self._crlf = False
+        self._cr_end = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if b"\r" in chunk or self._crlf:
             # Normalise once we have seen a CR; rare on the wire, so the common path stays lean.
             self._crlf = True
+            if self._cr_end and chunk[:1] == b"\n":
+                chunk = chunk[1:]  # the LF of a CRLF split across reads: that CR already ended the line
+                self._cr_end = False
+            if chunk:
+                self._cr_end = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf + chunk if self._buf else chunk
         events: list[SSEEvent] = []

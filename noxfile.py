@@ -1,0 +1,58 @@
+"""Sessions: `tests` (the whole suite), `plugin` (each vendor alone), `lint`, `bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "venv"
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+EXAMPLE = "examples/relayport-echo"
+# The SDKs the end-to-end tests drive the gateway with, as users would.
+SDKS = ["openai", "anthropic"]
+
+
+def _install_all(session: nox.Session) -> None:
+    session.install("-e", ".[testing,fast]", *SDKS)
+    for name in PLUGINS:
+        session.install("-e", f"plugins/{name}")
+    session.install("-e", EXAMPLE)
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """The whole suite: core, every plugin, end-to-end with the official SDKs."""
+    _install_all(session)
+    session.run("pytest", "-q", "tests", *[f"plugins/{n}" for n in PLUGINS], *session.posargs)
+
+
+@nox.session(python="3.11")
+@nox.parametrize("name", PLUGINS)
+def plugin(session: nox.Session, name: str) -> None:
+    """One vendor plugin alone with the core in a fresh environment: what a user installs."""
+    session.install(".[testing]", *SDKS)
+    session.install(f"plugins/{name}")
+    # Run from the plugin folder so nothing but the installed packages is importable.
+    session.chdir(f"plugins/{name}")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff on everything, mypy on the core."""
+    session.install("ruff", "mypy", "-e", ".[testing]")
+    session.run("ruff", "check", "core", "plugins", "tests", "examples", "bench", "noxfile.py")
+    session.run("mypy", "core/relayport")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmark against a bare aiohttp forwarder (needs wrk: apt-get install wrk)."""
+    session.install("-e", ".[fast]")
+    for name in PLUGINS:
+        session.install("-e", f"plugins/{name}")
+    session.run("python", "bench/run.py", *session.posargs)
