@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+
 from relayport.testing import openapi
 from relayport.testing.openapi import (
     OpenAPIValidationError,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
+from cattrs.cols import is_mutable_sequence, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from relayport.provider import Timeouts
@@ -60,6 +62,41 @@ class Config:
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+def _exactly(kind: type) -> Callable[[Any, Any], Any]:
+    """TOML values arrive typed; cattrs' default would coerce them ("no" -> True, 80.5 -> 80)."""
+
+    def structure(value: Any, _: Any) -> Any:
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise TypeError(f"expected {_TYPE_NAMES[kind]}, got {value!r}")
+        return value
+
+    return structure
+
+
+for _kind in _TYPE_NAMES:
+    _converter.register_structure_hook(_kind, _exactly(_kind))
+
+
+def _array_only(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # Without this a string is iterated: `keys = "secret"` would become one key per character.
+    inner = list_structure_factory(type_, converter)
+
+    def structure(value: Any, t: Any) -> Any:
+        if not isinstance(value, list):
+            raise TypeError(f"expected an array, got {value!r}")
+        return inner(value, t)
+
+    return structure
+
+
+_converter.register_structure_hook_factory(is_mutable_sequence, _array_only)
 
 
 def _describe(exc: BaseException, path: str = "") -> list[str]:

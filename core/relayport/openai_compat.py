@@ -42,6 +42,8 @@ class OpenAICompat:
         or None when the vendor has none (the request then goes without it).
     :param native_media_arrays: the vendor takes `images[]`/`videos[]`/... itself; otherwise
         they are inlined as content parts of the last user message.
+    :param max_tokens_field: the name the vendor takes for the output cap (OpenAI's reasoning
+        models refuse `max_tokens` and take only `max_completion_tokens`).
     :param patch_usage: rewrites the vendor's usage object into OpenAI's fields in place,
         returning True when it changed something (e.g. DeepSeek's cache-hit counts).
     """
@@ -52,6 +54,7 @@ class OpenAICompat:
     effort_map: Mapping[str, str] = attrs.field(factory=dict)
     search_field: str | None = None
     native_media_arrays: bool = False
+    max_tokens_field: str = "max_tokens"
     patch_usage: UsagePatch | None = None
 
 
@@ -157,6 +160,8 @@ def passthrough(deployment: Deployment, compat: OpenAICompat, body: dict[str, An
 
 def translate_request(deployment: Deployment, compat: OpenAICompat, request: ChatRequest) -> UpstreamRequest:
     body = openai_chat.encode_request(request, deployment.model)
+    if compat.max_tokens_field != "max_tokens" and "max_tokens" in body:
+        body[compat.max_tokens_field] = body.pop("max_tokens")
     if request.media and compat.native_media_arrays:
         body.update(images=request.media.images, videos=request.media.videos,
                     file_urls=request.media.file_urls, voices=request.media.voices)

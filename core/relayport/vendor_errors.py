@@ -30,8 +30,12 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # neither seconds nor an HTTP date: no advice
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _as_json(body: bytes) -> Any:
@@ -55,6 +59,8 @@ def error_message(obj: Any) -> tuple[str | None, str | None, str | None, str | N
     err = obj.get("error")
     if isinstance(err, dict):
         code = err.get("code")
+        if isinstance(err.get("status"), str) and not isinstance(code, str):
+            code = err["status"]  # Google: `code` repeats the HTTP status, `status` says what happened
         return (
             err.get("message") or err.get("msg"),
             err.get("type") or err.get("status"),

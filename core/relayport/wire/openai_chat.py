@@ -258,7 +258,7 @@ def _decode_part(part: Any, path: str) -> Block:
         return TextBlock(get(part, "text", str, f"{path}.text", required=True))
     if kind == "image_url":
         url, obj = _url_of(part, "image_url", path)
-        media_type, data = _split_data_url(url)
+        media_type, data = _split_data_url(url, f"{path}.image_url.url" if obj else f"{path}.image_url")
         return ImageBlock(url=url, data=data, media_type=media_type, detail=obj.get("detail"))
     if kind == "input_audio":
         audio = get(part, "input_audio", dict, f"{path}.input_audio", required=True)
@@ -280,7 +280,7 @@ def _decode_part(part: Any, path: str) -> Block:
         url = f.get("file_url")
         media_type = None
         if isinstance(data, str) and data.startswith("data:"):
-            media_type, data = _split_data_url(data)
+            media_type, data = _split_data_url(data, f"{path}.file.file_data")
         return FileBlock(
             url=url, data=data, media_type=media_type,
             filename=f.get("filename"), file_id=f.get("file_id"),
@@ -288,13 +288,13 @@ def _decode_part(part: Any, path: str) -> Block:
     return RawBlock(dict(part))
 
 
-def _split_data_url(url: str) -> tuple[str | None, str | None]:
+def _split_data_url(url: str, path: str) -> tuple[str | None, str | None]:
     """`data:image/png;base64,AAA` -> ("image/png", "AAA"); other URLs -> (None, None)."""
     if not url.startswith("data:"):
         return None, None
     header, sep, data = url[5:].partition(",")
     if not sep:
-        raise bad_request("Malformed data URL: no ',' separating header and data.")
+        raise bad_request(f"Malformed data URL in '{path}': no ',' separating header and data.", param=path)
     media_type = header.split(";", 1)[0] or None
     return media_type, data
 
@@ -495,8 +495,24 @@ def decode_usage(u: dict[str, Any]) -> Usage:
         reasoning_tokens=ctd.get("reasoning_tokens"),
         input_audio_tokens=ptd.get("audio_tokens"),
         output_audio_tokens=ctd.get("audio_tokens"),
-        extra={k: v for k, v in u.items() if k not in known},
+        extra=_usage_extra(u, ptd, ctd, cc, known),
     )
+
+
+def _usage_extra(u: dict[str, Any], ptd: dict[str, Any], ctd: dict[str, Any], cc: dict[str, Any],
+                 known: set[str]) -> dict[str, Any]:
+    """Usage keys without a canonical home, nested detail keys included (e.g. OpenAI's
+    `accepted_prediction_tokens`), so `encode_usage` gives them back as they came."""
+    extra = {k: v for k, v in u.items() if k not in known}
+    for key, details, mapped in (
+        ("prompt_tokens_details", ptd, ("cached_tokens", "audio_tokens")),
+        ("completion_tokens_details", ctd, ("reasoning_tokens", "audio_tokens")),
+        ("cache_creation", cc, ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")),
+    ):
+        rest = {k: v for k, v in details.items() if k not in mapped}
+        if rest:
+            extra[key] = rest
+    return extra
 
 
 def encode_usage(u: Usage) -> dict[str, Any]:
@@ -520,7 +536,11 @@ def encode_usage(u: Usage) -> dict[str, Any]:
             "ephemeral_5m_input_tokens": u.cache_write_5m_tokens or 0,
             "ephemeral_1h_input_tokens": u.cache_write_1h_tokens or 0,
         }
-    out.update(u.extra)
+    for key, value in u.extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}  # unmapped detail keys join the mapped ones
+        else:
+            out[key] = value
     return out
 
 
@@ -572,7 +592,8 @@ def decode_response(obj: Any, reasoning_field: str = "reasoning_content") -> Cha
             message = _decode_message(raw, f"choices[{i}].message")
         except GatewayError as exc:
             raise GatewayError(502, f"The vendor sent a malformed message: {exc.message}") from None
-        choices.append(Choice(message, c.get("finish_reason"), c.get("index", i)))
+        extra = {k: v for k, v in c.items() if k not in ("index", "message", "finish_reason")}
+        choices.append(Choice(message, c.get("finish_reason"), c.get("index", i), extra))
     usage = obj.get("usage")
     return ChatResponse(
         id=str(obj.get("id") or ""),

@@ -16,7 +16,8 @@ OPENAI = ProviderSpec(
     model_patterns=("gpt-*", "o1*", "o3*", "o4*", "chatgpt-*"),
     capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "files", "thinking"}),
     # OpenAI takes only `reasoning_effort`; a thinking budget has no OpenAI spelling.
-    openai_compat=OpenAICompat(thinking="reasoning_effort"),
+    # `max_completion_tokens`: the only spelling o-series and gpt-5 models take.
+    openai_compat=OpenAICompat(thinking="reasoning_effort", max_tokens_field="max_completion_tokens"),
     description="OpenAI Chat Completions",
 )
 

@@ -1,0 +1,143 @@
+"""The SQLite task store: a task handed out survives a gateway restart with every field intact."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from relayport.model import (
+    GatewayError,
+    MediaInputs,
+    MediaKind,
+    MediaOutput,
+    MediaRequest,
+    TaskRecord,
+    TaskStatus,
+)
+from relayport.tasks.store import TaskStore
+
+
+def task(task_id: str, status: TaskStatus = TaskStatus.QUEUED, updated_at: float = 1_700_000_000.0) -> TaskRecord:
+    return TaskRecord(
+        id=task_id,
+        provider="dashscope",
+        model="wan2.2-t2v",
+        vendor_task_id=f"vendor-{task_id}",
+        status=status,
+        request=MediaRequest(
+            MediaKind.VIDEO, "wan2.2-t2v", prompt="a cat surfing", duration=5.0, size="1280*720",
+            media=MediaInputs(images=["https://x.test/first.png"]), extra={"watermark": False},
+        ),
+        created_at=1_700_000_000.0,
+        updated_at=updated_at,
+        deadline=1_700_003_600.0,
+        deployment="wan-video",
+    )
+
+
+def error_fields(e: GatewayError | None) -> object:
+    return None if e is None else (e.status, e.message, e.type, e.code, e.param, e.retryable, e.retry_after, e.extra)
+
+
+def same(a: TaskRecord | None, b: TaskRecord) -> bool:
+    """Field-wise equality (GatewayError, an exception, compares by identity)."""
+    assert a is not None
+    return attrs.evolve(a, error=None) == attrs.evolve(b, error=None) and error_fields(a.error) == error_fields(b.error)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "state" / "tasks.sqlite3")  # the parent folder does not exist yet
+
+
+@pytest.fixture
+async def store(db_path: str) -> AsyncIterator[TaskStore]:
+    s = TaskStore(db_path)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_put_then_get(store: TaskStore) -> None:
+    t = task("t1")
+    await store.put(t)
+    assert await store.get("t1") == t
+    assert await store.get("missing") is None
+
+
+async def test_update_replaces_the_record(store: TaskStore) -> None:
+    t = task("t1")
+    await store.put(t)
+    running = attrs.evolve(t, status=TaskStatus.RUNNING, progress=0.4, updated_at=t.updated_at + 10)
+    await store.put(running)
+    assert await store.get("t1") == running
+    done = attrs.evolve(
+        running, status=TaskStatus.SUCCEEDED, progress=1.0, updated_at=t.updated_at + 20,
+        outputs=[MediaOutput(url="https://cdn.x.test/v.mp4", media_type="video/mp4")],
+    )
+    await store.put(done)
+    got = await store.get("t1")
+    assert got == done and got is not None and got.status is TaskStatus.SUCCEEDED
+
+
+async def test_unfinished_excludes_final_states(store: TaskStore) -> None:
+    for i, status in enumerate(TaskStatus):
+        await store.put(task(status.value, status, updated_at=1_700_000_000.0 + i))
+    open_ids = [t.id for t in await store.unfinished()]
+    assert open_ids == ["queued", "running"]  # oldest update first
+    assert all(not TaskStatus(i).final for i in open_ids)
+    # a task moving to a final state leaves the list
+    await store.put(task("running", TaskStatus.CANCELLED))
+    assert [t.id for t in await store.unfinished()] == ["queued"]
+
+
+async def test_unfinished_limit(store: TaskStore) -> None:
+    for i in range(5):
+        await store.put(task(f"t{i}", TaskStatus.RUNNING, updated_at=1_700_000_000.0 + i))
+    assert [t.id for t in await store.unfinished(limit=2)] == ["t0", "t1"]
+
+
+async def test_task_survives_a_restart(db_path: str) -> None:
+    failed = attrs.evolve(
+        task("t-failed"),
+        status=TaskStatus.FAILED,
+        progress=0.9,
+        outputs=[MediaOutput(url="https://cdn.x.test/partial.png", media_type="image/png", extra={"seed": 3}),
+                 MediaOutput(b64="AAAA", media_type="image/png")],
+        error=GatewayError(502, "dashscope: content moderation failed", code="DataInspectionFailed",
+                           param="prompt", retryable=False, retry_after=1.5, extra={"request_id": "r-1"}),
+    )
+    running = task("t-running", TaskStatus.RUNNING)
+
+    first = TaskStore(db_path)
+    await first.open()
+    await first.put(failed)
+    await first.put(running)
+    await first.close()
+
+    second = TaskStore(db_path)  # a new process would do exactly this
+    await second.open()
+    try:
+        got = await second.get("t-failed")
+        assert same(got, failed)
+        assert got is not None and isinstance(got.error, GatewayError)
+        assert got.error.envelope() == failed.error.envelope()  # type: ignore[union-attr]
+        assert [t.id for t in await second.unfinished()] == ["t-running"]
+        assert await second.get("t-running") == running
+    finally:
+        await second.close()
+
+
+async def test_in_memory_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = TaskStore(":memory:")
+    await s.open()
+    try:
+        await s.put(task("m1"))
+        assert await s.get("m1") == task("m1")
+    finally:
+        await s.close()
+    assert not any(tmp_path.iterdir()), "':memory:' must not create a file"
