@@ -609,6 +609,10 @@ def decode_response(obj: Any, reasoning_field: str = "reasoning_content") -> Cha
 # ---------------------------------------------------------------------------- streams
 
 
+_CHUNK_END = b',"logprobs":null}]}\n\n'
+_NULL_FINISH = b',"finish_reason":null' + _CHUNK_END
+
+
 class ChunkEncoder:
     """Canonical stream events -> OpenAI `chat.completion.chunk` SSE bytes.
 
@@ -625,19 +629,22 @@ class ChunkEncoder:
         self._started = False
         self._finished = False
         self._thinking: list[str] = []
+        self._prefix: bytes | None = None
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         if not self._started:
             self._started = True
             delta = {"role": "assistant", **delta}
-        chunk = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        prefix = self._prefix
+        if prefix is None:
+            # Everything but the delta is the same in every chunk: encode it once per stream.
+            prefix = self._prefix = (
+                b'data: {"id":' + orjson.dumps(self.id)
+                + b',"object":"chat.completion.chunk","created":' + str(self.created).encode()
+                + b',"model":' + orjson.dumps(self.model) + b',"choices":[{"index":0,"delta":'
+            )
+        tail = _NULL_FINISH if finish is None else b',"finish_reason":' + orjson.dumps(finish) + _CHUNK_END
+        return prefix + orjson.dumps(delta) + tail
 
     def encode(self, events: list[StreamEvent]) -> bytes:
         out: list[bytes] = []
@@ -670,6 +677,7 @@ class ChunkEncoder:
                     self.id = ev.id or self.id
                     self.model = ev.model or self.model
                     self.created = ev.created or self.created
+                    self._prefix = None
                     out.append(self._chunk({"content": ""}))
             elif isinstance(ev, UsageUpdate):
                 self.usage = ev.usage
