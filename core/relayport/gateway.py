@@ -198,9 +198,9 @@ class Gateway:
             if pending.strip():
                 await out.write(pending)
         except TimeoutError:
-            await out.write(_stream_error_bytes(upstream.timed_out(dep)))
+            await out.write(plan.stream_error(upstream.timed_out(dep)))
         except aiohttp.ClientError as exc:
-            await out.write(_stream_error_bytes(upstream.unreachable(dep, exc)))
+            await out.write(plan.stream_error(upstream.unreachable(dep, exc)))
         self.record(dep, resp.status, usage, started)
         await out.write_eof()
         return out
@@ -219,10 +219,6 @@ class Gateway:
 
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def _stream_error_bytes(err: GatewayError) -> bytes:
-    return b"data: " + orjson.dumps(err.envelope()) + b"\n\n"
 
 
 def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | None]:
@@ -277,14 +273,18 @@ class ChatStream:
             try:
                 async for chunk in self._resp.content.iter_any():
                     batch: list[StreamEvent] = []
-                    for ev in decoder.feed(chunk):
-                        batch.extend(parser.feed(ev))
-                        if parser.done:
-                            break
+                    try:
+                        for ev in decoder.feed(chunk):
+                            batch.extend(parser.feed(ev))
+                            if parser.done:
+                                break
+                    except GatewayError as exc:
+                        # What the vendor sent before its error in the same read still counts.
+                        batch.append(StreamError(exc))
                     if batch:
                         self._note(batch)
                         yield batch
-                    if parser.done:
+                    if parser.done or isinstance(batch[-1:] and batch[-1], StreamError):
                         break
                 else:
                     tail: list[StreamEvent] = []

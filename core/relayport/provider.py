@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+import orjson
 
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest
@@ -112,12 +113,20 @@ class Passthrough:
         (the core then re-encodes that body or event, and forwards the rest untouched).
     :param usage: reads usage from the same objects, for accounting.
     :param marker: bytes that must appear in a stream event for it to be decoded at all.
+    :param stream_error: the bytes that end a stream the vendor broke off (timeout, dropped
+        connection), in the client's wire format; OpenAI's error event by default.
     """
 
     request: UpstreamRequest
     patch: Callable[[dict[str, Any]], bool] | None = None
     usage: Callable[[dict[str, Any]], Usage | None] | None = None
     marker: bytes = b'"usage"'
+    stream_error: Callable[[GatewayError], bytes] = attrs.field(factory=lambda: openai_error_event)
+
+
+def openai_error_event(err: GatewayError) -> bytes:
+    """An error after an OpenAI stream started: the OpenAI SDKs raise on a chunk with `error`."""
+    return b"data: " + orjson.dumps(err.envelope()) + b"\n\n"
 
 
 class StreamParser(Protocol):
@@ -130,7 +139,8 @@ class StreamParser(Protocol):
     framing: str
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
-        """Events for one upstream event; raise `GatewayError` for a vendor error event."""
+        """Events for one upstream event; for a vendor error event, raise `GatewayError` (or
+        return a `StreamError` last): the core sends what came before it, then the error."""
         ...
 
     def close(self) -> list[StreamEvent]:
@@ -157,8 +167,8 @@ class Route:
 class Surface:
     """An ingress wire format: its routes and how its errors look to its clients.
 
-    :param render_error: turns an error into (status, body, content type) in the surface's
-        envelope; the core's error middleware uses it for every failure on these routes.
+    :param render_error: turns an error into (status, JSON body) in the surface's envelope;
+        the core's error middleware uses it for every failure on these routes.
     """
 
     name: str

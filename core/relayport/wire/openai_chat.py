@@ -55,6 +55,7 @@ from relayport.model.stream import (
     UsageUpdate,
 )
 from relayport.model.usage import Usage
+from relayport.provider import openai_error_event
 from relayport.wire.fields import get, invalid, missing, str_list, url_list
 
 THINKING_FIELDS = ("enable_thinking", "thinking_budget", "reasoning_effort", "thinking")
@@ -254,6 +255,14 @@ def _decode_part(part: Any, path: str) -> Block:
     if not isinstance(part, dict):
         raise invalid(path, "a content part object")
     kind = get(part, "type", str, f"{path}.type", required=True)
+    block = _decode_known_part(part, kind, path)
+    if not isinstance(block, RawBlock) and len(part) > 2:
+        # Fields beside the part's payload (e.g. Anthropic-style `cache_control`) ride along.
+        block.extra = {k: v for k, v in part.items() if k != "type" and k != kind}
+    return block
+
+
+def _decode_known_part(part: dict[str, Any], kind: str, path: str) -> Block:
     if kind == "text":
         return TextBlock(get(part, "text", str, f"{path}.text", required=True))
     if kind == "image_url":
@@ -433,12 +442,19 @@ def encode_thinking_blocks(blocks: list[Block]) -> list[dict[str, Any]]:
 
 
 def _encode_content(blocks: Sequence[Block]) -> str | list[dict[str, Any]]:
-    if all(isinstance(b, TextBlock) for b in blocks):
+    if all(isinstance(b, TextBlock) and not b.extra for b in blocks):
         return "".join(b.text for b in blocks)  # type: ignore[union-attr]
     return [encode_part(b) for b in blocks]
 
 
 def encode_part(b: Block) -> dict[str, Any]:
+    out = _encode_known_part(b)
+    if b.extra and not isinstance(b, RawBlock):
+        out.update(b.extra)
+    return out
+
+
+def _encode_known_part(b: Block) -> dict[str, Any]:
     if isinstance(b, TextBlock):
         return {"type": "text", "text": b.text}
     if isinstance(b, ImageBlock):
@@ -708,9 +724,7 @@ class ChunkEncoder:
         return out + b"data: [DONE]\n\n"
 
 
-def encode_stream_error(error: GatewayError) -> bytes:
-    """An error after the stream started: the OpenAI SDKs raise on a chunk with `error`."""
-    return b"data: " + orjson.dumps(error.envelope()) + b"\n\n"
+encode_stream_error = openai_error_event
 
 
 class ChunkDecoder:

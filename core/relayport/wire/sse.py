@@ -20,6 +20,19 @@ class SSEEvent:
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:
+    # Fast paths for the two shapes vendors actually send: `data: X` (OpenAI style) and
+    # `event: name\ndata: X` (Anthropic style), each on single lines.
+    if block.startswith(b"data: "):
+        if b"\n" not in block:
+            return SSEEvent(block[6:])
+    elif block.startswith(b"event: "):
+        nl = block.find(b"\n")
+        if nl > 0 and block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 1) < 0:
+            return SSEEvent(block[nl + 7:], block[7:nl].decode())
+    return _parse_general(block)
+
+
+def _parse_general(block: bytes) -> SSEEvent | None:
     event: str | None = None
     ident: str | None = None
     data: list[bytes] = []

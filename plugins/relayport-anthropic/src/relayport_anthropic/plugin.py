@@ -1,0 +1,78 @@
+"""relayport hook implementations for Anthropic: the `anthropic` provider and the Messages surface.
+
+The hooks only translate (pure, synchronous); the modules beside this one hold the formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from relayport import hookimpl
+from relayport.model.chat import ChatRequest, ChatResponse
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
+from relayport_anthropic import errors, vocab
+from relayport_anthropic.egress import build_request
+from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, passthrough
+from relayport_anthropic.response import parse_response
+from relayport_anthropic.stream import AnthropicStreamParser
+
+SPEC = ProviderSpec(
+    name=vocab.PROVIDER,
+    base_url=vocab.DEFAULT_BASE_URL,
+    key_env=("ANTHROPIC_API_KEY",),
+    auth="x-api-key",
+    model_patterns=("claude-*",),
+    capabilities=frozenset({"chat", "stream", "tools", "vision", "files", "thinking"}),
+    description="Anthropic Messages API (Claude)",
+)
+
+
+def _mine(deployment: Deployment) -> bool:
+    # The core dispatches per-call hooks to the plugin owning the provider; checking anyway
+    # keeps this plugin from answering for another vendor if it is ever called more widely.
+    return deployment.provider.name == SPEC.name
+
+
+@hookimpl
+def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(SPEC)
+
+
+@hookimpl
+def relayport_register_surfaces(register: Callable[[Surface], None]) -> None:
+    from relayport_anthropic.surface import SURFACE  # aiohttp only when serving
+
+    register(SURFACE)
+
+
+@hookimpl
+def relayport_passthrough(
+    deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
+) -> Passthrough | None:
+    if not _mine(deployment) or surface not in (MESSAGES, COUNT_TOKENS):
+        return None
+    return passthrough(deployment, body, headers, surface)
+
+
+@hookimpl
+def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest | None:
+    return build_request(deployment, request) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_parse_response(
+    deployment: Deployment, request: ChatRequest, response: UpstreamResponse
+) -> ChatResponse | None:
+    return parse_response(response) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
+    return errors.map_error(response) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
+    return AnthropicStreamParser() if _mine(deployment) else None

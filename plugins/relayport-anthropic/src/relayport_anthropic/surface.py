@@ -1,0 +1,104 @@
+"""`POST /v1/messages` and `POST /v1/messages/count_tokens` for every configured model.
+
+Claude (and any vendor whose plugin passes the Messages format through) gets the client's
+bytes and streams back untouched; every other vendor is reached through the canonical model,
+its stream re-emitted as Anthropic events. Errors use Anthropic's envelope (the core's error
+middleware calls `render_error` for these routes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from relayport.model.errors import GatewayError
+from relayport.provider import Route, Surface
+from relayport.wire.fields import get
+from relayport_anthropic import ingress
+from relayport_anthropic.errors import render_error
+from relayport_anthropic.events import EventEncoder
+from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES
+
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+               "X-Accel-Buffering": "no"}
+# Client headers that tell Anthropic which API features the client uses; they go along on
+# passthrough (never auth headers: the gateway's key is not the vendor's).
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+def _gateway(request: web.Request) -> Any:
+    from relayport.server.keys import GATEWAY  # the server package imports plugins, not vice versa
+
+    return request.app[GATEWAY]
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    from relayport.server.json_body import read_json_object
+
+    return await read_json_object(request)
+
+
+def _client_headers(request: web.Request) -> dict[str, str]:
+    return {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    model = get(body, "model", str, "model", required=True)
+    gateway = _gateway(request)
+    deployments = gateway.resolve(model)
+    forwarded = await gateway.passthrough(request, MESSAGES, body, deployments,
+                                          headers=_client_headers(request))
+    if forwarded is not None:
+        return forwarded
+    chat = ingress.decode_request(body)
+    if not chat.stream:
+        result = await gateway.complete(chat, deployments)
+        return web.Response(body=orjson.dumps(ingress.encode_response(result, model)),
+                            content_type="application/json")
+    stream = await gateway.open_stream(chat, deployments)
+    out = web.StreamResponse(headers=SSE_HEADERS)
+    encoder = EventEncoder(model)
+    try:
+        await out.prepare(request)
+        async for events in stream:
+            data = encoder.encode(events)
+            if data:
+                await out.write(data)  # one write per upstream read
+        await out.write(encoder.end())
+    except GatewayError as exc:  # defensive: the core turns stream failures into events
+        await out.write(encoder.error(exc))
+    finally:
+        await stream.aclose()
+    await out.write_eof()
+    return out
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    model = get(body, "model", str, "model", required=True)
+    gateway = _gateway(request)
+    deployments = gateway.resolve(model)
+    forwarded = await gateway.passthrough(request, COUNT_TOKENS, body, deployments,
+                                          headers=_client_headers(request))
+    if forwarded is not None:
+        return forwarded
+    raise GatewayError(
+        404,
+        f"Token counting is not available for '{model}': its vendor has no count_tokens endpoint.",
+        type="not_found_error",
+        code="not_found_error",
+        param="model",
+    )
+
+
+SURFACE = Surface(
+    name=MESSAGES,
+    routes=(
+        Route("POST", "/v1/messages", messages),
+        Route("POST", "/v1/messages/count_tokens", count_tokens),
+    ),
+    render_error=render_error,
+)
