@@ -49,7 +49,10 @@ def test_environment_proxy_and_no_proxy(relayport_gateway, proxy, monkeypatch):
     assert r.status_code == 200, r.text
     assert proxy.last.headers["host"] == "vendor.invalid"
     # NO_PROXY exempts the vendor: the unresolvable host is then tried directly and fails.
+    # (The environment is read when deployments are built, i.e. at start-up.)
     monkeypatch.setenv("NO_PROXY", "vendor.invalid")
+    gw = relayport_gateway({"models": [{"name": "p", "provider": "openai", "base_url": VENDOR_URL,
+                                        "api_key": "sk-behind-proxy"}]}, env={})
     before = len(proxy.requests)
     r = call(gw)
     assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_unreachable"

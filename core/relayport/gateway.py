@@ -191,10 +191,16 @@ class Gateway:
                 # Forward whole events only: a client never sees half an event, and an event
                 # to patch is always complete in our hands.
                 complete, pending = data[: cut + 2], data[cut + 2:]
-                if inspect and marker in complete:
+                if not inspect or marker not in complete:
+                    await out.write(complete)
+                elif plan.patch is None:
+                    # Only reading usage: the client gets the bytes first, accounting comes after.
+                    await out.write(complete)
+                    usage = _inspect_events(complete, plan)[1] or usage
+                else:
                     complete, found = _inspect_events(complete, plan)
                     usage = found or usage
-                await out.write(complete)
+                    await out.write(complete)
             if pending.strip():
                 await out.write(pending)
         except TimeoutError:
@@ -225,8 +231,13 @@ def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | 
     usage: Usage | None = None
     blocks = complete.split(b"\n\n")
     changed = False
+    marker = plan.marker
     for i, block in enumerate(blocks):
-        if plan.marker not in block:
+        at = block.find(marker)
+        # `"usage":null` rides on every chunk of an OpenAI stream with include_usage: skip it
+        # without decoding (only the marker's first occurrence is looked at, which is enough
+        # for the one-object-per-event streams vendors send).
+        if at < 0 or block[at + len(marker):at + len(marker) + 6].lstrip(b": ").startswith(b"null"):
             continue
         lines = block.split(b"\n")
         for j, line in enumerate(lines):

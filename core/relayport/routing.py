@@ -18,6 +18,7 @@ from relayport.model.errors import GatewayError
 from relayport.plugins import PluginSet, ProviderEntry
 from relayport.provider import Deployment, Timeouts
 from relayport.secrets import Secret, resolve_secret
+from relayport.upstream import env_proxy
 
 DEFAULT_COOLDOWN = 5.0
 _MAX_DYNAMIC = 1024
@@ -60,7 +61,7 @@ class Router:
             base_url=m.base_url or entry.spec.base_url,
             api_key=key,
             hooks=entry.hooks,
-            proxy=m.proxy,
+            proxy=m.proxy or env_proxy(m.base_url or entry.spec.base_url),
             timeouts=m.timeouts,
             options=m.options,
             headers=m.headers,
@@ -109,7 +110,8 @@ class Router:
             )
         deps = [
             Deployment(name=name, provider=entry.spec, model=model, base_url=entry.spec.base_url,
-                       api_key=key, hooks=entry.hooks, timeouts=Timeouts())
+                       api_key=key, hooks=entry.hooks, timeouts=Timeouts(),
+                       proxy=env_proxy(entry.spec.base_url))
         ]
         if len(self._dynamic) < _MAX_DYNAMIC:
             self._dynamic[name] = deps

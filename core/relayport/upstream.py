@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,16 +16,25 @@ from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment
 
 
-def new_session() -> aiohttp.ClientSession:
-    """One pooled session for every vendor call.
+def env_proxy(url: str) -> str | None:
+    """The proxy HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY choose for `url`, or None.
 
-    `trust_env` makes egress honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY; a model's own `proxy`
-    setting overrides that per request.
+    Read once per deployment, not per call: aiohttp's `trust_env` looks the environment (and
+    ~/.netrc) up in a worker thread on every request, which costs a loop round trip each time.
     """
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+def new_session() -> aiohttp.ClientSession:
+    """One pooled session for every vendor call (proxies come per deployment: `env_proxy`)."""
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
     return aiohttp.ClientSession(
         connector=connector,
-        trust_env=True,
+        trust_env=False,
         json_serialize=lambda o: orjson.dumps(o).decode(),
         # Vendor bodies are forwarded as they arrive; no cookie jar state between clients.
         cookie_jar=aiohttp.DummyCookieJar(),
