@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from collections.abc import Sequence
 import orjson
 
 from relayport.config import Config, ConfigError, load_config
+from relayport.logs import setup_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,10 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         config.server.host = args.host
     if args.port:
         config.server.port = args.port
-    logging.basicConfig(
-        level=getattr(logging, config.server.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(config.server.log_level)
     check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
     app = create_app(config)
     _use_uvloop()

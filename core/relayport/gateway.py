@@ -37,6 +37,8 @@ class Gateway:
         self.plugins = plugins
         self.session = session
         self.log_requests = log_requests
+        # Set by `relayport serve` to the log handler's fast path (see relayport.logs).
+        self.call_log: Callable[[str], None] | None = None
 
     def resolve(self, model: str) -> list[Deployment]:
         return self.router.resolve(model)
@@ -214,14 +216,20 @@ class Gateway:
     # ------------------------------------------------------------------ accounting
 
     def record(self, dep: Deployment, status: int, usage: Usage | None, started: float) -> None:
-        if self.log_requests and log.isEnabledFor(logging.INFO):
-            log.info(
-                "model=%s provider=%s upstream_model=%s status=%d in=%s out=%s cached=%s ms=%.1f",
-                dep.name, dep.provider.name, dep.model, status,
-                usage.input_tokens if usage else "-", usage.output_tokens if usage else "-",
-                usage.cached_tokens if usage and usage.cached_tokens is not None else "-",
-                (time.perf_counter() - started) * 1000,
-            )
+        if not self.log_requests:
+            return
+        info = self.call_log or (log.info if log.isEnabledFor(logging.INFO) else None)
+        if info is None:
+            return
+        if usage is None:
+            tokens = "in=- out=- cached=-"
+        else:
+            cached = "-" if usage.cached_tokens is None else usage.cached_tokens
+            tokens = f"in={usage.input_tokens} out={usage.output_tokens} cached={cached}"
+        info(
+            f"model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
+            f"status={status} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
+        )
 
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 
@@ -9,6 +10,7 @@ from aiohttp import web
 
 from relayport.config import Config
 from relayport.gateway import Gateway
+from relayport.logs import DeferredHandler
 from relayport.plugins import PluginSet, load_plugins
 from relayport.provider import Surface
 from relayport.routing import Router
@@ -57,7 +59,11 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     session = new_session()
     app[keys.SESSION] = session
     config = app[keys.CONFIG]
-    app[keys.GATEWAY] = Gateway(app[keys.ROUTER], app[keys.PLUGINS], session, config.server.log_requests)
+    gateway = Gateway(app[keys.ROUTER], app[keys.PLUGINS], session, config.server.log_requests)
+    handler = next((h for h in logging.getLogger().handlers if isinstance(h, DeferredHandler)), None)
+    if handler is not None and logging.getLogger("relayport.calls").isEnabledFor(logging.INFO):
+        gateway.call_log = handler.fast_info("relayport.calls")
+    app[keys.GATEWAY] = gateway
     yield
     await session.close()
 

@@ -20,6 +20,7 @@ class KeyRing:
 
     def __init__(self, specs: list[str], env: Mapping[str, str]) -> None:
         self._digests: set[bytes] = set()
+        self._accepted: set[str] = set()
         missing: list[str] = []
         for spec in specs:
             secret = resolve_secret(spec, dict(env))
@@ -37,7 +38,16 @@ class KeyRing:
     def check(self, token: str | None) -> bool:
         if not self._digests:
             return True
-        return token is not None and hashlib.sha256(token.encode()).digest() in self._digests
+        if token is None:
+            return False
+        if token in self._accepted:
+            return True
+        if hashlib.sha256(token.encode()).digest() not in self._digests:
+            return False
+        # Only keys that passed are remembered (a handful), so guessing fills nothing.
+        if len(self._accepted) < 256:
+            self._accepted.add(token)
+        return True
 
     def __repr__(self) -> str:
         return f"KeyRing({len(self._digests)} keys)"

@@ -664,14 +664,26 @@ class ChunkEncoder:
 
     def encode(self, events: list[StreamEvent]) -> bytes:
         out: list[bytes] = []
-        for ev in events:
-            if isinstance(ev, TextDelta):
-                if ev.text:
-                    out.append(self._chunk({"content": ev.text}))
-            elif isinstance(ev, ReasoningDelta):
-                if ev.text:
-                    self._thinking.append(ev.text)
-                    out.append(self._chunk({"reasoning_content": ev.text}))
+        i, n = 0, len(events)
+        while i < n:
+            ev = events[i]
+            i += 1
+            if isinstance(ev, TextDelta | ReasoningDelta):
+                # Deltas of one kind that arrived in the same upstream read go out as one chunk:
+                # nothing waits for it, and per-chunk encoding is the translator's main cost.
+                kind = type(ev)
+                texts = [ev.text]
+                while i < n and type(events[i]) is kind:
+                    texts.append(events[i].text)  # type: ignore[union-attr]
+                    i += 1
+                text = "".join(texts)
+                if not text:
+                    continue
+                if kind is TextDelta:
+                    out.append(self._chunk({"content": text}))
+                else:
+                    self._thinking.append(text)
+                    out.append(self._chunk({"reasoning_content": text}))
             elif isinstance(ev, ToolCallDelta):
                 call: dict[str, Any] = {"index": ev.index}
                 if ev.id is not None:

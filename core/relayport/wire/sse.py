@@ -7,9 +7,13 @@ multi-line `data:` fields and events split across reads.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 DONE = b"[DONE]"
+# `data: X` or `event: NAME` + `data: X`, each on one line, then the blank line.
+_SIMPLE_EVENT = re.compile(rb"(?:event: ?([^\n:]*)\n)?data: ?([^\n]*)\n\n")
 
 
 @attrs.define(slots=True)
@@ -75,14 +79,24 @@ class SSEDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf + chunk if self._buf else chunk
         events: list[SSEEvent] = []
+        append = events.append
+        match = _SIMPLE_EVENT.match
         start = 0
         while True:
+            # One C-level match per event for the shapes vendors send; anything else (comments,
+            # ids, multi-line data) goes through the general parser.
+            m = match(buf, start)
+            if m is not None:
+                name = m.group(1)
+                append(SSEEvent(m.group(2), None if name is None else name.decode()))
+                start = m.end()
+                continue
             end = buf.find(b"\n\n", start)
             if end < 0:
                 break
             ev = _parse_block(buf[start:end])
             if ev is not None:
-                events.append(ev)
+                append(ev)
             start = end + 2
         self._buf = buf[start:]
         return events
