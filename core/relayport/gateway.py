@@ -288,15 +288,19 @@ class ChatStream:
     async def _events(self) -> AsyncIterator[list[StreamEvent]]:
         parser = self._parser
         decoder = LineDecoder() if parser.framing == "lines" else SSEDecoder()
+        feed_all = getattr(parser, "feed_all", None)
         try:
             try:
                 async for chunk in self._resp.content.iter_any():
                     batch: list[StreamEvent] = []
                     try:
-                        for ev in decoder.feed(chunk):
-                            batch.extend(parser.feed(ev))
-                            if parser.done:
-                                break
+                        if feed_all is not None:
+                            batch = feed_all(decoder.feed(chunk))
+                        else:
+                            for ev in decoder.feed(chunk):
+                                batch.extend(parser.feed(ev))
+                                if parser.done:
+                                    break
                     except GatewayError as exc:
                         # What the vendor sent before its error in the same read still counts.
                         batch.append(StreamError(exc))

@@ -143,6 +143,10 @@ class StreamParser(Protocol):
         return a `StreamError` last): the core sends what came before it, then the error."""
         ...
 
+    # Optional fast path: `feed_all(events: list[SSEEvent]) -> list[StreamEvent]` takes every
+    # event of one upstream read at once (and stops at the one that completes the stream).
+    # The core uses it when a parser has it; it saves a call and a list per event.
+
     def close(self) -> list[StreamEvent]:
         """The upstream ended; return trailing events, or raise when it ended too early."""
         ...

@@ -12,8 +12,9 @@ import re
 import attrs
 
 DONE = b"[DONE]"
-# `data: X` or `event: NAME` + `data: X`, each on one line, then the blank line.
-_SIMPLE_EVENT = re.compile(rb"(?:event: ?([^\n:]*)\n)?data: ?([^\n]*)\n\n")
+# Every block up to its blank line: `data: X` or `event: NAME` + `data: X` on single lines
+# (groups 1-3), a stray newline, or anything else (group 4, parsed the slow way).
+_BLOCK = re.compile(rb"(?:event: ?([^\n:]*)\n)?(data): ?([^\n]*)\n\n|\n|([^\n][\s\S]*?)\n\n")
 
 
 @attrs.define(slots=True)
@@ -78,27 +79,23 @@ class SSEDecoder:
                 self._cr_end = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf + chunk if self._buf else chunk
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[cut + 2:]
         events: list[SSEEvent] = []
         append = events.append
-        match = _SIMPLE_EVENT.match
-        start = 0
-        while True:
-            # One C-level match per event for the shapes vendors send; anything else (comments,
-            # ids, multi-line data) goes through the general parser.
-            m = match(buf, start)
-            if m is not None:
-                name = m.group(1)
-                append(SSEEvent(m.group(2), None if name is None else name.decode()))
-                start = m.end()
-                continue
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            ev = _parse_block(buf[start:end])
-            if ev is not None:
-                append(ev)
-            start = end + 2
-        self._buf = buf[start:]
+        # One C-level scan splits every complete event of the read; the shapes vendors send
+        # (`data: X`, `event: NAME` + `data: X`) come out parsed, anything else (comments,
+        # ids, multi-line data) goes through the general parser.
+        for name, simple, data, other in _BLOCK.findall(buf, 0, cut + 2):
+            if simple:
+                append(SSEEvent(data, name.decode() if name else None))
+            elif other:
+                ev = _parse_block(other)
+                if ev is not None:
+                    append(ev)
         return events
 
     def flush(self) -> list[SSEEvent]:
