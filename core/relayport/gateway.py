@@ -25,7 +25,7 @@ from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
 from relayport.routing import Router
-from relayport.wire.sse import LineDecoder, SSEDecoder
+from relayport.wire.sse import LineDecoder, SSEDecoder, SSEEvent
 
 log = logging.getLogger("relayport.calls")
 
@@ -193,6 +193,15 @@ class Gateway:
                 # Forward whole events only: a client never sees half an event, and an event
                 # to patch is always complete in our hands.
                 complete, pending = data[: cut + 2], data[cut + 2:]
+                if complete.endswith(_DONE_EVENT) and not pending:
+                    # The stream's last event: it and the end of the response in one write.
+                    if inspect and marker in complete:
+                        complete, found = _inspect_events(complete, plan)
+                        usage = found or usage
+                    self.record(dep, resp.status, usage, started)
+                    await out.write_eof(complete)
+                    await upstream.finish_body(resp)
+                    return out
                 if not inspect or marker not in complete:
                     await out.write(complete)
                 elif plan.patch is None:
@@ -231,6 +240,10 @@ class Gateway:
             f"status={status} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
         )
 
+
+_DONE_EVENT = b"data: [DONE]\n\n"
+# Events of a large first read that are translated and sent before the rest.
+_FIRST_SLICE = 4
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -279,44 +292,62 @@ class ChatStream:
         self._resp = resp
         self._parser = parser
         self._closed = False
+        self._feed_all = getattr(parser, "feed_all", None)
         self.usage: Usage | None = None
         self._started = time.perf_counter()
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         return self._events()
 
+    @property
+    def done(self) -> bool:
+        """The vendor said the stream is complete (what was yielded last is the end)."""
+        return self._parser.done
+
+    def _parse(self, events: list[SSEEvent]) -> list[StreamEvent]:
+        parser = self._parser
+        batch: list[StreamEvent] = []
+        try:
+            if self._feed_all is not None:
+                return self._feed_all(events)  # type: ignore[no-any-return]
+            for ev in events:
+                batch.extend(parser.feed(ev))
+                if parser.done:
+                    break
+        except GatewayError as exc:
+            # What the vendor sent before its error in the same read still counts.
+            batch.append(StreamError(exc))
+        return batch
+
     async def _events(self) -> AsyncIterator[list[StreamEvent]]:
         parser = self._parser
         decoder = LineDecoder() if parser.framing == "lines" else SSEDecoder()
-        feed_all = getattr(parser, "feed_all", None)
+        first = True
         try:
             try:
                 async for chunk in self._resp.content.iter_any():
-                    batch: list[StreamEvent] = []
-                    try:
-                        if feed_all is not None:
-                            batch = feed_all(decoder.feed(chunk))
-                        else:
-                            for ev in decoder.feed(chunk):
-                                batch.extend(parser.feed(ev))
-                                if parser.done:
-                                    break
-                    except GatewayError as exc:
-                        # What the vendor sent before its error in the same read still counts.
-                        batch.append(StreamError(exc))
-                    if batch:
-                        self._note(batch)
-                        yield batch
-                    if parser.done or isinstance(batch[-1:] and batch[-1], StreamError):
-                        break
-                else:
-                    tail: list[StreamEvent] = []
-                    for ev in decoder.flush():
-                        tail.extend(parser.feed(ev))
-                    tail.extend(parser.close())
-                    if tail:
-                        self._note(tail)
-                        yield tail
+                    events = decoder.feed(chunk)
+                    if first and len(events) > _FIRST_SLICE * 2:
+                        # A big first read (a fast vendor, or a queue that filled up): the first
+                        # tokens go out before the rest of the read is translated.
+                        parts = [events[:_FIRST_SLICE], events[_FIRST_SLICE:]]
+                    else:
+                        parts = [events]
+                    first = False
+                    for part in parts:
+                        batch = self._parse(part)
+                        if batch:
+                            self._note(batch)
+                            yield batch
+                        if parser.done or (batch and isinstance(batch[-1], StreamError)):
+                            return
+                tail: list[StreamEvent] = []
+                for ev in decoder.flush():
+                    tail.extend(parser.feed(ev))
+                tail.extend(parser.close())
+                if tail:
+                    self._note(tail)
+                    yield tail
             except GatewayError as exc:
                 yield [StreamError(exc)]
             except TimeoutError:
@@ -340,4 +371,6 @@ class ChatStream:
         # abandoned generation stops upstream.
         if not self._parser.done:
             self._resp.close()
+        else:
+            await upstream.finish_body(self._resp)
         await self._cm.__aexit__(None, None, None)

@@ -106,3 +106,18 @@ async def read_body(dep: Deployment, resp: aiohttp.ClientResponse) -> bytes:
 
 timed_out = _timed_out
 unreachable = _unreachable
+
+
+async def finish_body(resp: aiohttp.ClientResponse, wait: float = 1.0) -> None:
+    """Read what is left of a response whose content we are done with (typically just the
+    terminating chunk), so the connection goes back to the pool instead of being closed:
+    a new connection per call costs a TCP handshake on the next call's first byte."""
+    if resp.content.at_eof():
+        return
+    try:
+        async with asyncio.timeout(wait):
+            while await resp.content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        resp.close()
+

@@ -69,14 +69,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         await out.prepare(request)
         async for batch in stream:
             data = encoder.encode(batch)
+            if stream.done or isinstance(batch[-1], StreamError):
+                # The last events and the end of the response leave in one write.
+                await out.write_eof(data + encoder.finish())
+                return out
             if data:
                 await out.write(data)
-            if isinstance(batch[-1], StreamError):
-                break
-        await out.write(encoder.finish())
+        await out.write_eof(encoder.finish())
     finally:
         await stream.aclose()
-    await out.write_eof()
     return out
 
 
