@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from relayport.model.errors import GatewayError
-from relayport.provider import Route, Surface
+from relayport.provider import Deployment, Route, Surface
 from relayport.wire.fields import get
 from relayport_anthropic import ingress
 from relayport_anthropic.errors import render_error
@@ -44,15 +44,23 @@ def _client_headers(request: web.Request) -> dict[str, str]:
     return {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
 
 
-async def messages(request: web.Request) -> web.StreamResponse:
+async def _forward(request: web.Request, surface: str) -> tuple[dict[str, Any], str, list[Deployment], web.StreamResponse | None]:
+    """Parse the body, resolve the model, and pass the call through when its vendor speaks
+    Anthropic; the response is None when the call has to be translated."""
     body = await _body(request)
     model = get(body, "model", str, "model", required=True)
     gateway = _gateway(request)
     deployments = gateway.resolve(model)
-    forwarded = await gateway.passthrough(request, MESSAGES, body, deployments,
+    forwarded = await gateway.passthrough(request, surface, body, deployments,
                                           headers=_client_headers(request))
+    return body, model, deployments, forwarded
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    body, model, deployments, forwarded = await _forward(request, MESSAGES)
     if forwarded is not None:
         return forwarded
+    gateway = _gateway(request)
     chat = ingress.decode_request(body)
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
@@ -77,12 +85,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
-    model = get(body, "model", str, "model", required=True)
-    gateway = _gateway(request)
-    deployments = gateway.resolve(model)
-    forwarded = await gateway.passthrough(request, COUNT_TOKENS, body, deployments,
-                                          headers=_client_headers(request))
+    _, model, _, forwarded = await _forward(request, COUNT_TOKENS)
     if forwarded is not None:
         return forwarded
     raise GatewayError(
