@@ -226,3 +226,32 @@ def test_encode_event_bytes() -> None:
 def test_encoded_bytes_decode_back() -> None:
     raw = encode_event("ping", b"{}") + encode_data(b'{"a":1}') + encode_data(DONE)
     assert _decode([raw]) == [SSEEvent(b"{}", "ping"), SSEEvent(b'{"a":1}'), SSEEvent(DONE)]
+
+
+# The payload-only fast path must agree with the full decoder on every stream and split.
+SIMPLE_LF = b"".join(
+    [b'event: message_start\ndata: {"type":"message_start"}\n\n']
+    + [b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"text":"w%d"}}\n\n' % i
+       for i in range(5)]
+    + [b'data: {"choices":[]}\n\n', b"data: [DONE]\n\n"]
+)
+
+
+def _payloads(pieces: list[bytes]) -> list[bytes]:
+    decoder = SSEDecoder()
+    out: list[bytes] = []
+    for piece in pieces:
+        out.extend(decoder.feed_payloads(piece))
+    out.extend(ev.data for ev in decoder.flush())
+    return out
+
+
+@pytest.mark.parametrize("stream", [SIMPLE_LF, STREAM_LF, STREAM_LF + SIMPLE_LF, SIMPLE_LF + STREAM_LF],
+                         ids=["simple", "mixed", "mixed-then-simple", "simple-then-mixed"])
+@pytest.mark.parametrize("end", LINE_ENDS.values(), ids=LINE_ENDS.keys())
+def test_payloads_agree_with_events_at_every_split(stream: bytes, end: bytes) -> None:
+    raw = _with_line_end(stream, end)
+    expected = [ev.data for ev in _decode([raw])]
+    assert _payloads([raw]) == expected
+    for cut in range(len(raw) + 1):
+        assert _payloads([raw[:cut], raw[cut:]]) == expected, cut

@@ -25,7 +25,7 @@ from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
 from relayport.routing import Router
-from relayport.wire.sse import LineDecoder, SSEDecoder, SSEEvent
+from relayport.wire.sse import LineDecoder, SSEDecoder
 
 log = logging.getLogger("relayport.calls")
 
@@ -292,7 +292,7 @@ class ChatStream:
         self._resp = resp
         self._parser = parser
         self._closed = False
-        self._feed_all = getattr(parser, "feed_all", None)
+        self._feed_payloads = getattr(parser, "feed_payloads", None) if parser.framing == "sse" else None
         self.usage: Usage | None = None
         self._started = time.perf_counter()
 
@@ -304,12 +304,12 @@ class ChatStream:
         """The vendor said the stream is complete (what was yielded last is the end)."""
         return self._parser.done
 
-    def _parse(self, events: list[SSEEvent]) -> list[StreamEvent]:
+    def _parse(self, events: list[Any]) -> list[StreamEvent]:
         parser = self._parser
         batch: list[StreamEvent] = []
         try:
-            if self._feed_all is not None:
-                return self._feed_all(events)  # type: ignore[no-any-return]
+            if self._feed_payloads is not None:
+                return self._feed_payloads(events)  # type: ignore[no-any-return]
             for ev in events:
                 batch.extend(parser.feed(ev))
                 if parser.done:
@@ -321,12 +321,20 @@ class ChatStream:
 
     async def _events(self) -> AsyncIterator[list[StreamEvent]]:
         parser = self._parser
-        decoder = LineDecoder() if parser.framing == "lines" else SSEDecoder()
+        decoder: LineDecoder | SSEDecoder
+        split: Callable[[bytes], list[Any]]
+        if parser.framing == "lines":
+            decoder = LineDecoder()
+            split = decoder.feed
+        else:
+            decoder = SSEDecoder()
+            # Parsers with `feed_payloads` get only each event's data, without event objects.
+            split = decoder.feed_payloads if self._feed_payloads is not None else decoder.feed
         first = True
         try:
             try:
                 async for chunk in self._resp.content.iter_any():
-                    events = decoder.feed(chunk)
+                    events = split(chunk)
                     if first and len(events) > _FIRST_SLICE * 2:
                         # A big first read (a fast vendor, or a queue that filled up): the first
                         # tokens go out before the rest of the read is translated.

@@ -143,9 +143,10 @@ class StreamParser(Protocol):
         return a `StreamError` last): the core sends what came before it, then the error."""
         ...
 
-    # Optional fast path: `feed_all(events: list[SSEEvent]) -> list[StreamEvent]` takes every
-    # event of one upstream read at once (and stops at the one that completes the stream).
-    # The core uses it when a parser has it; it saves a call and a list per event.
+    # Optional fast path for "sse" parsers of formats whose JSON names its own type:
+    # `feed_payloads(payloads: list[bytes]) -> list[StreamEvent]` takes the `data` of every
+    # event of one upstream read at once (stopping at the one that completes the stream).
+    # The core then builds no event objects and makes one call per read instead of per event.
 
     def close(self) -> list[StreamEvent]:
         """The upstream ended; return trailing events, or raise when it ended too early."""

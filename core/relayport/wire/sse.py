@@ -98,6 +98,38 @@ class SSEDecoder:
                     append(ev)
         return events
 
+    def feed_payloads(self, chunk: bytes) -> list[bytes]:
+        """Like `feed`, but only the `data` of each event, for formats whose JSON names its own
+        type (OpenAI, Anthropic): no event object is built on the hot path."""
+        if b"\r" in chunk or self._crlf:
+            return [ev.data for ev in self.feed(chunk)]  # CR line ends: the general path
+        buf = self._buf + chunk if self._buf else chunk
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[cut + 2:]
+        region = buf[:cut]
+        blocks = region.split(b"\n\n")
+        # JSON payloads never hold a raw newline, so newlines in the region are all framing:
+        # it is made only of `data: X` and `event: N` + `data: X` blocks exactly when the
+        # counts below agree. Then each payload is what follows `data: `; otherwise (comments,
+        # ids, multi-line data, `data:` without a space) the general parser takes the read.
+        n = len(blocks)
+        events = region.count(b"\nevent:") + region.startswith(b"event:")
+        datas = region.count(b"\ndata: ") + region.startswith(b"data: ")
+        if datas == n and region.count(b"\n") == 2 * (n - 1) + events:
+            return [b.partition(b"data: ")[2] for b in blocks]
+        out: list[bytes] = []
+        for _, simple, data, other in _BLOCK.findall(buf, 0, cut + 2):
+            if simple:
+                out.append(data)
+            elif other:
+                ev = _parse_block(other)
+                if ev is not None:
+                    out.append(ev.data)
+        return out
+
     def flush(self) -> list[SSEEvent]:
         """Events left when the stream closed without a final blank line."""
         if not self._buf.strip():

@@ -63,15 +63,16 @@ class AnthropicStreamParser:
         obj = self._load(event.data)
         return [] if obj is None else self._handle(obj)
 
-    def feed_all(self, events: list[SSEEvent]) -> list[StreamEvent]:
-        """All events of one upstream read at once: the core's fast path.
+    def feed_payloads(self, payloads: list[bytes]) -> list[StreamEvent]:
+        """The data of every event of one upstream read at once: the core's fast path
+        (Anthropic's JSON names its own type, so the SSE event names are not needed).
 
         Consecutive text deltas become one `TextDelta` (they arrived together, so nothing
         waits), which spares an object and an output chunk per token downstream.
         """
         out: list[StreamEvent] = []
         texts: list[str] = []
-        for obj in self._load_all(events):
+        for obj in self._load_all(payloads):
             if type(obj) is not dict or "type" not in obj:
                 continue
             if obj.get("type") == "content_block_delta":
@@ -91,11 +92,11 @@ class AnthropicStreamParser:
             out.append(TextDelta("".join(texts)))
         return out
 
-    def _load_all(self, events: list[SSEEvent]) -> list[Any]:
+    def _load_all(self, payloads: list[bytes]) -> list[Any]:
         """Decode every event's JSON with one parser call (as a JSON array): per-call overhead
         is most of the cost for objects this small. Falls back to one by one when the array
         does not come out as one object per event (a malformed event)."""
-        datas = [e.data for e in events if e.data]
+        datas = [p for p in payloads if p]
         if not datas:
             return []
         try:
