@@ -48,6 +48,7 @@ def create_app(
         for route in surface.routes:
             app.router.add_route(route.method, route.path, route.handler)
             handler_surfaces[route.handler] = surface
+            handler_surfaces.setdefault(route.path, surface)
     handler_surfaces[healthz] = handler_surfaces[list_plugins] = ops
 
     app.cleanup_ctx.append(_client_session)

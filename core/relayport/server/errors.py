@@ -24,7 +24,9 @@ def render_openai(err: GatewayError) -> tuple[int, bytes]:
 
 
 def error_response(request: web.Request, err: GatewayError) -> web.Response:
-    surface = request.app[HANDLER_SURFACES].get(request.match_info.handler)
+    surfaces = request.app[HANDLER_SURFACES]
+    # A wrong method on a surface's path (405) has no handler of its own: find it by path.
+    surface = surfaces.get(request.match_info.handler) or surfaces.get(request.path)
     render = surface.render_error if surface is not None and surface.render_error else render_openai
     status, body = render(err)
     headers = {}

@@ -21,7 +21,8 @@ ROUTER: web.AppKey[Router] = web.AppKey("relayport.router")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("relayport.gateway")
 SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("relayport.session")
 KEYRING: web.AppKey[KeyRing] = web.AppKey("relayport.keyring")
-# handler -> the surface that registered it, so errors render in that surface's envelope.
+# handler (and route path) -> the surface that registered it, so errors render in that
+# surface's envelope.
 HANDLER_SURFACES: web.AppKey[dict[object, Surface]] = web.AppKey("relayport.handler_surfaces")
 
 if TYPE_CHECKING:

@@ -205,6 +205,15 @@ def test_auth_by_x_api_key_or_bearer(gateway: GatewayHandle) -> None:
     assert msg.content[0].text == "echo: hey"
 
 
+def test_wrong_method_is_an_anthropic_error(gateway: GatewayHandle) -> None:
+    import httpx
+
+    r = httpx.get(gateway.url + "/v1/messages", headers={"x-api-key": GATEWAY_KEY})
+    assert r.status_code == 405
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+
+
 def test_count_tokens_is_not_found_for_vendors_without_it(anthropic_client: Any) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:
         anthropic_client.messages.count_tokens(model="compat-test", messages=[{"role": "user", "content": "x"}])
