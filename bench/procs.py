@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,8 +135,8 @@ def _wait_exited(pid: int, timeout: float) -> None:
         time.sleep(0.01)
 
 
-def _session_members(sid: int) -> list[int]:
-    out = []
+def _proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, stat fields after the command name) for every process still there."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -143,10 +144,13 @@ def _session_members(sid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[3]) == sid:  # field 6 of stat: session id
-            out.append(int(entry.name))
-    return out
+        # The command name (field 2) may contain spaces: split after its ')'.
+        yield int(entry.name), stat[stat.rfind(")") + 2 :].split()
+
+
+def _session_members(sid: int) -> list[int]:
+    # fields[3] is field 6 of stat: the session id
+    return [pid for pid, fields in _proc_stats() if int(fields[3]) == sid]
 
 
 def http_get_status(host: str, port: int, path: str, timeout: float = 1.0) -> int | None:
@@ -205,16 +209,8 @@ def rss_mb(pid: int) -> float | None:
 
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may contain spaces: split after its ')'.
-        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    for child, fields in _proc_stats():
+        children.setdefault(int(fields[1]), []).append(child)
     out: list[int] = []
     todo = [pid]
     while todo:

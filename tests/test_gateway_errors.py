@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
@@ -12,17 +11,10 @@ import pytest
 
 from relayport.testing import openapi
 from relayport.testing.fakes import Reply, openai_error
+from relayport.testing.servers import closed_port
 from tests.fake_echo import ECHO_KEY
 
 GW_KEY = "sk-gw-errors"
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import httpx
 import pytest
 
 from relayport.testing.fakes import Reply, openai_error
+from relayport.testing.servers import closed_port
 
 GW_KEY = "sk-gateway-TOPSECRET-1"
 VENDOR_KEY = "sk-vendor-TOPSECRET-2"
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture

@@ -15,6 +15,13 @@ from relayport.config import Config, parse_config
 from relayport.plugins import PluginSet, load_plugins
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (for "vendor unreachable" tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class ServerThread:
     """Runs `app` on 127.0.0.1 (an ephemeral port) in its own thread and event loop."""
 

@@ -78,12 +78,9 @@ class SSEDecoder:
             if chunk:
                 self._cr_end = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf + chunk if self._buf else chunk
-        cut = buf.rfind(b"\n\n")
+        buf, cut = self._take(chunk)
         if cut < 0:
-            self._buf = buf
             return []
-        self._buf = buf[cut + 2:]
         events: list[SSEEvent] = []
         append = events.append
         # One C-level scan splits every complete event of the read; the shapes vendors send
@@ -98,17 +95,22 @@ class SSEDecoder:
                     append(ev)
         return events
 
+    def _take(self, chunk: bytes) -> tuple[bytes, int]:
+        """Append `chunk`; return the buffer and where its last complete event ends (-1: none
+        yet). What follows that point stays buffered for the next read."""
+        buf = self._buf + chunk if self._buf else chunk
+        cut = buf.rfind(b"\n\n")
+        self._buf = buf if cut < 0 else buf[cut + 2:]
+        return buf, cut
+
     def feed_payloads(self, chunk: bytes) -> list[bytes]:
         """Like `feed`, but only the `data` of each event, for formats whose JSON names its own
         type (OpenAI, Anthropic): no event object is built on the hot path."""
         if b"\r" in chunk or self._crlf:
             return [ev.data for ev in self.feed(chunk)]  # CR line ends: the general path
-        buf = self._buf + chunk if self._buf else chunk
-        cut = buf.rfind(b"\n\n")
+        buf, cut = self._take(chunk)
         if cut < 0:
-            self._buf = buf
             return []
-        self._buf = buf[cut + 2:]
         region = buf[:cut]
         blocks = region.split(b"\n\n")
         # JSON payloads never hold a raw newline, so newlines in the region are all framing:

@@ -46,6 +46,9 @@ def _text_delta(index: int, text: str) -> bytes:
     ) + b"\n\n"
 
 
+_THINKING_START = {"type": "thinking", "thinking": "", "signature": ""}
+
+
 class EventEncoder:
     """Encodes one stream; `encode` returns the bytes for one batch (written at once)."""
 
@@ -110,6 +113,12 @@ class EventEncoder:
             "delta": {"type": "input_json_delta", "partial_json": partial},
         })
 
+    def _block(self, out: list[bytes], kind: str, start: dict[str, Any]) -> int:
+        """The index of the open block of `kind`, opening one (and closing another) if needed."""
+        if self._kind == kind and self._open is not None:
+            return self._open
+        return self._open_block(out, kind, start)
+
     # ------------------------------------------------------------ events
 
     def encode(self, events: list[StreamEvent]) -> bytes:
@@ -123,26 +132,18 @@ class EventEncoder:
             if isinstance(ev, TextDelta):
                 if not ev.text:
                     continue
-                index = self._open if self._kind == _TEXT else None
-                if index is None:
-                    index = self._open_block(out, _TEXT, {"type": "text", "text": ""})
+                index = self._block(out, _TEXT, {"type": "text", "text": ""})
                 out.append(_text_delta(index, ev.text))
             elif isinstance(ev, ReasoningDelta):
                 if not ev.text:
                     continue
-                index = self._open if self._kind == _THINKING else None
-                if index is None:
-                    index = self._open_block(out, _THINKING,
-                                             {"type": "thinking", "thinking": "", "signature": ""})
+                index = self._block(out, _THINKING, _THINKING_START)
                 out.append(_event(b"content_block_delta", {
                     "type": "content_block_delta", "index": index,
                     "delta": {"type": "thinking_delta", "thinking": ev.text},
                 }))
             elif isinstance(ev, ReasoningSignature):
-                index = self._open if self._kind == _THINKING else None
-                if index is None:
-                    index = self._open_block(out, _THINKING,
-                                             {"type": "thinking", "thinking": "", "signature": ""})
+                index = self._block(out, _THINKING, _THINKING_START)
                 out.append(_event(b"content_block_delta", {
                     "type": "content_block_delta", "index": index,
                     "delta": {"type": "signature_delta", "signature": ev.signature},
