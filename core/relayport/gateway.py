@@ -25,7 +25,7 @@ from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
 from relayport.routing import Router
-from relayport.wire.sse import LineDecoder, SSEDecoder
+from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
 log = logging.getLogger("relayport.calls")
 
@@ -193,25 +193,22 @@ class Gateway:
                 # Forward whole events only: a client never sees half an event, and an event
                 # to patch is always complete in our hands.
                 complete, pending = data[: cut + 2], data[cut + 2:]
-                if complete.endswith(_DONE_EVENT) and not pending:
+                last = not pending and complete.endswith(_DONE_EVENT)
+                look = inspect and marker in complete
+                if look and (plan.patch is not None or last):
+                    complete, found = _inspect_events(complete, plan)
+                    usage = found or usage
+                    look = False
+                if last:
                     # The stream's last event: it and the end of the response in one write.
-                    if inspect and marker in complete:
-                        complete, found = _inspect_events(complete, plan)
-                        usage = found or usage
                     self.record(dep, resp.status, usage, started)
                     await out.write_eof(complete)
                     await upstream.finish_body(resp)
                     return out
-                if not inspect or marker not in complete:
-                    await out.write(complete)
-                elif plan.patch is None:
-                    # Only reading usage: the client gets the bytes first, accounting comes after.
-                    await out.write(complete)
+                await out.write(complete)
+                if look:
+                    # Only reading usage: the client got the bytes first, accounting comes after.
                     usage = _inspect_events(complete, plan)[1] or usage
-                else:
-                    complete, found = _inspect_events(complete, plan)
-                    usage = found or usage
-                    await out.write(complete)
             if pending.strip():
                 await out.write(pending)
         except TimeoutError:
@@ -241,7 +238,7 @@ class Gateway:
         )
 
 
-_DONE_EVENT = b"data: [DONE]\n\n"
+_DONE_EVENT = encode_data(DONE)
 # Events of a large first read that are translated and sent before the rest.
 _FIRST_SLICE = 4
 

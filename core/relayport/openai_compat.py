@@ -17,7 +17,7 @@ import orjson
 from relayport.model.chat import ChatRequest, ChatResponse, Thinking
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.model.stream import StreamEvent
+from relayport.model.stream import Finish, StreamEvent
 from relayport.model.usage import Usage
 from relayport.provider import Deployment, Passthrough
 from relayport.wire import openai_chat
@@ -221,7 +221,7 @@ class OpenAIStreamParser:
             self._patch(obj["usage"])
         events = self._decoder.decode(obj)
         if not self._finished:
-            self._finished = any(type(e).__name__ == "Finish" for e in events)
+            self._finished = any(isinstance(e, Finish) for e in events)
         return events
 
     def close(self) -> list[StreamEvent]:

@@ -25,19 +25,7 @@ class SSEEvent:
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:
-    # Fast paths for the two shapes vendors actually send: `data: X` (OpenAI style) and
-    # `event: name\ndata: X` (Anthropic style), each on single lines.
-    if block.startswith(b"data: "):
-        if b"\n" not in block:
-            return SSEEvent(block[6:])
-    elif block.startswith(b"event: "):
-        nl = block.find(b"\n")
-        if nl > 0 and block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 1) < 0:
-            return SSEEvent(block[nl + 7:], block[7:nl].decode())
-    return _parse_general(block)
-
-
-def _parse_general(block: bytes) -> SSEEvent | None:
+    """Any block: the simple shapes are split by `_BLOCK` before they get here."""
     event: str | None = None
     ident: str | None = None
     data: list[bytes] = []
@@ -56,6 +44,25 @@ def _parse_general(block: bytes) -> SSEEvent | None:
     if not data and event is None:
         return None
     return SSEEvent(b"\n".join(data), event, ident)
+
+
+def _split_events(buf: bytes, cut: int) -> list[SSEEvent]:
+    """The events of `buf` up to its last blank line at `cut`.
+
+    One C-level scan splits them all; the shapes vendors send (`data: X`, `event: NAME` +
+    `data: X`) come out parsed, anything else (comments, ids, multi-line data) goes through
+    the general parser.
+    """
+    events: list[SSEEvent] = []
+    append = events.append
+    for name, simple, data, other in _BLOCK.findall(buf, 0, cut + 2):
+        if simple:
+            append(SSEEvent(data, name.decode() if name else None))
+        elif other:
+            ev = _parse_block(other)
+            if ev is not None:
+                append(ev)
+    return events
 
 
 class SSEDecoder:
@@ -79,21 +86,7 @@ class SSEDecoder:
                 self._cr_end = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf, cut = self._take(chunk)
-        if cut < 0:
-            return []
-        events: list[SSEEvent] = []
-        append = events.append
-        # One C-level scan splits every complete event of the read; the shapes vendors send
-        # (`data: X`, `event: NAME` + `data: X`) come out parsed, anything else (comments,
-        # ids, multi-line data) goes through the general parser.
-        for name, simple, data, other in _BLOCK.findall(buf, 0, cut + 2):
-            if simple:
-                append(SSEEvent(data, name.decode() if name else None))
-            elif other:
-                ev = _parse_block(other)
-                if ev is not None:
-                    append(ev)
-        return events
+        return _split_events(buf, cut) if cut >= 0 else []
 
     def _take(self, chunk: bytes) -> tuple[bytes, int]:
         """Append `chunk`; return the buffer and where its last complete event ends (-1: none
@@ -122,15 +115,7 @@ class SSEDecoder:
         datas = region.count(b"\ndata: ") + region.startswith(b"data: ")
         if datas == n and region.count(b"\n") == 2 * (n - 1) + events:
             return [b.partition(b"data: ")[2] for b in blocks]
-        out: list[bytes] = []
-        for _, simple, data, other in _BLOCK.findall(buf, 0, cut + 2):
-            if simple:
-                out.append(data)
-            elif other:
-                ev = _parse_block(other)
-                if ev is not None:
-                    out.append(ev.data)
-        return out
+        return [ev.data for ev in _split_events(buf, cut)]
 
     def flush(self) -> list[SSEEvent]:
         """Events left when the stream closed without a final blank line."""
