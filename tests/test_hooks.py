@@ -16,6 +16,7 @@ import pytest
 from relayport import hookimpl, hookspecs
 from relayport.config import parse_config
 from relayport.model import (
+    Finish,
     GatewayError,
     MediaKind,
     MediaOutput,
@@ -23,6 +24,7 @@ from relayport.model import (
     SubmittedTask,
     TaskStatus,
     TaskUpdate,
+    TextDelta,
     UpstreamRequest,
 )
 from relayport.plugins import load_plugins
@@ -32,6 +34,7 @@ from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import TaskStore
 from relayport.testing.fakes import Reply
 from relayport.upstream import new_session
+from relayport.wire.sse import payloads
 from tests.fake_echo import ECHO_KEY
 
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()
@@ -145,6 +148,72 @@ def test_hook_relayport_stream_parser(relayport_gateway, fake_echo):
     chunks = [orjson.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: {")]
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "you said lines"
     assert chunks[-1]["usage"]["completion_tokens"] == 3
+
+
+class Blocks:
+    """A vendor whose parser takes whole reads (`feed_sse`); it records what the core hands it."""
+
+    def __init__(self) -> None:
+        self.reads: list[bytes] = []
+
+    @hookimpl
+    def relayport_register_providers(self, register):
+        register(ProviderSpec(name="blocks", base_url="https://b.example", key_env=("B_KEY",)))
+
+    @hookimpl
+    def relayport_translate_request(self, deployment, request):
+        return UpstreamRequest("POST", deployment.url("/gen"), {}, b"{}", stream=request.stream)
+
+    @hookimpl
+    def relayport_stream_parser(self, deployment, request):
+        plugin = self
+
+        class Parser:
+            framing = "sse"
+            done = False
+
+            def feed(self, event):
+                return self._text([event.data])
+
+            def feed_sse(self, data):
+                plugin.reads.append(data)
+                return self._text(payloads(data))
+
+            def _text(self, datas):
+                out = []
+                for d in datas:
+                    if d == b"end":
+                        self.done = True
+                        out.append(Finish("stop"))
+                    else:
+                        out.append(TextDelta(orjson.loads(d)["t"]))
+                return out
+
+            def close(self):
+                return []
+
+        return Parser()
+
+
+def test_stream_parser_with_feed_sse_gets_whole_events(relayport_gateway, fake_upstream):
+    """`feed_sse` gets whole events only, with LF line ends, however the vendor's bytes arrive."""
+    plugin = Blocks()
+    fake_upstream.push(Reply.sse([
+        b'data: {"t":"a"}\r\n\r\ndata: {"t":', b'"b"}\r', b'\n\r\nevent: x\r\ndata: {"t":"c"}\r\n\r\n',
+        b"data: end\r\n\r\n",
+    ], delay=0.05))
+    gw = relayport_gateway({"models": [{"name": "b", "provider": "blocks", "base_url": fake_upstream.url,
+                                        "api_key": "k"}]}, env={}, extra_plugins={"blocks": plugin})
+    with httpx.stream("POST", gw.openai_base_url + "/chat/completions", json={
+            "model": "b", "stream": True, "messages": [{"role": "user", "content": "u"}]}) as r:
+        raw = r.read()
+    chunks = [orjson.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: {")]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "abc"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and raw.endswith(b"data: [DONE]\n\n")
+    assert len(plugin.reads) >= 3  # one call per read, not one for the whole stream
+    assert all(read.endswith(b"\n\n") and b"\r" not in read for read in plugin.reads)
+    assert b"".join(plugin.reads) == (b'data: {"t":"a"}\n\ndata: {"t":"b"}\n\nevent: x\ndata: {"t":"c"}\n\n'
+                                      b"data: end\n\n")
 
 
 def test_hook_relayport_passthrough(relayport_gateway, fake_openai):

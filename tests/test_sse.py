@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, SSEEvent, encode_data, encode_event
+from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, SSEEvent, encode_data, encode_event, payloads
 
 # One stream with everything a vendor sends: comments/keep-alives, named events with ids,
 # multi-line data, `data:` without the space, an empty data line, and the OpenAI terminator.
@@ -241,7 +241,10 @@ def _payloads(pieces: list[bytes]) -> list[bytes]:
     decoder = SSEDecoder()
     out: list[bytes] = []
     for piece in pieces:
-        out.extend(decoder.feed_payloads(piece))
+        data = decoder.take(piece)
+        if data:
+            assert data.endswith(b"\n\n") and b"\r" not in data
+            out.extend(payloads(data))
     out.extend(ev.data for ev in decoder.flush())
     return out
 

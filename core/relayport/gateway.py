@@ -239,8 +239,20 @@ class Gateway:
 
 
 _DONE_EVENT = encode_data(DONE)
-# Events of a large first read that are translated and sent before the rest.
+# A large first read (a fast vendor, or a queue that filled up) is cut after this many events,
+# so that the first tokens go out before the rest of the read is translated.
 _FIRST_SLICE = 4
+
+
+def _slice_list(events: list[Any]) -> list[list[Any]]:
+    if len(events) > _FIRST_SLICE * 2:
+        return [events[:_FIRST_SLICE], events[_FIRST_SLICE:]]
+    return [events]
+
+
+def _whole(data: bytes) -> list[bytes]:
+    return [data]
+
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -289,7 +301,7 @@ class ChatStream:
         self._resp = resp
         self._parser = parser
         self._closed = False
-        self._feed_payloads = getattr(parser, "feed_payloads", None) if parser.framing == "sse" else None
+        self._feed_sse = getattr(parser, "feed_sse", None) if parser.framing == "sse" else None
         self.usage: Usage | None = None
         self._started = time.perf_counter()
 
@@ -301,13 +313,13 @@ class ChatStream:
         """The vendor said the stream is complete (what was yielded last is the end)."""
         return self._parser.done
 
-    def _parse(self, events: list[Any]) -> list[StreamEvent]:
+    def _parse(self, part: Any) -> list[StreamEvent]:
         parser = self._parser
         batch: list[StreamEvent] = []
         try:
-            if self._feed_payloads is not None:
-                return self._feed_payloads(events)  # type: ignore[no-any-return]
-            for ev in events:
+            if self._feed_sse is not None:
+                return self._feed_sse(part)  # type: ignore[no-any-return]
+            for ev in part:
                 batch.extend(parser.feed(ev))
                 if parser.done:
                     break
@@ -319,25 +331,27 @@ class ChatStream:
     async def _events(self) -> AsyncIterator[list[StreamEvent]]:
         parser = self._parser
         decoder: LineDecoder | SSEDecoder
-        split: Callable[[bytes], list[Any]]
+        split: Callable[[bytes], Any]
+        first_slice: Callable[[Any], list[Any]] = _slice_list
         if parser.framing == "lines":
             decoder = LineDecoder()
             split = decoder.feed
+        elif self._feed_sse is not None:
+            # The parser takes the read's whole events as bytes: no event objects at all, and
+            # a read costs it so little that even a large first one goes in one piece.
+            decoder = SSEDecoder()
+            split, first_slice = decoder.take, _whole
         else:
             decoder = SSEDecoder()
-            # Parsers with `feed_payloads` get only each event's data, without event objects.
-            split = decoder.feed_payloads if self._feed_payloads is not None else decoder.feed
+            split = decoder.feed
         first = True
         try:
             try:
                 async for chunk in self._resp.content.iter_any():
                     events = split(chunk)
-                    if first and len(events) > _FIRST_SLICE * 2:
-                        # A big first read (a fast vendor, or a queue that filled up): the first
-                        # tokens go out before the rest of the read is translated.
-                        parts = [events[:_FIRST_SLICE], events[_FIRST_SLICE:]]
-                    else:
-                        parts = [events]
+                    if not events:
+                        continue
+                    parts = first_slice(events) if first else [events]
                     first = False
                     for part in parts:
                         batch = self._parse(part)

@@ -143,10 +143,11 @@ class StreamParser(Protocol):
         return a `StreamError` last): the core sends what came before it, then the error."""
         ...
 
-    # Optional fast path for "sse" parsers of formats whose JSON names its own type:
-    # `feed_payloads(payloads: list[bytes]) -> list[StreamEvent]` takes the `data` of every
-    # event of one upstream read at once (stopping at the one that completes the stream).
-    # The core then builds no event objects and makes one call per read instead of per event.
+    # Optional fast path for "sse" parsers: `feed_sse(data: bytes) -> list[StreamEvent]`
+    # takes every whole event of one upstream read at once, as bytes with LF line ends ending
+    # in a blank line (stopping at the one that completes the stream). The core then builds no
+    # event objects and makes one call per read instead of one per event;
+    # `relayport.wire.sse.payloads(data)` gives each event's `data` when that is all you need.
 
     def close(self) -> list[StreamEvent]:
         """The upstream ended; return trailing events, or raise when it ended too early."""

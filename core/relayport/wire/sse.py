@@ -46,8 +46,8 @@ def _parse_block(block: bytes) -> SSEEvent | None:
     return SSEEvent(b"\n".join(data), event, ident)
 
 
-def _split_events(buf: bytes, cut: int) -> list[SSEEvent]:
-    """The events of `buf` up to its last blank line at `cut`.
+def _split_events(data: bytes) -> list[SSEEvent]:
+    """The events of `data`, whole events ending with a blank line.
 
     One C-level scan splits them all; the shapes vendors send (`data: X`, `event: NAME` +
     `data: X`) come out parsed, anything else (comments, ids, multi-line data) goes through
@@ -55,14 +55,32 @@ def _split_events(buf: bytes, cut: int) -> list[SSEEvent]:
     """
     events: list[SSEEvent] = []
     append = events.append
-    for name, simple, data, other in _BLOCK.findall(buf, 0, cut + 2):
+    for name, simple, payload, other in _BLOCK.findall(data):
         if simple:
-            append(SSEEvent(data, name.decode() if name else None))
+            append(SSEEvent(payload, name.decode() if name else None))
         elif other:
             ev = _parse_block(other)
             if ev is not None:
                 append(ev)
     return events
+
+
+def payloads(data: bytes) -> list[bytes]:
+    """The `data` of each event of `data` (whole events with LF line ends, as `SSEDecoder.take`
+    returns them), for formats whose JSON names its own type (OpenAI, Anthropic): no event
+    object is built on the hot path."""
+    region = data[:-2]
+    blocks = region.split(b"\n\n")
+    # JSON payloads never hold a raw newline, so newlines in the region are all framing:
+    # it is made only of `data: X` and `event: N` + `data: X` blocks exactly when the
+    # counts below agree. Then each payload is what follows `data: `; otherwise (comments,
+    # ids, multi-line data, `data:` without a space) the general parser takes it.
+    n = len(blocks)
+    events = region.count(b"\nevent:") + region.startswith(b"event:")
+    datas = region.count(b"\ndata: ") + region.startswith(b"data: ")
+    if datas == n and region.count(b"\n") == 2 * (n - 1) + events:
+        return [b.partition(b"data: ")[2] for b in blocks]
+    return [ev.data for ev in _split_events(data)]
 
 
 class SSEDecoder:
@@ -76,6 +94,12 @@ class SSEDecoder:
         self._cr_end = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        data = self.take(chunk)
+        return _split_events(data) if data else []
+
+    def take(self, chunk: bytes) -> bytes:
+        """Append a read; return the bytes of every event it completed, through the last blank
+        line and with LF line ends (b"" when none is complete yet). The rest stays buffered."""
         if b"\r" in chunk or self._crlf:
             # Normalise once we have seen a CR; rare on the wire, so the common path stays lean.
             self._crlf = True
@@ -85,37 +109,13 @@ class SSEDecoder:
             if chunk:
                 self._cr_end = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf, cut = self._take(chunk)
-        return _split_events(buf, cut) if cut >= 0 else []
-
-    def _take(self, chunk: bytes) -> tuple[bytes, int]:
-        """Append `chunk`; return the buffer and where its last complete event ends (-1: none
-        yet). What follows that point stays buffered for the next read."""
         buf = self._buf + chunk if self._buf else chunk
         cut = buf.rfind(b"\n\n")
-        self._buf = buf if cut < 0 else buf[cut + 2:]
-        return buf, cut
-
-    def feed_payloads(self, chunk: bytes) -> list[bytes]:
-        """Like `feed`, but only the `data` of each event, for formats whose JSON names its own
-        type (OpenAI, Anthropic): no event object is built on the hot path."""
-        if b"\r" in chunk or self._crlf:
-            return [ev.data for ev in self.feed(chunk)]  # CR line ends: the general path
-        buf, cut = self._take(chunk)
         if cut < 0:
-            return []
-        region = buf[:cut]
-        blocks = region.split(b"\n\n")
-        # JSON payloads never hold a raw newline, so newlines in the region are all framing:
-        # it is made only of `data: X` and `event: N` + `data: X` blocks exactly when the
-        # counts below agree. Then each payload is what follows `data: `; otherwise (comments,
-        # ids, multi-line data, `data:` without a space) the general parser takes the read.
-        n = len(blocks)
-        events = region.count(b"\nevent:") + region.startswith(b"event:")
-        datas = region.count(b"\ndata: ") + region.startswith(b"data: ")
-        if datas == n and region.count(b"\n") == 2 * (n - 1) + events:
-            return [b.partition(b"data: ")[2] for b in blocks]
-        return [ev.data for ev in _split_events(buf, cut)]
+            self._buf = buf
+            return b""
+        self._buf = buf[cut + 2:]
+        return buf[: cut + 2]
 
     def flush(self) -> list[SSEEvent]:
         """Events left when the stream closed without a final blank line."""

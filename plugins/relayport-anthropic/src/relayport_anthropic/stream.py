@@ -26,8 +26,9 @@ from relayport.model.stream import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relayport.wire.sse import SSEEvent
+from relayport.wire.sse import SSEEvent, payloads
 from relayport_anthropic import errors, vocab
+from relayport_anthropic.textrun import TextRuns
 from relayport_anthropic.usage import decode_usage, merge
 
 _loads = orjson.loads
@@ -54,6 +55,7 @@ class AnthropicStreamParser:
         # A signature that came whole in content_block_start (some compatible vendors do
         # that instead of sending a signature_delta); emitted when the block closes.
         self._signatures: dict[int, str] = {}
+        self._runs = TextRuns()
 
     @property
     def done(self) -> bool:
@@ -63,16 +65,18 @@ class AnthropicStreamParser:
         obj = self._load(event.data)
         return [] if obj is None else self._handle(obj)
 
-    def feed_payloads(self, payloads: list[bytes]) -> list[StreamEvent]:
-        """The data of every event of one upstream read at once: the core's fast path
-        (Anthropic's JSON names its own type, so the SSE event names are not needed).
+    def feed_sse(self, data: bytes) -> list[StreamEvent]:
+        """Every whole event of one upstream read at once: the core's fast path. Runs of text
+        deltas are joined before decoding (see `textrun`); Anthropic's JSON names its own
+        type, so only each event's data is needed after that."""
+        return self._feed_payloads(payloads(self._runs.merge(data)))
 
-        Consecutive text deltas become one `TextDelta` (they arrived together, so nothing
-        waits), which spares an object and an output chunk per token downstream.
-        """
+    def _feed_payloads(self, datas: list[bytes]) -> list[StreamEvent]:
+        # Consecutive text deltas become one `TextDelta` (they arrived together, so nothing
+        # waits), which spares an object and an output chunk per token downstream.
         out: list[StreamEvent] = []
         texts: list[str] = []
-        for obj in self._load_all(payloads):
+        for obj in self._load_all(datas):
             if type(obj) is not dict or "type" not in obj:
                 continue
             if obj.get("type") == "content_block_delta":
@@ -92,11 +96,11 @@ class AnthropicStreamParser:
             out.append(TextDelta("".join(texts)))
         return out
 
-    def _load_all(self, payloads: list[bytes]) -> list[Any]:
+    def _load_all(self, events: list[bytes]) -> list[Any]:
         """Decode every event's JSON with one parser call (as a JSON array): per-call overhead
         is most of the cost for objects this small. Falls back to one by one when the array
         does not come out as one object per event (a malformed event)."""
-        datas = [p for p in payloads if p]
+        datas = [p for p in events if p]
         if not datas:
             return []
         try:
