@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import httpx
 import pluggy
@@ -111,6 +112,59 @@ def test_plugin_without_providers_wraps_every_provider():
     for name in ("openai", "deepseek", "echo"):
         names = [i.plugin_name for i in plugins.provider(name).hooks.relayport_translate_request.get_hookimpls()]
         assert "audit" in names
+
+
+def _ordered_plugins(calls: list[str]) -> dict[str, object]:
+    class Owner:
+        @hookimpl
+        def relayport_register_providers(self, register):
+            register(ProviderSpec(name="owned", base_url="https://o.example", key_env=("O_KEY",)))
+
+        @hookimpl
+        def relayport_translate_request(self, deployment, request):
+            calls.append("owner")
+            return None if request == "pass" else "owner"
+
+    class First:  # registers no provider, so it joins every provider's relay
+        @hookimpl(tryfirst=True)
+        def relayport_translate_request(self, request):  # a subset of the arguments
+            calls.append("first")
+            return "first" if request == "mine" else None
+
+    return {"owner": Owner(), "first": First()}
+
+
+def test_relay_calls_follow_pluggy_order_and_first_result():
+    """The relays call hook functions directly; the order, the argument subsets and the
+    first-non-None rule must stay exactly pluggy's."""
+    calls: list[str] = []
+    relay = load_plugins({}, extra_plugins=_ordered_plugins(calls)).provider("owned").hooks
+    direct = relay.relayport_translate_request
+    by_pluggy = direct.get_hookimpls.__self__
+    assert not isinstance(direct, pluggy.HookCaller) and isinstance(by_pluggy, pluggy.HookCaller)
+    # The builtins run last and answer only for OpenAI-compatible providers.
+    deployment = SimpleNamespace(provider=SimpleNamespace(openai_compat=None))
+    for request in ("mine", "yours", "pass"):
+        for call in (direct, by_pluggy):
+            calls.clear()
+            result = call(deployment=deployment, request=request)
+            assert (result, calls) == {"mine": ("first", ["first"]), "yours": ("owner", ["first", "owner"]),
+                                       "pass": (None, ["first", "owner"])}[request], (call, request)
+
+
+def test_relay_with_a_wrapper_keeps_pluggys_call():
+    calls: list[str] = []
+
+    class Wrap:
+        @hookimpl(wrapper=True)
+        def relayport_translate_request(self, request):
+            calls.append("wrap")
+            return (yield)
+
+    plugins = load_plugins({}, extra_plugins={**_ordered_plugins(calls), "wrap": Wrap()})
+    hook = plugins.provider("owned").hooks.relayport_translate_request
+    assert isinstance(hook, pluggy.HookCaller)
+    assert hook(deployment=None, request="yours") == "owner" and calls == ["wrap", "first", "owner"]
 
 
 def test_plugins_listing_shows_no_secrets(relayport_gateway):
