@@ -386,6 +386,8 @@ TOOL = {"type": "function", "function": {"name": "f"}}
          "tools[0].function.parameters"),
         (body(tools="f"), "tools"),
         (body(tools=["f"]), "tools[0]"),
+        (body({"role": ["user"], "content": "a"}), "messages[0].role"),
+        (body({"role": {"user": 1}, "content": "a"}), "messages[0].role"),
         (body(stream="yes"), "stream"),
         (body(stream=1), "stream"),
         (body(stream=True, stream_options={"include_usage": "yes"}), "stream_options.include_usage"),
@@ -428,6 +430,13 @@ def test_error_codes() -> None:
     assert _error({"model": "m"}).code == "missing_required_parameter"
     assert _error(body(stream="yes")).code == "invalid_type"
     assert _error(body({"role": "robot", "content": "x"})).code == "invalid_value"
+
+
+def test_null_fields_are_absent_fields() -> None:
+    nulls = {k: None for k in ("stream", "temperature", "top_p", "n", "seed", "stop", "tools", "tool_choice",
+                               "parallel_tool_calls", "response_format", "user", "max_tokens",
+                               "stream_options", "enable_search", "images")}
+    assert decode_request(body(**nulls)) == decode_request(body())
 
 
 def test_empty_messages() -> None:
@@ -898,3 +907,13 @@ def test_encoder_and_decoder_agree() -> None:
     assert back[1:-2] == events[:-2]
     assert back[-2] == Finish("tool_calls", "tool_calls")
     assert back[-1] == UsageUpdate(Usage(7, 3, cached_tokens=2, reasoning_tokens=1))
+
+
+def test_chunk_id_is_made_up_once_when_the_vendor_gives_none() -> None:
+    enc = ChunkEncoder("", "m", include_usage=True, created=1)
+    raw = enc.encode([StreamStart("", ""), TextDelta("a")]) + enc.encode([TextDelta("b")]) + enc.finish()
+    ids = {orjson.loads(line[6:])["id"] for line in raw.split(b"\n") if line.startswith(b"data: {")}
+    assert len(ids) == 1 and ids.pop().startswith("chatcmpl-")
+    vendor = ChunkEncoder("", "m", include_usage=True, created=1)
+    raw = vendor.encode([StreamStart("msg_01", "claude"), TextDelta("a")]) + vendor.finish()
+    assert {orjson.loads(line[6:])["id"] for line in raw.split(b"\n") if line.startswith(b"data: {")} == {"msg_01"}

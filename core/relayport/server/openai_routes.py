@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import orjson
@@ -64,7 +63,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                             content_type="application/json")
     stream = await gateway.open_stream(chat, deployments)
     out = web.StreamResponse(headers=SSE_HEADERS)
-    encoder = openai_chat.ChunkEncoder("chatcmpl-" + secrets.token_hex(12), chat.model, chat.include_usage)
+    encoder = openai_chat.ChunkEncoder("", chat.model, chat.include_usage)
     try:
         await out.prepare(request)
         async for batch in stream:

@@ -35,6 +35,11 @@ def get(obj: dict[str, Any], key: str, kind: type, path: str, required: bool = F
         if required:
             raise missing(path)
         return None
+    return checked(value, kind, path)
+
+
+def checked(value: Any, kind: type, path: str) -> Any:
+    """`value` when it is of JSON type `kind` (a bool is not a number here), else a 400."""
     if kind is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     elif kind is int:

@@ -12,6 +12,7 @@ Extensions relayport adds to the format:
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -56,13 +57,15 @@ from relayport.model.stream import (
 )
 from relayport.model.usage import Usage
 from relayport.provider import openai_error_event
-from relayport.wire.fields import get, invalid, missing, str_list, url_list
+from relayport.wire.fields import checked, get, invalid, missing, str_list, url_list
 
 THINKING_FIELDS = ("enable_thinking", "thinking_budget", "reasoning_effort", "thinking")
 MEDIA_FIELDS = ("images", "videos", "file_urls", "voices", "media_roles")
 # Request fields relayport defines on top of OpenAI's; vendors that do not know them get them
 # translated or removed, never forwarded blindly (OpenAI itself rejects unknown parameters).
 EXTENSION_FIELDS = frozenset(THINKING_FIELDS + MEDIA_FIELDS + ("enable_search",))
+_THINKING_KEYS = frozenset(THINKING_FIELDS)
+_MEDIA_KEYS = frozenset(MEDIA_FIELDS)
 
 _DECODED = frozenset(
     {
@@ -77,6 +80,20 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 # ---------------------------------------------------------------------------- request decode
 
 
+# Top-level fields copied as they are once their JSON type is checked: request attribute, type.
+_PLAIN: dict[str, tuple[str, type]] = {
+    "stream": ("stream", bool),
+    "temperature": ("temperature", float),
+    "top_p": ("top_p", float),
+    "n": ("n", int),
+    "seed": ("seed", int),
+    "parallel_tool_calls": ("parallel_tool_calls", bool),
+    "response_format": ("response_format", dict),
+    "enable_search": ("enable_search", bool),
+    "user": ("user", str),
+}
+
+
 def decode_request(obj: Any) -> ChatRequest:
     if not isinstance(obj, dict):
         raise bad_request("The request body must be a JSON object.")
@@ -85,48 +102,49 @@ def decode_request(obj: Any) -> ChatRequest:
     if not raw_messages:
         raise bad_request("'messages' must contain at least one message.", param="messages")
     messages = [_decode_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
+    # One pass over the keys the client sent: a field it left out costs nothing.
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in obj.items():
+        plain = _PLAIN.get(key)
+        if plain is not None:
+            if value is not None:
+                fields[plain[0]] = checked(value, plain[1], key)
+        elif key not in _DECODED:
+            extra[key] = value
     stream_options = get(obj, "stream_options", dict, "stream_options") or {}
+    if stream_options:
+        fields["include_usage"] = bool(
+            get(stream_options, "include_usage", bool, "stream_options.include_usage"))
+        if len(stream_options) > 1 or "include_usage" not in stream_options:
+            extra["stream_options"] = stream_options
     max_tokens = get(obj, "max_completion_tokens", int, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = get(obj, "max_tokens", int, "max_tokens")
-    media = MediaInputs(
-        images=url_list(obj, "images"),
-        videos=url_list(obj, "videos"),
-        file_urls=url_list(obj, "file_urls"),
-        voices=url_list(obj, "voices"),
-        roles=get(obj, "media_roles", dict, "media_roles") or {},
-    )
-    if media:
-        _inline_media(messages, media)
-    req = ChatRequest(
-        model=model,
-        messages=messages,
-        stream=bool(get(obj, "stream", bool, "stream")),
-        include_usage=bool(get(stream_options, "include_usage", bool, "stream_options.include_usage")),
-        max_tokens=max_tokens,
-        temperature=get(obj, "temperature", float, "temperature"),
-        top_p=get(obj, "top_p", float, "top_p"),
-        stop=str_list(obj, "stop", "stop"),
-        n=get(obj, "n", int, "n"),
-        seed=get(obj, "seed", int, "seed"),
-        tools=_decode_tools(obj),
-        tool_choice=_decode_tool_choice(obj.get("tool_choice")),
-        parallel_tool_calls=get(obj, "parallel_tool_calls", bool, "parallel_tool_calls"),
-        response_format=get(obj, "response_format", dict, "response_format"),
-        thinking=decode_thinking(obj),
-        enable_search=get(obj, "enable_search", bool, "enable_search"),
-        user=get(obj, "user", str, "user"),
-        media=media,
-        extra={k: v for k, v in obj.items() if k not in _DECODED},
-    )
-    if len(stream_options) > 1 or (stream_options and "include_usage" not in stream_options):
-        req.extra["stream_options"] = stream_options
-    return req
+    if "stop" in obj:
+        fields["stop"] = str_list(obj, "stop", "stop")
+    if "tools" in obj:
+        fields["tools"] = _decode_tools(obj)
+    if "tool_choice" in obj:
+        fields["tool_choice"] = _decode_tool_choice(obj["tool_choice"])
+    if not _MEDIA_KEYS.isdisjoint(obj):
+        media = MediaInputs(
+            images=url_list(obj, "images"),
+            videos=url_list(obj, "videos"),
+            file_urls=url_list(obj, "file_urls"),
+            voices=url_list(obj, "voices"),
+            roles=get(obj, "media_roles", dict, "media_roles") or {},
+        )
+        if media:
+            _inline_media(messages, media)
+        fields["media"] = media
+    return ChatRequest(model=model, messages=messages, max_tokens=max_tokens,
+                       thinking=decode_thinking(obj), extra=extra, **fields)
 
 
 def decode_thinking(obj: dict[str, Any]) -> Thinking | None:
     """Every spelling of "think, and how much" a client may send, folded into one value."""
-    if not any(k in obj for k in THINKING_FIELDS):
+    if _THINKING_KEYS.isdisjoint(obj):
         return None
     t = Thinking()
     enabled = get(obj, "enable_thinking", bool, "enable_thinking")
@@ -157,11 +175,16 @@ def decode_thinking(obj: dict[str, Any]) -> Thinking | None:
     return t
 
 
+_MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id",
+                             "reasoning_content", "thinking_blocks"})
+
+
 def _decode_message(m: Any, path: str) -> Message:
     if not isinstance(m, dict):
         raise invalid(path, "an object")
-    role = get(m, "role", str, f"{path}.role", required=True)
-    if role not in _ROLES:
+    role = m.get("role")
+    if type(role) is not str or role not in _ROLES:
+        get(m, "role", str, f"{path}.role", required=True)  # absent or not a string: that error
         raise GatewayError(
             400,
             f"Invalid value for '{path}.role': {role!r}; expected one of system, developer, "
@@ -169,24 +192,24 @@ def _decode_message(m: Any, path: str) -> Message:
             param=f"{path}.role",
             code="invalid_value",
         )
-    blocks: list[Block] = []
-    extra = {
-        k: v
-        for k, v in m.items()
-        if k not in ("role", "content", "name", "tool_calls", "tool_call_id",
-                     "reasoning_content", "thinking_blocks")
-    }
-    if role == "assistant":
-        blocks.extend(_decode_reasoning(m, path))
+    extra = {k: v for k, v in m.items() if k not in _MESSAGE_FIELDS}
+    content = m.get("content")
     if role == "tool":
         call_id = get(m, "tool_call_id", str, f"{path}.tool_call_id", required=True)
-        content = _decode_content(m.get("content"), f"{path}.content")
-        return Message(role, [ToolResultBlock(call_id, content)], m.get("name"), extra)
-    blocks.extend(_decode_content(m.get("content"), f"{path}.content"))
-    if role == "assistant":
-        for i, call in enumerate(get(m, "tool_calls", list, f"{path}.tool_calls") or ()):
-            blocks.append(_decode_tool_call(call, f"{path}.tool_calls[{i}]"))
-    name = get(m, "name", str, f"{path}.name")
+        return Message(role, [ToolResultBlock(call_id, _decode_content(content, f"{path}.content"))],
+                       m.get("name"), extra)
+    blocks: list[Block] = _decode_reasoning(m, path) if role == "assistant" else []
+    if type(content) is str:  # the common case, spared the general decoder
+        if content:
+            blocks.append(TextBlock(content))
+    else:
+        blocks.extend(_decode_content(content, f"{path}.content"))
+    if role == "assistant" and "tool_calls" in m:
+        for j, call in enumerate(get(m, "tool_calls", list, f"{path}.tool_calls") or ()):
+            blocks.append(_decode_tool_call(call, f"{path}.tool_calls[{j}]"))
+    name = m.get("name")
+    if name is not None and not isinstance(name, str):
+        raise invalid(f"{path}.name", "a string")
     return Message(role, blocks, name, extra)
 
 
@@ -632,7 +655,8 @@ _NULL_FINISH = b',"finish_reason":null' + _CHUNK_END
 class ChunkEncoder:
     """Canonical stream events -> OpenAI `chat.completion.chunk` SSE bytes.
 
-    `encode` returns all bytes for one batch of events, to be written at once.
+    `encode` returns all bytes for one batch of events, to be written at once. An empty `id`
+    stands for one made up on first use, should the vendor's stream not carry its own.
     """
 
     def __init__(self, id: str, model: str, include_usage: bool, created: int | None = None) -> None:
@@ -653,6 +677,7 @@ class ChunkEncoder:
             delta = {"role": "assistant", **delta}
         prefix = self._prefix
         if prefix is None:
+            self._ensure_id()
             # Everything but the delta is the same in every chunk: encode it once per stream.
             prefix = self._prefix = (
                 b'data: {"id":' + orjson.dumps(self.id)
@@ -661,6 +686,10 @@ class ChunkEncoder:
             )
         tail = _NULL_FINISH if finish is None else b',"finish_reason":' + orjson.dumps(finish) + _CHUNK_END
         return prefix + orjson.dumps(delta) + tail
+
+    def _ensure_id(self) -> None:
+        if not self.id:
+            self.id = "chatcmpl-" + secrets.token_hex(12)
 
     def encode(self, events: list[StreamEvent]) -> bytes:
         out: list[bytes] = []
@@ -724,6 +753,7 @@ class ChunkEncoder:
         self._finished = True
         out = b""
         if self.include_usage:
+            self._ensure_id()
             chunk = {
                 "id": self.id,
                 "object": "chat.completion.chunk",
