@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 import aiohttp
 import orjson
 
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest
-from relayport.provider import Deployment
+from relayport.provider import Deployment, Timeouts
 
 
 def env_proxy(url: str) -> str | None:
@@ -42,8 +42,8 @@ def new_session() -> aiohttp.ClientSession:
     )
 
 
-def _timeout(dep: Deployment, stream: bool) -> aiohttp.ClientTimeout:
-    t = dep.timeouts
+@functools.lru_cache(maxsize=256)
+def _timeout(t: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
     # A non-streaming answer comes all at once after the model finished, so the read timeout
     # is the first-byte wait; a stream must keep producing bytes, so it is the idle gap.
     return aiohttp.ClientTimeout(
@@ -53,34 +53,51 @@ def _timeout(dep: Deployment, stream: bool) -> aiohttp.ClientTimeout:
     )
 
 
-@asynccontextmanager
-async def send(
-    session: aiohttp.ClientSession, dep: Deployment, req: UpstreamRequest
-) -> AsyncIterator[aiohttp.ClientResponse]:
-    """Send `req` and yield the response once its headers arrived.
+def send(session: aiohttp.ClientSession, dep: Deployment, req: UpstreamRequest) -> UpstreamCall:
+    """`async with send(...) as resp`: send `req`, get the response once its headers arrived.
 
     Connection failures become 502 and timeouts 504 (both retryable). Leaving the context
     releases the connection; leaving it early (client gone, error) closes it, so the vendor
     stops generating for nobody.
     """
-    data = req.body if req.body is not None else (orjson.dumps(req.json) if req.json is not None else None)
-    first_byte = dep.timeouts.first_byte if req.stream else None
-    try:
-        async with asyncio.timeout(first_byte):
-            resp = await session.request(
-                req.method, req.url, data=data, headers=req.headers,
-                timeout=_timeout(dep, req.stream), proxy=dep.proxy,
-            )
-    except TimeoutError:
-        raise _timed_out(dep) from None
-    except aiohttp.ClientError as exc:
-        raise _unreachable(dep, exc) from None
-    try:
-        yield resp
-    except BaseException:
-        resp.close()
-        raise
-    finally:
+    return UpstreamCall(session, dep, req)
+
+
+class UpstreamCall:
+    """The context manager `send` returns (a class, not a generator-based one: this runs for
+    every call, and an async generator costs a good deal more to set up and tear down)."""
+
+    __slots__ = ("_session", "_dep", "_req", "_resp")
+
+    def __init__(self, session: aiohttp.ClientSession, dep: Deployment, req: UpstreamRequest) -> None:
+        self._session = session
+        self._dep = dep
+        self._req = req
+        self._resp: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        req, dep = self._req, self._dep
+        data = req.body if req.body is not None else (orjson.dumps(req.json) if req.json is not None else None)
+        first_byte = dep.timeouts.first_byte if req.stream else None
+        try:
+            async with asyncio.timeout(first_byte):
+                self._resp = await self._session.request(
+                    req.method, req.url, data=data, headers=req.headers,
+                    timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy,
+                )
+        except TimeoutError:
+            raise _timed_out(dep) from None
+        except aiohttp.ClientError as exc:
+            raise _unreachable(dep, exc) from None
+        return self._resp
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        resp = self._resp
+        if resp is None:
+            return
+        if exc_type is not None:
+            resp.close()
         resp.release()
 
 
