@@ -195,9 +195,12 @@ class Gateway:
                 complete, pending = data[: cut + 2], data[cut + 2:]
                 last = not pending and complete.endswith(_DONE_EVENT)
                 look = inspect and marker in complete
-                if look and (plan.patch is not None or last):
+                if look and plan.patch is not None:
                     complete, found = _inspect_events(complete, plan)
                     usage = found or usage
+                    look = False
+                elif look and last:
+                    usage = _last_usage(complete, plan) or usage  # recorded before the last write
                     look = False
                 if last:
                     # The stream's last event: it and the end of the response in one write.
@@ -208,7 +211,7 @@ class Gateway:
                 await out.write(complete)
                 if look:
                     # Only reading usage: the client got the bytes first, accounting comes after.
-                    usage = _inspect_events(complete, plan)[1] or usage
+                    usage = _last_usage(complete, plan) or usage
             if pending.strip():
                 await out.write(pending)
         except TimeoutError:
@@ -255,6 +258,27 @@ def _whole(data: bytes) -> list[bytes]:
 
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _last_usage(complete: bytes, plan: Passthrough) -> Usage | None:
+    """The usage of the last event of `complete` that carries one, looking from the end.
+
+    Only accounting needs it, and the final usage chunk is the read's last event or close to
+    it, while streams with `include_usage` carry `"usage":null` in every other chunk: going
+    backwards skips them without looking at each event.
+    """
+    marker, end = plan.marker, len(complete)
+    while (at := complete.rfind(marker, 0, end)) >= 0:
+        value = at + len(marker)
+        if not complete[value:value + 8].lstrip(b": ").startswith(b"null"):
+            start = complete.rfind(b"\n\n", 0, at)
+            stop = complete.find(b"\n\n", at)
+            block = complete[start + 2 if start >= 0 else 0:stop + 2 if stop >= 0 else len(complete)]
+            usage = _inspect_events(block, plan)[1]
+            if usage is not None:
+                return usage
+        end = at
+    return None
 
 
 def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | None]:
