@@ -1,0 +1,121 @@
+"""CPU instructions per request of the gateway and the bare forwarder, counted by callgrind.
+
+    python bench/instructions.py [--case anthropic-stream] [--requests 300]
+
+Requests per second on a shared VM drift with other tenants' load; instruction counts do not
+(the same code, input and environment give the same count). Use this to judge a change to the
+gateway's hot path, and the wrk run (`run.py`) for the figures users care about: the two agree
+in direction but not in scale, as callgrind counts no kernel work (socket I/O is a large part
+of the forwarder's cost).
+
+Each target runs under `valgrind --tool=callgrind` (Debian: apt-get install valgrind), behind
+the same mock upstream as `run.py`. After a warm-up the counters are zeroed, N requests are sent
+8 at a time, and the count is dumped and divided by N. One target takes about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import fixtures
+import procs
+from cases import HEADERS, HOST
+from procs import ProcGroup
+from run import forwarder_argv, gateway_config
+
+CASES = {
+    "anthropic-stream": ("bench-claude", True),
+    "anthropic-nonstream": ("bench-claude", False),
+    "openai-stream": ("bench-openai", True),
+    "openai-nonstream": ("bench-openai", False),
+}
+
+
+async def drive(url: str, body: bytes, n: int) -> None:
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+        gate = asyncio.Semaphore(8)
+
+        async def one() -> None:
+            async with gate, session.post(url, data=body) as r:
+                answer = await r.read()
+                if r.status != 200:
+                    raise SystemExit(f"{url} answered {r.status}: {answer[:300]!r}")
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
+
+def count(group: ProcGroup, work: Path, name: str, argv: list[str], url: str, body: bytes,
+          requests: int, warmup: int, port: int) -> int:
+    out = work / f"callgrind.{name}"
+    proc = group.spawn(name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv], None)
+    procs.wait_ready(proc, port, timeout=180)
+    asyncio.run(drive(url, body, warmup))
+    subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+    asyncio.run(drive(url, body, requests))
+    subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+    group.stop(proc)
+    dumps = sorted(work.glob(f"callgrind.{name}.*"))  # the `-d` dump: <file>.1
+    text = dumps[0].read_text(errors="replace") if dumps else ""
+    found = re.search(r"^summary: (\d+)", text, re.M)
+    if found is None:
+        raise SystemExit(f"no callgrind dump for {name} in {work}")
+    return int(found.group(1)) // requests
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--case", choices=sorted(CASES), default="anthropic-stream")
+    p.add_argument("--requests", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--target", choices=["both", "gateway", "forwarder"], default="both")
+    a = p.parse_args()
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("error: valgrind not found (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    model, stream = CASES[a.case]
+    body = fixtures.chat_request(model, stream)
+    # The forwarder reaches the Anthropic endpoint through its route table (see forwarder.py).
+    fwd_path = "/anthropic/v1/chat/completions" if model == "bench-claude" else "/v1/chat/completions"
+    script = Path(sys.executable).parent / "relayport"
+    relayport = [str(script)] if script.exists() else [sys.executable, "-m", "relayport"]
+    with tempfile.TemporaryDirectory(prefix="relayport-instr-") as tmp:
+        work = Path(tmp)
+        group = ProcGroup(work)
+        try:
+            mock_port = procs.free_port()
+            mock = group.spawn("mock", [sys.executable, str(Path(__file__).with_name("mock_upstream.py")),
+                                        "--host", HOST, "--port", str(mock_port)], None)
+            procs.wait_ready(mock, mock_port)
+            results: dict[str, int] = {}
+            if a.target in ("both", "forwarder"):
+                port = procs.free_port()
+                results["forwarder"] = count(group, work, "forwarder", forwarder_argv(port, mock_port),
+                                             f"http://{HOST}:{port}{fwd_path}", body, a.requests, a.warmup, port)
+            if a.target in ("both", "gateway"):
+                port = procs.free_port()
+                config = work / "relayport.toml"
+                config.write_text(gateway_config(mock_port, port))
+                argv = [*relayport, "serve", "--config", str(config), "--host", HOST, "--port", str(port)]
+                results["gateway"] = count(group, work, "gateway", argv, f"http://{HOST}:{port}/v1/chat/completions",
+                                           body, a.requests, a.warmup, port)
+        finally:
+            group.stop_all()
+            time.sleep(0.1)
+    for name, n in results.items():
+        print(f"{a.case} {name}: {n / 1e6:.3f} M instructions per request")
+    if len(results) == 2:
+        print(f"forwarder / gateway: {results['forwarder'] / results['gateway']:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
