@@ -121,12 +121,14 @@ class Gateway:
         body: dict[str, Any],
         deployments: list[Deployment],
         headers: dict[str, str] | None = None,
-    ) -> web.StreamResponse | None:
-        """Forward the client's own wire format when the first deployment's vendor speaks it.
+    ) -> web.StreamResponse | list[Deployment]:
+        """Forward the client's own wire format to deployments whose vendor speaks it.
 
-        Returns None when it does not (the surface then translates). The body may be rewritten
-        by the plugin (model name, unsupported fields); answers go back byte for byte except
-        for events the plugin's `patch` changes.
+        Returns the response, or the deployments the surface has to translate for: all of
+        them when the first one's vendor speaks another format, or, when passed-through
+        deployments failed with retryable errors, the fallbacks from the first one that needs
+        translation. The body may be rewritten by the plugin (model name, unsupported
+        fields); answers go back byte for byte except for events the plugin's `patch` changes.
         """
         dep0 = deployments[0]
         hdrs = headers or {}
@@ -134,7 +136,7 @@ class Gateway:
         pristine = orjson.dumps(body) if len(deployments) > 1 else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
         if first is None:
-            return None
+            return deployments
 
         async def attempt(dep: Deployment) -> web.StreamResponse:
             plan: Passthrough | None = first
@@ -143,7 +145,7 @@ class Gateway:
                     deployment=dep, surface=surface, body=orjson.loads(pristine or b"{}"), headers=hdrs
                 )
             if plan is None:
-                raise GatewayError(501, f"Provider '{dep.provider.name}' cannot serve {surface}.")
+                raise _Translate(dep)
             started = time.perf_counter()
             async with upstream.send(self.session, dep, plan.request) as resp:
                 if resp.status >= 300:
@@ -152,7 +154,10 @@ class Gateway:
                     return await self._pipe_stream(http_request, dep, resp, plan, started)
                 return await self._pipe_body(dep, resp, plan, started)
 
-        result: web.StreamResponse = await self._each(deployments, attempt)
+        try:
+            result: web.StreamResponse = await self._each(deployments, attempt)
+        except _Translate as switch:
+            return deployments[deployments.index(switch.deployment):]
         return result
 
     async def _pipe_body(self, dep: Deployment, resp: aiohttp.ClientResponse, plan: Passthrough,
@@ -239,6 +244,14 @@ class Gateway:
             f"model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
             f"status={status} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
         )
+
+
+class _Translate(Exception):
+    """Passthrough reached a fallback deployment whose vendor needs translation."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        super().__init__(deployment.name)
+        self.deployment = deployment
 
 
 _DONE_EVENT = encode_data(DONE)

@@ -53,9 +53,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     deployments = gateway.resolve(model)
     if deployments[0].provider.openai_compat is not None:
         check_passthrough_body(body)
-    response = await gateway.passthrough(request, OPENAI_CHAT, body, deployments)
-    if response is not None:
-        return response
+    forwarded = await gateway.passthrough(request, OPENAI_CHAT, body, deployments)
+    if not isinstance(forwarded, list):
+        return forwarded
+    deployments = forwarded  # those left to translate for
     chat = openai_chat.decode_request(body)
     if not chat.stream:
         result = await gateway.complete(chat, deployments)

@@ -374,3 +374,55 @@ def test_gateway_key_is_required(gateway: GatewayHandle) -> None:
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="claude-test", messages=[{"role": "user", "content": "q"}])
     assert GATEWAY_KEY
+
+
+# ------------------------------------------------------------------- fallback across formats
+
+
+@pytest.fixture
+def mixed(fake_anthropic: FakeAnthropic, fake_compat: Any) -> Any:
+    """One model name, two deployments: a vendor that passes OpenAI through, down (a closed
+    port), then Claude, which needs translation; and the same the other way round for
+    Anthropic clients."""
+    from conftest import OpenAICompatVendor
+
+    from relayport.testing.servers import closed_port, start_gateway
+
+    down = f"http://127.0.0.1:{closed_port()}"
+    handle = start_gateway({
+        "server": {"state_path": ":memory:"},
+        "auth": {"keys": [GATEWAY_KEY]},
+        "models": [
+            {"name": "mixed", "provider": "compat", "model": "gpt-fake", "base_url": down + "/v1",
+             "api_key": "sk-x"},
+            {"name": "mixed", "provider": "anthropic", "model": "claude-sonnet-4-5",
+             "base_url": fake_anthropic.base_url, "api_key": ANTHROPIC_KEY},
+            {"name": "mixed-back", "provider": "anthropic", "model": "claude-sonnet-4-5", "base_url": down,
+             "api_key": ANTHROPIC_KEY},
+            {"name": "mixed-back", "provider": "compat", "model": "gpt-fake", "base_url": fake_compat.base_url,
+             "api_key": fake_compat.api_key},
+        ],
+    }, env={"RELAYPORT_LOAD_PLUGINS": "anthropic,compat-vendor"},
+        extra_plugins={"compat-vendor": OpenAICompatVendor()})
+    yield handle
+    handle.stop()
+
+
+def test_fallback_from_passthrough_to_translation(mixed: Any, fake_anthropic: FakeAnthropic) -> None:
+    client = openai.OpenAI(base_url=mixed.openai_base_url, api_key=GATEWAY_KEY, max_retries=0)
+    fake_anthropic.queue_text("from Claude")
+    r = create(client, model="mixed", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "from Claude"
+    fake_anthropic.queue_text("streamed from Claude")
+    chunks = stream(client, model="mixed", messages=[{"role": "user", "content": "hi"}])
+    assert accumulate(chunks)["content"] == "streamed from Claude"
+    assert fake_anthropic.last.path == "/v1/messages"
+
+
+def test_fallback_from_anthropic_passthrough_to_an_openai_vendor(mixed: Any, fake_compat: Any) -> None:
+    r = httpx.post(mixed.url + "/v1/messages", headers={"x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01"},
+                   json={"model": "mixed-back", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["type"] == "message" and body["content"][0]["text"] == "echo: hi"
+    assert fake_compat.last.path == "/v1/chat/completions"

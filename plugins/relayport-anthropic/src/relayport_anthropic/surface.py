@@ -46,14 +46,16 @@ def _client_headers(request: web.Request) -> dict[str, str]:
 
 async def _forward(request: web.Request, surface: str) -> tuple[dict[str, Any], str, list[Deployment], web.StreamResponse | None]:
     """Parse the body, resolve the model, and pass the call through when its vendor speaks
-    Anthropic; the response is None when the call has to be translated."""
+    Anthropic; the response is None when the call has to be translated, for the deployments
+    returned."""
     body = await _body(request)
     model = get(body, "model", str, "model", required=True)
     gateway = _gateway(request)
-    deployments = gateway.resolve(model)
-    forwarded = await gateway.passthrough(request, surface, body, deployments,
+    forwarded = await gateway.passthrough(request, surface, body, gateway.resolve(model),
                                           headers=_client_headers(request))
-    return body, model, deployments, forwarded
+    if isinstance(forwarded, list):
+        return body, model, forwarded, None
+    return body, model, [], forwarded
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
