@@ -9,9 +9,10 @@ always the same: the end of one event and the head of the next,
 
 Cutting those separators out leaves one text delta whose string is the run's strings joined
 (a JSON string body split between escapes, so joining the raw bodies is exact), and it decodes
-with one call. What is cut is checked first, with C-level scans only: the event before each
-separator must itself be a text delta of block N, and the joined string body must be one
-well-formed JSON string. Any doubt leaves the read as it came, for the event-by-event path.
+with one call. What is cut is checked first, by C-level scans of the few text bytes: the
+event before each separator must itself be a text delta of block N, and the joined string
+body must be one well-formed JSON string. Any doubt leaves the read as it came, for the
+event-by-event path.
 """
 
 from __future__ import annotations
@@ -27,19 +28,17 @@ _STRING_BODY = re.compile(rb'[^"\\\n]*(?:\\.[^"\\\n]*)*')
 class TextRuns:
     """Per stream: remembers the separator of the text block being streamed."""
 
-    __slots__ = ("_index", "_head", "_sep", "_escaped_sep")
+    __slots__ = ("_index", "_head", "_sep")
 
     def __init__(self) -> None:
         self._index = b""
         self._head = b""
         self._sep = b""
-        self._escaped_sep = b""
 
     def _use(self, index: bytes) -> None:
         self._index = index
         self._head = b'data: {"type":"content_block_delta","index":' + index + _TEXT_AT
         self._sep = b'"}}\n\nevent: content_block_delta\n' + self._head
-        self._escaped_sep = b"\\" + self._sep
 
     def merge(self, data: bytes) -> bytes:
         """`data` (whole SSE events, LF line ends) with each run of text deltas of one block
@@ -48,8 +47,10 @@ class TextRuns:
         if at < 0:
             return data
         i = data.rfind(_INDEX, 0, at)
+        if i < 0:
+            return data
         index = data[i + len(_INDEX):at]
-        if i < 0 or not index.isdigit():
+        if not index.isdigit():
             return data
         if index != self._index:
             self._use(index)
