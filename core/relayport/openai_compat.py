@@ -17,11 +17,12 @@ import orjson
 from relayport.model.chat import ChatRequest, ChatResponse, Thinking
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.model.stream import Finish, StreamEvent
+from relayport.model.stream import Finish, StreamError, StreamEvent
 from relayport.model.usage import Usage
 from relayport.provider import Deployment, Passthrough
 from relayport.wire import openai_chat
-from relayport.wire.sse import DONE, SSEEvent
+from relayport.wire.runs import FieldRuns
+from relayport.wire.sse import DONE, SSEEvent, payloads
 
 UsagePatch = Callable[[dict[str, Any]], bool]
 
@@ -196,13 +197,33 @@ class OpenAIStreamParser:
         self._patch = compat.patch_usage
         self._done = False
         self._finished = False
+        # Runs of content (and reasoning) chunks of one read are joined before decoding.
+        self._runs = (FieldRuns("content"), FieldRuns(compat.reasoning_field))
 
     @property
     def done(self) -> bool:
         return self._done
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
-        data = event.data
+        return self._feed_data(event.data)
+
+    def feed_sse(self, data: bytes) -> list[StreamEvent]:
+        """A whole read at once (the core's fast path, see `StreamParser`)."""
+        for runs in self._runs:
+            data = runs.merge(data)
+        out: list[StreamEvent] = []
+        try:
+            for payload in payloads(data):
+                out.extend(self._feed_data(payload))
+                if self._done:
+                    break
+        except GatewayError as exc:
+            # What came before the failure in the same read still reaches the client.
+            self._done = True
+            out.append(StreamError(exc))
+        return out
+
+    def _feed_data(self, data: bytes) -> list[StreamEvent]:
         if data == DONE:
             self._done = True
             return []

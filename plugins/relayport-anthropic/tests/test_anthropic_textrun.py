@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from relayport.model.errors import GatewayError
-from relayport.model.stream import StreamError, StreamEvent, TextDelta
-from relayport.wire.sse import SSEDecoder, payloads
+from relayport.model.stream import TextDelta
+from relayport.testing.streams import event_by_event, whole_reads
+from relayport.wire.sse import payloads
 from relayport_anthropic.stream import AnthropicStreamParser
 from relayport_anthropic.testing import sse
 from relayport_anthropic.textrun import TextRuns
@@ -99,41 +100,12 @@ STREAMS["no-event-lines"] = b"".join(
 ).replace(b"\n\n\n", b"\n\n")
 
 
-def coalesce(events: list[StreamEvent]) -> list[Any]:
-    """Events as a client sees them: adjacent text joined (the chunk encoder does the same)."""
-    out: list[Any] = []
-    for ev in events:
-        if isinstance(ev, TextDelta):
-            if not ev.text:
-                continue
-            if out and isinstance(out[-1], TextDelta):
-                out[-1] = TextDelta(out[-1].text + ev.text)
-                continue
-        if isinstance(ev, StreamError):
-            ev = ("error", ev.error.status)
-        out.append(ev)
-    return out
-
-
 def one_by_one(pieces: list[bytes]) -> list[Any]:
-    parser, decoder, out = AnthropicStreamParser(), SSEDecoder(), []
-    for piece in pieces:
-        for ev in decoder.feed(piece):
-            out.extend(parser.feed(ev))
-            if parser.done:
-                return coalesce(out)
-    return coalesce(out)
+    return event_by_event(AnthropicStreamParser(), pieces)
 
 
 def fast(pieces: list[bytes]) -> list[Any]:
-    parser, decoder, out = AnthropicStreamParser(), SSEDecoder(), []
-    for piece in pieces:
-        data = decoder.take(piece)
-        if data:
-            out.extend(parser.feed_sse(data))
-            if parser.done:
-                break
-    return coalesce(out)
+    return whole_reads(AnthropicStreamParser(), pieces)
 
 
 @pytest.mark.parametrize("name", STREAMS)

@@ -1,0 +1,104 @@
+"""A read's run of stream events joined into one event, before any JSON is decoded.
+
+Vendors stream text as one event per token, and under load one upstream read holds dozens of
+them; decoding each is most of what translating a stream costs. Within a run, consecutive
+events are byte for byte the same but for the token's JSON string: event k ends with
+`TAIL` and event k+1 starts with `HEAD`, where `HEAD` runs up to the string's opening quote
+and `TAIL` from its closing quote to the end of the line. Cutting each separator `TAIL`,
+blank line, `HEAD` out leaves one event whose string is the run's strings joined (string
+bodies split between whole escapes join exactly), and it decodes with one call.
+
+What is cut is checked first, by C-level scans of the few text bytes: the event before each
+separator must itself begin with `HEAD`, the one after the last must end with `TAIL`, and the
+joined body must be one well-formed JSON string. Any doubt leaves the read as it came, for
+the event-by-event path. Parsers keep the separator per stream (`FieldRuns`, or a fixed one
+for a format whose events always look the same, like Anthropic's).
+"""
+
+from __future__ import annotations
+
+import re
+
+# A JSON string's body: no bare quote or newline, every backslash starts a whole escape.
+_STRING_BODY = re.compile(rb'[^"\\\n]*(?:\\.[^"\\\n]*)*')
+
+
+def join_runs(data: bytes, head: bytes, sep: bytes) -> bytes:
+    """`data` (whole SSE events, LF line ends) with the run of events that `sep` separates
+    joined into one; `data` itself when there is nothing to join or anything looks unusual.
+
+    :param head: the start of a run event's data line, up to its string's opening quote.
+    :param sep: the bytes between two run events' strings: the closing quote and the rest
+        of the line, a blank line, any lines before the data line (`event: ...`), `head`.
+    """
+    tail = sep[:sep.find(b"\n\n")]
+    # rsplit, not split: for a needle this long CPython's forward search switches to the
+    # two-way algorithm, whose set-up it then repeats at every occurrence (twice the cost).
+    parts = data.rsplit(sep)
+    if len(parts) < 2:
+        return data
+    start = parts[0].rfind(b"\n") + 1
+    if not parts[0].startswith(head, start):
+        # The event before the first separator is not one of the run (a block start sent
+        # without the usual ping after it, say): keep that separator, join from the next one.
+        if len(parts) < 3:
+            return data
+        parts[0:2] = [parts[0] + sep + parts[1]]
+        start = parts[0].rfind(b"\n") + 1
+        if not parts[0].startswith(head, start):
+            return data
+    first, last = parts[0], parts[-1]
+    end = last.find(b"\n")
+    if end < len(tail) or last[end - len(tail):end] != tail:
+        return data
+    pieces = parts[1:-1]
+    middle = b"".join(pieces)
+    if b"\n" in middle:
+        # Another event inside the run: leave the read whole (the string check below would
+        # refuse it too; this is the cheap way to find out).
+        return data
+    lead = first[start + len(head):]
+    if (b"\\" in middle or lead.endswith(b"\\")) and not _whole_escapes(lead, pieces):
+        return data
+    body = lead + middle + last[:end - len(tail)]
+    # Without a quote the body cannot end its string early; an invalid escape fails the JSON
+    # decode that follows, as it would have one event at a time.
+    if b'"' in body and _STRING_BODY.fullmatch(body) is None:
+        return data
+    return first + middle + last
+
+
+def _whole_escapes(lead: bytes, pieces: list[bytes]) -> bool:
+    """No body before a separator ends inside an escape: a final backslash must be the second
+    half of `\\\\`, or it escaped the closing quote and the vendor's JSON was broken."""
+    if b"\\\n" not in b"\n".join(pieces) + b"\n" and not lead.endswith(b"\\"):
+        return True  # the usual case, backslashes only inside bodies (`\\n` escapes and such)
+    return all((len(p) - len(p.rstrip(b"\\"))) % 2 == 0 for p in (lead, *pieces) if p.endswith(b"\\"))
+
+
+class FieldRuns:
+    """Per stream: joins runs of `data:` events that differ only in the string of `field`,
+    learning the run's shape from the read's last event that has one (OpenAI-style chunks
+    repeat id, model and the rest in every event, so the shape holds for the whole stream)."""
+
+    __slots__ = ("_key", "_head", "_tail", "_sep")
+
+    def __init__(self, field: str) -> None:
+        self._key = b'"' + field.encode() + b'":"'
+        self._head = self._tail = self._sep = b""
+
+    def merge(self, data: bytes) -> bytes:
+        at = data.rfind(self._key)
+        if at < 0:
+            return data
+        start = data.rfind(b"\n", 0, at) + 1
+        opened = at + len(self._key)
+        closed = _STRING_BODY.match(data, opened).end()  # type: ignore[union-attr]  # always matches
+        end = data.find(b"\n", closed)
+        if data[closed:closed + 1] != b'"' or end < 0 or not data.startswith(b"data:", start):
+            return data
+        head, tail = data[start:opened], data[closed:end]
+        if head != self._head or tail != self._tail:
+            self._head, self._tail = head, tail
+            self._sep = tail + b"\n\n" + head
+        return join_runs(data, head, self._sep)
