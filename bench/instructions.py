@@ -27,17 +27,33 @@ from pathlib import Path
 
 import aiohttp
 import fixtures
+import orjson
 import procs
 from cases import HEADERS, HOST
 from procs import ProcGroup
 from run import forwarder_argv, gateway_config
 
+# case: (model, stream, client surface). The "messages-" cases are an Anthropic client on
+# /v1/messages served by the OpenAI-compatible mock (the gateway translates both ways; the
+# forwarder relays the same Messages body to the mock's chat endpoint).
 CASES = {
-    "anthropic-stream": ("bench-claude", True),
-    "anthropic-nonstream": ("bench-claude", False),
-    "openai-stream": ("bench-openai", True),
-    "openai-nonstream": ("bench-openai", False),
+    "anthropic-stream": ("bench-claude", True, "openai"),
+    "anthropic-nonstream": ("bench-claude", False, "openai"),
+    "openai-stream": ("bench-openai", True, "openai"),
+    "openai-nonstream": ("bench-openai", False, "openai"),
+    "messages-openai-stream": ("bench-openai", True, "anthropic"),
+    "messages-openai-nonstream": ("bench-openai", False, "anthropic"),
 }
+
+
+def messages_body(model: str, stream: bool) -> bytes:
+    """The bench's chat request as an Anthropic Messages body."""
+    chat = orjson.loads(fixtures.chat_request(model, stream))
+    body = {"model": model, "max_tokens": chat["max_tokens"], "system": chat["messages"][0]["content"],
+            "messages": chat["messages"][1:], "temperature": chat["temperature"]}
+    if stream:
+        body["stream"] = True
+    return orjson.dumps(body)
 
 
 async def drive(url: str, body: bytes, n: int) -> None:
@@ -81,8 +97,9 @@ def main() -> int:
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         print("error: valgrind not found (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
         return 2
-    model, stream = CASES[a.case]
-    body = fixtures.chat_request(model, stream)
+    model, stream, client = CASES[a.case]
+    body = fixtures.chat_request(model, stream) if client == "openai" else messages_body(model, stream)
+    gw_path = "/v1/chat/completions" if client == "openai" else "/v1/messages"
     # The forwarder reaches the Anthropic endpoint through its route table (see forwarder.py).
     fwd_path = "/anthropic/v1/chat/completions" if model == "bench-claude" else "/v1/chat/completions"
     script = Path(sys.executable).parent / "relayport"
@@ -105,7 +122,7 @@ def main() -> int:
                 config = work / "relayport.toml"
                 config.write_text(gateway_config(mock_port, port))
                 argv = [*relayport, "serve", "--config", str(config), "--host", HOST, "--port", str(port)]
-                results["gateway"] = count(group, work, "gateway", argv, f"http://{HOST}:{port}/v1/chat/completions",
+                results["gateway"] = count(group, work, "gateway", argv, f"http://{HOST}:{port}{gw_path}",
                                            body, a.requests, a.warmup, port)
         finally:
             group.stop_all()
