@@ -46,8 +46,7 @@ STREAMS = {
     "varying-field": ROLE + b"".join(chunk({"content": t}, extra={"obfuscation": "p" * i})
                                      for i, t in enumerate(TEXTS)) + END,
     "two-choices": ROLE + b"".join(chunk({"content": t}, index=i % 2) for i, t in enumerate(TEXTS)) + END,
-    "finish-in-the-last-content-chunk": ROLE + chunk({"content": "a"}) + chunk({"content": "b"})
-                                        + chunk({"content": "c"}, "stop") + b"data: [DONE]\n\n",
+    "finish-in-the-last-content-chunk": ROLE + texts() + chunk({"content": "."}, "stop") + b"data: [DONE]\n\n",
     "error-mid-run": (ROLE + chunk({"content": "a"}) + chunk({"content": "b"})
                       + b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'),
     # `"usage":null` on every chunk, as OpenAI sends with include_usage.
@@ -81,7 +80,7 @@ def test_texts_survive_exactly() -> None:
 
 
 @pytest.mark.parametrize("name, field, most", [
-    ("plain", "content", 10), ("usage-null", "content", 10),
+    ("plain", "content", 10), ("usage-null", "content", 10), ("finish-in-the-last-content-chunk", "content", 5),
     ("reasoning-then-content", "reasoning_content", 25),
 ])
 def test_runs_are_joined(name: str, field: str, most: int) -> None:

@@ -9,8 +9,9 @@ blank line, `HEAD` out leaves one event whose string is the run's strings joined
 bodies split between whole escapes join exactly), and it decodes with one call.
 
 What is cut is checked first, by C-level scans of the few text bytes: the event before each
-separator must itself begin with `HEAD`, the one after the last must end with `TAIL`, and the
-joined body must be one well-formed JSON string. Any doubt leaves the read as it came, for
+separator must itself begin with `HEAD`, the one after the last must end with `TAIL` (an odd
+first or last event keeps its separator), and the joined body must be one well-formed JSON
+string. Any doubt leaves the read as it came, for
 the event-by-event path. Parsers keep the separator per stream (`FieldRuns`, or a fixed one
 for a format whose events always look the same, like Anthropic's).
 """
@@ -47,10 +48,17 @@ def join_runs(data: bytes, head: bytes, sep: bytes) -> bytes:
         start = parts[0].rfind(b"\n") + 1
         if not parts[0].startswith(head, start):
             return data
+    end = parts[-1].find(b"\n")
+    if end < len(tail) or parts[-1][end - len(tail):end] != tail:
+        # Nor is the event after the last separator (it carries the finish reason, say):
+        # keep that separator too.
+        if len(parts) < 3:
+            return data
+        parts[-2:] = [parts[-2] + sep + parts[-1]]
+        end = parts[-1].find(b"\n")
+        if end < len(tail) or parts[-1][end - len(tail):end] != tail:
+            return data
     first, last = parts[0], parts[-1]
-    end = last.find(b"\n")
-    if end < len(tail) or last[end - len(tail):end] != tail:
-        return data
     pieces = parts[1:-1]
     middle = b"".join(pieces)
     if b"\n" in middle:
@@ -78,8 +86,8 @@ def _whole_escapes(lead: bytes, pieces: list[bytes]) -> bool:
 
 class FieldRuns:
     """Per stream: joins runs of `data:` events that differ only in the string of `field`,
-    learning the run's shape from the read's last event that has one (OpenAI-style chunks
-    repeat id, model and the rest in every event, so the shape holds for the whole stream)."""
+    learning the run's shape from one of the read's last events that have one (OpenAI-style
+    chunks repeat id, model and the rest in every event, so the shape holds for the stream)."""
 
     __slots__ = ("_key", "_head", "_tail", "_sep")
 
@@ -91,6 +99,11 @@ class FieldRuns:
         at = data.rfind(self._key)
         if at < 0:
             return data
+        # Learn from the last but one: the last may carry the finish reason (some vendors put
+        # it on their last token), which makes it unlike the rest of the run.
+        before = data.rfind(self._key, 0, at)
+        if before >= 0:
+            at = before
         start = data.rfind(b"\n", 0, at) + 1
         opened = at + len(self._key)
         closed = _STRING_BODY.match(data, opened).end()  # type: ignore[union-attr]  # always matches
