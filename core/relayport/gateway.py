@@ -266,10 +266,6 @@ def _slice_list(events: list[Any]) -> list[list[Any]]:
     return [events]
 
 
-def _whole(data: bytes) -> list[bytes]:
-    return [data]
-
-
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -369,26 +365,26 @@ class ChatStream:
         parser = self._parser
         decoder: LineDecoder | SSEDecoder
         split: Callable[[bytes], Any]
-        first_slice: Callable[[Any], list[Any]] = _slice_list
         if parser.framing == "lines":
             decoder = LineDecoder()
             split = decoder.feed
         elif self._feed_sse is not None:
-            # The parser takes the read's whole events as bytes: no event objects at all, and
-            # a read costs it so little that even a large first one goes in one piece.
+            # The parser takes the read's whole events as bytes: no event objects at all.
             decoder = SSEDecoder()
-            split, first_slice = decoder.take, _whole
+            split = decoder.take
         else:
             decoder = SSEDecoder()
             split = decoder.feed
-        first = True
+        # Cut a large first read, unless the parser takes whole reads: one costs it so little
+        # that even a large first one goes in one piece.
+        first = self._feed_sse is None
         try:
             try:
                 async for chunk in self._resp.content.iter_any():
-                    events = split(chunk)
+                    events: Any = split(chunk)  # event objects, or bytes for feed_sse
                     if not events:
                         continue
-                    parts = first_slice(events) if first else [events]
+                    parts = _slice_list(events) if first else [events]
                     first = False
                     for part in parts:
                         batch = self._parse(part)

@@ -80,17 +80,18 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 # ---------------------------------------------------------------------------- request decode
 
 
-# Top-level fields copied as they are once their JSON type is checked: request attribute, type.
-_PLAIN: dict[str, tuple[str, type]] = {
-    "stream": ("stream", bool),
-    "temperature": ("temperature", float),
-    "top_p": ("top_p", float),
-    "n": ("n", int),
-    "seed": ("seed", int),
-    "parallel_tool_calls": ("parallel_tool_calls", bool),
-    "response_format": ("response_format", dict),
-    "enable_search": ("enable_search", bool),
-    "user": ("user", str),
+# Top-level fields copied to the request attribute of the same name once their JSON type is
+# checked.
+_PLAIN: dict[str, type] = {
+    "stream": bool,
+    "temperature": float,
+    "top_p": float,
+    "n": int,
+    "seed": int,
+    "parallel_tool_calls": bool,
+    "response_format": dict,
+    "enable_search": bool,
+    "user": str,
 }
 
 
@@ -106,10 +107,10 @@ def decode_request(obj: Any) -> ChatRequest:
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in obj.items():
-        plain = _PLAIN.get(key)
-        if plain is not None:
+        kind = _PLAIN.get(key)
+        if kind is not None:
             if value is not None:
-                fields[plain[0]] = checked(value, plain[1], key)
+                fields[key] = checked(value, kind, key)
         elif key not in _DECODED:
             extra[key] = value
     stream_options = get(obj, "stream_options", dict, "stream_options") or {}

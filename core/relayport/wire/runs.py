@@ -38,26 +38,22 @@ def join_runs(data: bytes, head: bytes, sep: bytes) -> bytes:
     parts = data.rsplit(sep)
     if len(parts) < 2:
         return data
-    start = parts[0].rfind(b"\n") + 1
-    if not parts[0].startswith(head, start):
+    start = _run_head_at(parts[0], head)
+    if start < 0 and len(parts) > 2:
         # The event before the first separator is not one of the run (a block start sent
         # without the usual ping after it, say): keep that separator, join from the next one.
-        if len(parts) < 3:
-            return data
         parts[0:2] = [parts[0] + sep + parts[1]]
-        start = parts[0].rfind(b"\n") + 1
-        if not parts[0].startswith(head, start):
-            return data
-    end = parts[-1].find(b"\n")
-    if end < len(tail) or parts[-1][end - len(tail):end] != tail:
+        start = _run_head_at(parts[0], head)
+    if start < 0:
+        return data
+    end = _run_tail_at(parts[-1], tail)
+    if end < 0 and len(parts) > 2:
         # Nor is the event after the last separator (it carries the finish reason, say):
         # keep that separator too.
-        if len(parts) < 3:
-            return data
         parts[-2:] = [parts[-2] + sep + parts[-1]]
-        end = parts[-1].find(b"\n")
-        if end < len(tail) or parts[-1][end - len(tail):end] != tail:
-            return data
+        end = _run_tail_at(parts[-1], tail)
+    if end < 0:
+        return data
     first, last = parts[0], parts[-1]
     pieces = parts[1:-1]
     middle = b"".join(pieces)
@@ -68,12 +64,24 @@ def join_runs(data: bytes, head: bytes, sep: bytes) -> bytes:
     lead = first[start + len(head):]
     if (b"\\" in middle or lead.endswith(b"\\")) and not _whole_escapes(lead, pieces):
         return data
-    body = lead + middle + last[:end - len(tail)]
+    body = lead + middle + last[:end]
     # Without a quote the body cannot end its string early; an invalid escape fails the JSON
     # decode that follows, as it would have one event at a time.
     if b'"' in body and _STRING_BODY.fullmatch(body) is None:
         return data
     return first + middle + last
+
+
+def _run_head_at(part: bytes, head: bytes) -> int:
+    """Where the last line of `part` starts when it starts with `head`, else -1."""
+    start = part.rfind(b"\n") + 1
+    return start if part.startswith(head, start) else -1
+
+
+def _run_tail_at(part: bytes, tail: bytes) -> int:
+    """Where `tail` starts when the first line of `part` ends with it, else -1."""
+    end = part.find(b"\n")
+    return end - len(tail) if end >= len(tail) and part[end - len(tail):end] == tail else -1
 
 
 def _whole_escapes(lead: bytes, pieces: list[bytes]) -> bool:
