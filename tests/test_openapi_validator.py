@@ -137,11 +137,25 @@ def model() -> Json:
 # ------------------------------------------------------------------------------------------
 
 
-def test_find_spec_locates_shared_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_find_spec_uses_the_packaged_copy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A clone or install with no ../shared anywhere above it still finds the spec.
     monkeypatch.delenv(openapi.SPEC_ENV_VAR, raising=False)
+    monkeypatch.chdir(tmp_path)
     path = openapi.find_spec()
-    assert path.is_file()
-    assert path.parts[-3:] == ("shared", "specs", "openai-openapi.yaml")
+    assert path == openapi.PACKAGED_SPEC
+    assert path.read_text(encoding="utf-8").startswith("openapi: 3.1.0")
+    assert "relayport/testing/specs" in path.as_posix()
+
+
+def test_find_spec_falls_back_to_a_shared_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(openapi.SPEC_ENV_VAR, raising=False)
+    shared = tmp_path / "shared" / "specs"
+    shared.mkdir(parents=True)
+    (shared / "openai-openapi.yaml").write_text("openapi: 3.1.0\n")
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")
+    monkeypatch.setattr(openapi, "PACKAGED_SPEC", tmp_path / "absent.yaml")
+    assert openapi.find_spec() == shared / "openai-openapi.yaml"
 
 
 def test_find_spec_honours_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -162,6 +176,7 @@ def test_find_spec_fails_loudly_when_absent(
     monkeypatch.delenv(openapi.SPEC_ENV_VAR, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(openapi, "__file__", str(tmp_path / "pkg" / "openapi.py"))
+    monkeypatch.setattr(openapi, "PACKAGED_SPEC", tmp_path / "pkg" / "specs" / "openai-openapi.yaml")
     with pytest.raises(SpecNotFoundError, match="not found"):
         openapi.find_spec()
     assert issubclass(SpecNotFoundError, FileNotFoundError)

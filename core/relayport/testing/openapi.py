@@ -1,8 +1,9 @@
 """Validate relayport's OpenAI-compatible wire objects against OpenAI's published OpenAPI spec.
 
-The spec is OpenAI's own ``openapi.yaml`` (OpenAPI 3.1.0, info.version 2.3.0), kept as test data
-at ``<checkout-parent>/shared/specs/openai-openapi.yaml`` -- i.e. ``../shared`` beside the repo,
-whatever the repo folder is called.  ``RELAYPORT_OPENAI_SPEC`` overrides the location.
+The spec is OpenAI's own ``openapi.yaml`` (OpenAPI 3.1.0, info.version 2.3.0), shipped as
+package data of the test kit (``relayport/testing/specs/``, origin noted in its README), so the
+validation works from a plain install and from any clone.  ``RELAYPORT_OPENAI_SPEC`` points it
+at another copy (a newer spec, say).
 
 Usage in tests::
 
@@ -120,6 +121,7 @@ __all__ = [
 
 SPEC_ENV_VAR: Final = "RELAYPORT_OPENAI_SPEC"
 SPEC_RELATIVE_PATH: Final = Path("shared", "specs", "openai-openapi.yaml")
+PACKAGED_SPEC: Final = Path(__file__).parent / "specs" / "openai-openapi.yaml"
 
 SCHEMA_CHAT_COMPLETION: Final = "CreateChatCompletionResponse"
 SCHEMA_CHAT_CHUNK: Final = "CreateChatCompletionStreamResponse"
@@ -218,10 +220,9 @@ def _ancestors(start: Path) -> Iterator[Path]:
 def find_spec() -> Path:
     """Return the path of ``openai-openapi.yaml``.
 
-    ``$RELAYPORT_OPENAI_SPEC`` wins if set (and must exist).  Otherwise every ancestor of the
-    current working directory and of this file is checked for ``shared/specs/openai-openapi.yaml``;
-    because all ancestors are tried, ``<repo>/../shared`` (the CI/dev layout) is found from
-    anywhere inside the checkout, whatever the checkout folder is named.
+    ``$RELAYPORT_OPENAI_SPEC`` wins if set (and must exist).  Otherwise the copy shipped in
+    this package; failing that (a trimmed install), ``shared/specs/openai-openapi.yaml`` in any
+    ancestor of the working directory or of this file.
     """
     override = os.environ.get(SPEC_ENV_VAR)
     if override:
@@ -230,6 +231,8 @@ def find_spec() -> Path:
             raise SpecNotFoundError(f"${SPEC_ENV_VAR} points to {path}, which is not a file")
         return path.resolve()
 
+    if PACKAGED_SPEC.is_file():
+        return PACKAGED_SPEC
     searched: list[Path] = []
     for start in (Path.cwd(), Path(__file__).parent):
         for directory in _ancestors(start):
@@ -241,8 +244,8 @@ def find_spec() -> Path:
                 return candidate
     raise SpecNotFoundError(
         f"OpenAI OpenAPI spec not found: no {SPEC_RELATIVE_PATH} in any parent of "
-        f"{Path.cwd()} or {Path(__file__).parent}. The repo expects ../shared beside the "
-        f"checkout; or set ${SPEC_ENV_VAR} to the spec file."
+        f"{Path.cwd()} or {Path(__file__).parent}, and the packaged copy {PACKAGED_SPEC} is "
+        f"missing; set ${SPEC_ENV_VAR} to the spec file."
     )
 
 
