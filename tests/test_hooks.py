@@ -338,3 +338,76 @@ async def test_task_past_its_deadline_fails(video_runner, fake_upstream):
     task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"), deadline=-1)
     task = await runner.poll(task)
     assert task.status is TaskStatus.FAILED and task.error.code == "task_deadline_exceeded"
+
+
+# --------------------------------------------------------------------------- adjustments
+
+
+class Adjusting:
+    """Drops `top_p` and says so, on both the translated and the passed-through path.
+
+    Its provider has no `openai_compat`, so nothing passes through unless this plugin says so;
+    it reuses the OpenAI-compatible base's functions for the actual work.
+    """
+
+    from relayport.openai_compat import OpenAICompat
+
+    compat = OpenAICompat()
+
+    @hookimpl
+    def relayport_register_providers(self, register):
+        register(ProviderSpec(name="adj", base_url="https://adj.example/v1", key_env=("ADJ_KEY",)))
+
+    @hookimpl
+    def relayport_passthrough(self, deployment, surface, body, headers):
+        from relayport.openai_compat import passthrough
+
+        if body.pop("top_p", None) is None:
+            return None  # no top_p: translate instead, to exercise that path too
+        plan = passthrough(deployment, self.compat, body)
+        plan.request.adjustments.append("top_p dropped")
+        return plan
+
+    @hookimpl
+    def relayport_translate_request(self, deployment, request):
+        from relayport.openai_compat import translate_request
+
+        up = translate_request(deployment, self.compat, request)
+        up.adjustments += ["seed dropped", "n clamped to 1"]
+        return up
+
+    @hookimpl
+    def relayport_parse_response(self, deployment, request, response):
+        from relayport.openai_compat import parse_response
+
+        return parse_response(self.compat, response)
+
+    @hookimpl
+    def relayport_stream_parser(self, deployment, request):
+        from relayport.openai_compat import OpenAIStreamParser
+
+        return OpenAIStreamParser(self.compat)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path", ["passthrough", "translated"])
+def test_adjustments_reach_the_client_as_a_header(relayport_gateway, fake_openai, path, stream):
+    gw = relayport_gateway({"models": [{"name": "a", "provider": "adj", "base_url": fake_openai.base_url,
+                                        "api_key": fake_openai.api_key}]}, env={},
+                           extra_plugins={"adj": Adjusting()})
+    body = {"model": "a", "stream": stream, "messages": [{"role": "user", "content": "u"}]}
+    if path == "passthrough":
+        body["top_p"] = 0.5
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json=body)
+    assert r.status_code == 200
+    expected = "top_p dropped" if path == "passthrough" else "seed dropped, n clamped to 1"
+    assert r.headers["x-relayport-adjustments"] == expected
+    assert "top_p" not in fake_openai.last.json()
+
+
+def test_no_adjustments_no_header(relayport_gateway, fake_openai):
+    gw = relayport_gateway({"models": [{"name": "gpt-4o-mini", "provider": "openai", "base_url": fake_openai.base_url,
+                                        "api_key": fake_openai.api_key}]}, env={})
+    r = httpx.post(gw.openai_base_url + "/chat/completions",
+                   json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "u"}]})
+    assert r.status_code == 200 and "x-relayport-adjustments" not in r.headers

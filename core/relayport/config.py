@@ -18,6 +18,7 @@ from cattrs.cols import is_mutable_sequence, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from relayport.provider import Timeouts
+from relayport.urlguard import FetchPolicy
 
 
 class ConfigError(Exception):
@@ -58,6 +59,8 @@ class Config:
     server: ServerConfig = attrs.field(factory=ServerConfig)
     auth: AuthConfig = attrs.field(factory=AuthConfig)
     models: list[ModelConfig] = attrs.field(factory=list)
+    # URLs clients name (media to inline, callbacks): see relayport.urlguard.
+    fetch: FetchPolicy = attrs.field(factory=FetchPolicy)
     source: str = "<defaults>"
 
 
@@ -142,6 +145,8 @@ def _validate(config: Config) -> None:
         for field in ("connect", "first_byte", "idle", "total"):
             if getattr(t, field) <= 0:
                 problems.append(f"{where}.timeouts.{field}: must be positive")
+    if config.fetch.max_bytes <= 0 or config.fetch.timeout <= 0:
+        problems.append("fetch.max_bytes and fetch.timeout: must be positive")
     if problems:
         raise ConfigError(f"{config.source}: invalid configuration:\n  " + "\n  ".join(problems))
 

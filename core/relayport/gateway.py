@@ -19,7 +19,7 @@ from aiohttp import web
 from relayport import upstream
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
-from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_headers
 from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
@@ -87,6 +87,7 @@ class Gateway:
             )
             if result is None:
                 raise GatewayError(501, f"Provider '{dep.provider.name}' cannot parse chat responses.")
+            result.headers.update(adjustment_headers(up.adjustments))
             self.record(dep, resp.status, result.usage, started)
             return result
 
@@ -108,7 +109,9 @@ class Gateway:
                     raise await self._error_from(dep, resp)
                 finally:
                     await cm.__aexit__(None, None, None)
-            return ChatStream(self, dep, cm, resp, parser)
+            stream = ChatStream(self, dep, cm, resp, parser)
+            stream.headers.update(adjustment_headers(up.adjustments))
+            return stream
 
         return await self._each(deployments, attempt)
 
@@ -174,13 +177,16 @@ class Gateway:
                     body = orjson.dumps(obj)
                 usage = plan.usage(obj) if plan.usage is not None else None
         self.record(dep, resp.status, usage, started)
-        return web.Response(body=body, status=resp.status,
+        return web.Response(body=body, status=resp.status, headers=adjustment_headers(plan.request.adjustments),
                             content_type=resp.content_type or "application/json")
 
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
                            started: float) -> web.StreamResponse:
-        out = web.StreamResponse(status=resp.status, headers=SSE_HEADERS)
+        headers = SSE_HEADERS
+        if plan.request.adjustments:
+            headers = {**SSE_HEADERS, **adjustment_headers(plan.request.adjustments)}
+        out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
         marker = plan.marker
         inspect = plan.patch is not None or plan.usage is not None
@@ -336,6 +342,8 @@ class ChatStream:
         self._closed = False
         self._feed_sse = getattr(parser, "feed_sse", None) if parser.framing == "sse" else None
         self.usage: Usage | None = None
+        # Headers for the client's response (see `ChatResponse.headers`); send before the body.
+        self.headers: dict[str, str] = {}
         self._started = time.perf_counter()
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:

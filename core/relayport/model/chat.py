@@ -136,3 +136,6 @@ class ChatResponse:
     created: int = 0
     usage: Usage | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
+    # HTTP headers for the client's response, not part of the body: what the gateway adjusted,
+    # the vendor's request id. Filled by the gateway; surfaces send them.
+    headers: dict[str, str] = attrs.field(factory=dict, eq=False, repr=False)

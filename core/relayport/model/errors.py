@@ -48,6 +48,8 @@ class GatewayError(Exception):
     retry_after: float | None = None
     # Vendor-specific details kept for logs and for surfaces that can show them.
     extra: dict[str, Any] = attrs.field(factory=dict)
+    # Response headers the client gets with the error (a vendor's request id, rate-limit state).
+    headers: dict[str, str] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if self.type is None:

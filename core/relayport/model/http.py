@@ -19,6 +19,18 @@ class UpstreamRequest:
     json: Any = None
     # Whether the answer is an event stream (the core then reads it incrementally).
     stream: bool = False
+    # What the plugin changed in the client's request to make the vendor take it (e.g.
+    # "thinking dropped: tool_choice forces a tool"): the client is told in the
+    # `x-relayport-adjustments` response header. Short phrases, no commas.
+    adjustments: list[str] = attrs.field(factory=list)
+
+
+ADJUSTMENTS_HEADER = "x-relayport-adjustments"
+
+
+def adjustment_headers(adjustments: list[str]) -> dict[str, str]:
+    """The response header that tells a client what the gateway changed, if anything."""
+    return {ADJUSTMENTS_HEADER: ", ".join(adjustments)} if adjustments else {}
 
 
 @attrs.define

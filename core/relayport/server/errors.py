@@ -29,7 +29,7 @@ def error_response(request: web.Request, err: GatewayError) -> web.Response:
     surface = surfaces.get(request.match_info.handler) or surfaces.get(request.path)
     render = surface.render_error if surface is not None and surface.render_error else render_openai
     status, body = render(err)
-    headers = {}
+    headers = dict(err.headers)
     if err.retry_after is not None and status in (429, 503, 529):
         headers["Retry-After"] = str(max(1, int(err.retry_after + 0.999)))
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)

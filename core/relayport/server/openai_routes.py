@@ -61,9 +61,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
         return web.Response(body=orjson.dumps(openai_chat.encode_response(result)),
-                            content_type="application/json")
+                            content_type="application/json", headers=result.headers)
     stream = await gateway.open_stream(chat, deployments)
-    out = web.StreamResponse(headers=SSE_HEADERS)
+    out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers} if stream.headers else SSE_HEADERS)
     encoder = openai_chat.ChunkEncoder("", chat.model, chat.include_usage)
     try:
         await out.prepare(request)

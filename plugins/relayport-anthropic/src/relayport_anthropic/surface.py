@@ -67,9 +67,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
         return web.Response(body=orjson.dumps(ingress.encode_response(result, model)),
-                            content_type="application/json")
+                            content_type="application/json", headers=result.headers)
     stream = await gateway.open_stream(chat, deployments)
-    out = web.StreamResponse(headers=SSE_HEADERS)
+    out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers})
     encoder = EventEncoder(model)
     try:
         await out.prepare(request)
