@@ -16,7 +16,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from relayport import upstream
+from relayport import upstream, vendor_headers
+from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_headers
@@ -49,9 +50,12 @@ class Gateway:
         """Try deployments in order; a retryable failure moves on to the next one."""
         last = len(deployments) - 1
         for i, dep in enumerate(deployments):
+            started = time.perf_counter()
             try:
                 return await attempt(dep)
             except GatewayError as exc:
+                # Every attempt leaves a log line with its outcome, failures included.
+                self.record(dep, exc.status, None, started, exc)
                 if not exc.retryable or i == last:
                     raise
                 self.router.cool_down(dep, exc.retry_after)
@@ -62,7 +66,10 @@ class Gateway:
         body = await upstream.read_body(dep, resp)
         response = UpstreamResponse(resp.status, resp.headers, body)
         err = dep.hooks.relayport_map_error(deployment=dep, response=response)
-        return err or GatewayError(resp.status if resp.status >= 400 else 502, f"HTTP {resp.status}")
+        err = err or GatewayError(resp.status if resp.status >= 400 else 502, f"HTTP {resp.status}")
+        for name, value in vendor_headers.for_client(resp.headers, resp.status).items():
+            err.headers.setdefault(name, value)
+        return err
 
     # ------------------------------------------------------------------ canonical calls
 
@@ -88,6 +95,7 @@ class Gateway:
             if result is None:
                 raise GatewayError(501, f"Provider '{dep.provider.name}' cannot parse chat responses.")
             result.headers.update(adjustment_headers(up.adjustments))
+            result.headers.update(vendor_headers.for_client(resp.headers, resp.status))
             self.record(dep, resp.status, result.usage, started)
             return result
 
@@ -111,6 +119,7 @@ class Gateway:
                     await cm.__aexit__(None, None, None)
             stream = ChatStream(self, dep, cm, resp, parser)
             stream.headers.update(adjustment_headers(up.adjustments))
+            stream.headers.update(vendor_headers.for_client(resp.headers, resp.status))
             return stream
 
         return await self._each(deployments, attempt)
@@ -177,20 +186,22 @@ class Gateway:
                     body = orjson.dumps(obj)
                 usage = plan.usage(obj) if plan.usage is not None else None
         self.record(dep, resp.status, usage, started)
-        return web.Response(body=body, status=resp.status, headers=adjustment_headers(plan.request.adjustments),
+        headers = adjustment_headers(plan.request.adjustments)
+        headers.update(vendor_headers.for_client(resp.headers, resp.status))
+        return web.Response(body=body, status=resp.status, headers=headers,
                             content_type=resp.content_type or "application/json")
 
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
                            started: float) -> web.StreamResponse:
-        headers = SSE_HEADERS
-        if plan.request.adjustments:
-            headers = {**SSE_HEADERS, **adjustment_headers(plan.request.adjustments)}
+        headers = {**SSE_HEADERS, **adjustment_headers(plan.request.adjustments),
+                   **vendor_headers.for_client(resp.headers, resp.status)}
         out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
         marker = plan.marker
         inspect = plan.patch is not None or plan.usage is not None
         usage: Usage | None = None
+        failure: GatewayError | None = None
         pending = b""
         try:
             async for chunk in resp.content.iter_any():
@@ -226,16 +237,20 @@ class Gateway:
             if pending.strip():
                 await out.write(pending)
         except TimeoutError:
-            await out.write(plan.stream_error(upstream.timed_out(dep)))
+            failure = upstream.timed_out(dep)
         except aiohttp.ClientError as exc:
-            await out.write(plan.stream_error(upstream.unreachable(dep, exc)))
-        self.record(dep, resp.status, usage, started)
+            failure = upstream.unreachable(dep, exc)
+        if failure is not None:
+            await out.write(plan.stream_error(failure))
+        self.record(dep, failure.status if failure else resp.status, usage, started, failure)
         await out.write_eof()
         return out
 
     # ------------------------------------------------------------------ accounting
 
-    def record(self, dep: Deployment, status: int, usage: Usage | None, started: float) -> None:
+    def record(self, dep: Deployment, status: int, usage: Usage | None, started: float,
+               error: GatewayError | None = None) -> None:
+        """The call's log line: what was asked, of whom, how it ended, what it cost."""
         if not self.log_requests:
             return
         info = self.call_log or (log.info if log.isEnabledFor(logging.INFO) else None)
@@ -246,9 +261,10 @@ class Gateway:
         else:
             cached = "-" if usage.cached_tokens is None else usage.cached_tokens
             tokens = f"in={usage.input_tokens} out={usage.output_tokens} cached={cached}"
+        outcome = "" if error is None else f" error={error.code or error.type}"
         info(
-            f"model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
-            f"status={status} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
+            f"id={request_id.get()} model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
+            f"status={status}{outcome} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
         )
 
 
@@ -344,6 +360,7 @@ class ChatStream:
         self.usage: Usage | None = None
         # Headers for the client's response (see `ChatResponse.headers`); send before the body.
         self.headers: dict[str, str] = {}
+        self._error: GatewayError | None = None
         self._started = time.perf_counter()
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
@@ -409,11 +426,14 @@ class ChatStream:
                     self._note(tail)
                     yield tail
             except GatewayError as exc:
+                self._error = exc
                 yield [StreamError(exc)]
             except TimeoutError:
-                yield [StreamError(upstream.timed_out(self.deployment))]
+                self._error = upstream.timed_out(self.deployment)
+                yield [StreamError(self._error)]
             except aiohttp.ClientError as exc:
-                yield [StreamError(upstream.unreachable(self.deployment, exc))]
+                self._error = upstream.unreachable(self.deployment, exc)
+                yield [StreamError(self._error)]
         finally:
             await self.aclose()
 
@@ -421,12 +441,17 @@ class ChatStream:
         for ev in batch:
             if isinstance(ev, UsageUpdate):
                 self.usage = ev.usage
+        last = batch[-1]
+        if isinstance(last, StreamError):
+            self._error = last.error
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self.gateway.record(self.deployment, self._resp.status, self.usage, self._started)
+        err = self._error
+        self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
+                            self._started, err)
         # Closing (not releasing) when the parser did not finish drops the connection so an
         # abandoned generation stops upstream.
         if not self._parser.done:

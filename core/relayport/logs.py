@@ -7,6 +7,7 @@ writes them out every quarter second; warnings and errors are written at once.
 
 from __future__ import annotations
 
+import contextvars
 import io
 import logging
 import sys
@@ -16,6 +17,10 @@ from collections.abc import Callable
 from typing import TextIO
 
 FLUSH_INTERVAL = 0.25
+
+# The id of the call being served (the client's `x-request-id`, or the gateway's own), set by the
+# server middleware so that every log line of the call can name it.
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("relayport_request_id", default="-")
 _MAX_BUFFER = 256 * 1024
 
 

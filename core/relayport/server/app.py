@@ -16,7 +16,7 @@ from relayport.provider import Surface
 from relayport.routing import Router
 from relayport.server import keys
 from relayport.server.auth import KeyRing
-from relayport.server.errors import gateway_middleware, render_openai
+from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
 from relayport.server.openai_routes import openai_surface
 from relayport.server.ops_routes import healthz, list_plugins
 from relayport.tasks.store import TaskStore
@@ -51,6 +51,7 @@ def create_app(
             handler_surfaces.setdefault(route.path, surface)
     handler_surfaces[healthz] = handler_surfaces[list_plugins] = ops
 
+    app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_task_store)
     return app

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 
 import orjson
 from aiohttp import web
 from aiohttp.web_middlewares import Handler
 
+from relayport.logs import request_id
 from relayport.model.errors import GatewayError
 from relayport.server.auth import presented_key, unauthorized
 from relayport.server.keys import HANDLER_SURFACES, KEYRING
@@ -30,7 +32,8 @@ def error_response(request: web.Request, err: GatewayError) -> web.Response:
     render = surface.render_error if surface is not None and surface.render_error else render_openai
     status, body = render(err)
     headers = dict(err.headers)
-    if err.retry_after is not None and status in (429, 503, 529):
+    # A vendor's own retry-after passes unchanged (it is in err.headers); else ours, rounded up.
+    if err.retry_after is not None and status in (429, 503, 529) and "retry-after" not in headers:
         headers["Retry-After"] = str(max(1, int(err.retry_after + 0.999)))
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
@@ -47,8 +50,22 @@ def _from_http_exception(exc: web.HTTPException) -> GatewayError:
     return GatewayError(exc.status, exc.reason or f"HTTP {exc.status}")
 
 
+def _call_id(request: web.Request) -> str:
+    """The client's `x-request-id` when it sent a sane one, so its logs and ours meet; else ours."""
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= 128 and given.isprintable():
+        return given
+    return os.urandom(8).hex()
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every answer, streams and errors included, names its call."""
+    response.headers["x-request-id"] = request_id.get()
+
+
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id.set(_call_id(request))
     try:
         keyring = request.app[KEYRING]
         if keyring.enabled and request.path not in PUBLIC_PATHS:
