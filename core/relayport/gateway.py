@@ -112,7 +112,9 @@ class Gateway:
             up.stream = True
             cm = upstream.send(self.session, dep, up)
             resp = await cm.__aenter__()
-            if resp.status >= 300:
+            # A JSON body where a stream was asked for is a failure even under HTTP 200:
+            # vendors (MiniMax) report errors that way; the provider's map_error reads it.
+            if resp.status >= 300 or resp.content_type == "application/json":
                 try:
                     raise await self._error_from(dep, resp)
                 finally:
