@@ -13,6 +13,7 @@ import anthropic
 import pytest
 
 from relayport.testing.servers import GatewayHandle
+from relayport_doubao.testing import FakeArk
 from relayport_minimax.testing import FakeMiniMax
 
 GATEWAY_KEY = "sk-gateway-anthropic-client"
@@ -68,3 +69,46 @@ def test_minimax_http_200_error_reaches_an_anthropic_client(minimax_gateway: Gat
             model="MiniMax-M2.7", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 402
     assert "insufficient balance (1008)" in info.value.message
+
+
+# ---------------------------------------------------------------------------- Doubao (Ark)
+
+
+@pytest.fixture
+def ark() -> Iterator[FakeArk]:
+    fake = FakeArk().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def ark_gateway(relayport_gateway, ark: FakeArk) -> GatewayHandle:
+    return relayport_gateway({"auth": {"keys": [GATEWAY_KEY]}, "models": [
+        {"name": "doubao-seed-2-0-pro-260215", "provider": "doubao", "model": "ep-20260215123456-abcde",
+         "base_url": ark.base_url, "api_key": ark.api_key}]}, env={})
+
+
+def test_doubao_thinking_and_an_image_from_an_anthropic_client(ark_gateway: GatewayHandle, ark: FakeArk) -> None:
+    ark.queue_text("A red square.", reasoning="The image is a single colour.")
+    message = _client(ark_gateway).messages.create(
+        model="doubao-seed-2-0-pro-260215", max_tokens=1024,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": [
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/red.png"}},
+            {"type": "text", "text": "What is this?"}]}])
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "The image is a single colour."
+    sent = ark.last.json()
+    assert sent["model"] == "ep-20260215123456-abcde"
+    assert sent["thinking"] == {"type": "enabled"}
+    assert sent["messages"][0]["content"][0] == {"type": "image_url",
+                                                 "image_url": {"url": "https://example.com/red.png"}}
+
+
+def test_doubao_error_mid_stream_reaches_an_anthropic_client(ark_gateway: GatewayHandle, ark: FakeArk) -> None:
+    ark.queue_text("one two three", fail_after=2, error_event=True)
+    with pytest.raises(anthropic.APIError) as info, _client(ark_gateway).messages.stream(
+            model="doubao-seed-2-0-pro-260215", max_tokens=64,
+            messages=[{"role": "user", "content": "hi"}]) as stream:
+        stream.get_final_message()
+    assert "failed during generation" in str(info.value)

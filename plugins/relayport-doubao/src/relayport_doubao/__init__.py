@@ -1,0 +1,119 @@
+"""relayport plugin for ByteDance Doubao on Volcengine Ark (`https://ark.cn-beijing.volces.com/api/v3`).
+
+Ark speaks OpenAI chat, so OpenAI clients pass through; what differs is mapped on both paths
+(`body.py`, `errors.py`, `stream.py`):
+- `thinking: {type: enabled | disabled | auto}` and `reasoning_effort` minimal..high;
+- image (`image_url` with `detail`), video (`video_url` with `fps`) and audio (`input_audio`
+  with `audio_url`) understanding; the media arrays become those parts;
+- a model is a model id or an endpoint id (`ep-...`), the only form for accounts whose
+  model-id access is off;
+- Ark's error envelope and codes, before a stream and inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from relayport import hookimpl
+from relayport.model.chat import ChatRequest
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.usage import Usage
+from relayport.openai_compat import OpenAICompat, adapt_body
+from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
+from relayport.wire import openai_chat
+from relayport_doubao.body import adapt_parts, apply_thinking
+from relayport_doubao.errors import envelope_error
+from relayport_doubao.stream import ArkStreamParser
+
+COMPAT = OpenAICompat(thinking="thinking_type")
+# adapt_body inlines the media arrays and drops the extension fields; thinking is ours to write
+# (the base knows no `auto`).
+_NO_THINKING = OpenAICompat(thinking="none")
+
+DOUBAO = ProviderSpec(
+    name="doubao",
+    base_url="https://ark.cn-beijing.volces.com/api/v3",
+    key_env=("ARK_API_KEY",),
+    auth="bearer",
+    # Endpoint ids route here too: an account without model-id access calls `ep-...`.
+    model_patterns=("doubao-*", "ep-*"),
+    capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "audio"}),
+    openai_compat=COMPAT,
+    description="ByteDance Doubao (Volcengine Ark)",
+)
+
+
+@hookimpl
+def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(DOUBAO)
+
+
+def _request(deployment: Deployment, body: dict[str, Any], stream: bool,
+             adjustments: list[str]) -> UpstreamRequest:
+    headers = deployment.auth_headers()
+    headers["Content-Type"] = "application/json"
+    return UpstreamRequest("POST", deployment.url(COMPAT.chat_path), headers, orjson.dumps(body),
+                           stream=stream, adjustments=adjustments)
+
+
+def _no_search(asked: bool) -> list[str]:
+    # Ark's chat API has no search switch (search is a separate bot/tool product there).
+    return ["enable_search ignored: Ark chat has no web search"] if asked else []
+
+
+def _fill_refusal(obj: dict[str, Any]) -> bool:
+    changed = False
+    for choice in obj.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict) and "refusal" not in message:
+            message["refusal"] = None
+            changed = True
+    return changed
+
+
+def _usage(obj: dict[str, Any]) -> Usage | None:
+    usage = obj.get("usage")
+    return openai_chat.decode_usage(usage) if isinstance(usage, dict) else None
+
+
+@hookimpl
+def relayport_passthrough(deployment: Deployment, surface: str, body: dict[str, Any],
+                          headers: dict[str, str]) -> Passthrough | None:
+    if surface != OPENAI_CHAT:
+        return None
+    thinking = openai_chat.decode_thinking(body)
+    adjustments = _no_search(bool(body.get("enable_search")))
+    adapt_body(body, deployment, _NO_THINKING)
+    apply_thinking(body, thinking, adjustments)
+    adapt_parts(body)
+    # Ark's answers are OpenAI's (its error events too): stream bytes flow untouched, usage is
+    # read; a whole answer gets the `refusal` OpenAI's schema requires and Ark leaves out.
+    return Passthrough(_request(deployment, body, bool(body.get("stream")), adjustments),
+                       patch=_fill_refusal, usage=_usage)
+
+
+@hookimpl
+def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
+    body = openai_chat.encode_request(request, deployment.model)
+    adjustments = _no_search(bool(request.enable_search))
+    apply_thinking(body, request.thinking, adjustments)
+    adapt_parts(body)
+    return _request(deployment, body, request.stream, adjustments)
+
+
+@hookimpl
+def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> ArkStreamParser:
+    return ArkStreamParser(COMPAT)
+
+
+@hookimpl
+def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
+    try:
+        obj = orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        return None
+    return envelope_error(obj, response.status, response.headers)
