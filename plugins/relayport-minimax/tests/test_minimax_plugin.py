@@ -325,3 +325,17 @@ def test_wrong_key_is_a_401_not_a_502(relayport_gateway, fake):
     with pytest.raises(openai.AuthenticationError) as info:
         _client(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert "sk-wrong" not in info.value.response.text
+
+
+def test_finish_reason_only_in_the_repeated_last_frame(relayport_gateway):
+    fake = FakeMiniMax(finish_in_delta=False).start()
+    try:
+        gw = relayport_gateway({"models": _models(fake, "MiniMax-M2.7")}, env={})
+        fake.queue_text("cut short", reasoning="r", finish_reason="length")
+        _, chunks, _ = _stream_raw(gw, {"model": "MiniMax-M2.7", "stream": True,
+                                        "messages": [{"role": "user", "content": "q"}]})
+        finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+        assert finishes == ["length"]
+        assert _joined(chunks, "content") == "cut short"
+    finally:
+        fake.stop()

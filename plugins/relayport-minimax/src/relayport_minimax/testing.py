@@ -35,15 +35,18 @@ class FakeMiniMax(FakeUpstream):
     :param last_frame: "message" (the whole message again, as `chat.completion`) or "usage"
         (a `choices: []` chunk with the usage, as MiniMax-M2.7 streams without split end).
     :param done: whether the stream ends with `data: [DONE]` (MiniMax's own streams do not).
+    :param finish_in_delta: whether the last delta carries the finish reason (else only the
+        repeated last frame does).
     """
 
     def __init__(self, api_key: str | None = "sk-fake-minimax", details: str = "incremental",
-                 last_frame: str = "message", done: bool = False) -> None:
+                 last_frame: str = "message", done: bool = False, finish_in_delta: bool = True) -> None:
         super().__init__(self._answer)
         self.api_key = api_key
         self.details = details
         self.last_frame = last_frame
         self.done = done
+        self.finish_in_delta = finish_in_delta
         self.turns: deque[dict[str, Any]] = deque()
 
     @property
@@ -185,7 +188,8 @@ class FakeMiniMax(FakeUpstream):
                     "output_sensitive": code == 1027, "output_sensitive_type": 1 if code == 1027 else 0,
                     "base_resp": {"status_code": code, "status_msg": _MESSAGES.get(code, "error")}}) + b"\n\n")
                 return Reply.sse(events)
-            events.append(chunk(delta, finish if i == len(pieces) - 1 else None))
+            last = i == len(pieces) - 1 and self.finish_in_delta
+            events.append(chunk(delta, finish if last else None))
         usage = turn["usage"] or self.usage(26, 12)
         done = {"status_code": 0, "status_msg": ""}
         if self.last_frame == "message":
