@@ -25,6 +25,7 @@ from relayport.model.stream import (
     UsageUpdate,
 )
 from relayport.wire import openai_chat
+from relayport.wire.runs import FieldRuns
 from relayport.wire.sse import DONE, SSEEvent, payloads
 from relayport_minimax.errors import check_body
 from relayport_minimax.reasoning import DetailsText, ThinkSplitter, fix_message
@@ -78,6 +79,9 @@ class MiniMaxStreamParser:
         self._think = ThinkSplitter()
         self._done = False
         self._finished = False
+        # A read's run of content chunks (alike but for the text) is decoded as one; reasoning
+        # details are not joined: cumulative pieces must not be glued together.
+        self._runs = FieldRuns("content")
 
     @property
     def done(self) -> bool:
@@ -92,6 +96,7 @@ class MiniMaxStreamParser:
 
     def feed_sse(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
+        data = self._runs.merge(data)
         try:
             for payload in payloads(data):
                 out.extend(self._feed(payload))
