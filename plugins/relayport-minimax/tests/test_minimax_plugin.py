@@ -17,6 +17,7 @@ import pytest
 
 from relayport.testing import openapi
 from relayport.testing.conformance import ProviderConformance
+from relayport.testing.fakes import Reply
 from relayport_minimax.testing import FakeMiniMax
 
 SEED = json.loads((Path(__file__).parent / "data" / "seed003_minimax_text.json").read_text())
@@ -339,3 +340,20 @@ def test_finish_reason_only_in_the_repeated_last_frame(relayport_gateway):
         assert _joined(chunks, "content") == "cut short"
     finally:
         fake.stop()
+
+
+def test_code_in_an_openai_style_message_decides_the_status(relayport_gateway):
+    # Seen from MiniMax: `insufficient balance (1008)` sent as HTTP 500 (and as 429 elsewhere).
+    first, second = FakeMiniMax().start(), FakeMiniMax().start()
+    try:
+        deployments = _models(first, "MiniMax-M2.7") + _models(second, "MiniMax-M2.7")
+        gw = relayport_gateway({"models": deployments}, env={})
+        first.push(Reply.json({"error": {"type": "api_error", "message": "insufficient balance (1008)",
+                                         "http_code": "500"}}, status=500))
+        with pytest.raises(openai.APIStatusError) as info:
+            _client(gw).chat.completions.create(model="MiniMax-M2.7", messages=[{"role": "user", "content": "hi"}])
+        assert info.value.status_code == 402
+        assert not second.requests  # a balance problem is not worth another deployment's try
+    finally:
+        first.stop()
+        second.stop()
