@@ -176,9 +176,10 @@ def _build_relays(
             sub.register(builtins, name="relayport.builtins")
             for gname, gplugin in global_plugins:
                 sub.register(gplugin, name=gname)
-            sub.register(owner, name=entry.plugin)
+            if owner is not builtins:
+                sub.register(owner, name=entry.plugin)
             relay = _direct_relay(sub.hook)
-            own = {h.name for h in sub.get_hookcallers(owner) or ()}
+            own = {h.name for h in sub.get_hookcallers(owner) or ()} if owner is not builtins else set()
             # Read by the builtin passthrough: the owner serves OpenAI clients its own way.
             relay.owner_translates = not own.isdisjoint(_OWN_PARSING)
             relays[id(owner)] = relay
