@@ -108,12 +108,13 @@ class ThinkSplitter:
 
     OPEN, CLOSE = "<think>", "</think>"
 
-    __slots__ = ("_inside", "_held", "_seen")
+    __slots__ = ("_inside", "_held", "_seen", "_after")
 
     def __init__(self) -> None:
         self._inside = False
         self._held = ""
         self._seen = False  # a think block may only open at the start of the answer
+        self._after = False  # just closed: the newline models put after the tag is dropped
 
     def feed(self, text: str) -> tuple[str, str]:
         text = self._held + text
@@ -127,15 +128,17 @@ class ThinkSplitter:
                     reasoning.append(text[:at])
                     text = text[at + len(self.CLOSE):]
                     self._inside = False
-                    self._seen = True
-                    if text.startswith("\n"):
-                        text = text[1:]  # models put a newline after the closing tag
+                    self._seen = self._after = True
                     continue
                 keep = _partial_suffix(text, self.CLOSE)
                 reasoning.append(text[:len(text) - keep])
                 self._held = text[len(text) - keep:]
                 break
             if self._seen:
+                if self._after:
+                    self._after = False
+                    if text.startswith("\n"):
+                        text = text[1:]
                 content.append(text)
                 break
             stripped = text.lstrip()
