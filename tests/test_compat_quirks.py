@@ -18,6 +18,9 @@ import openai
 import orjson
 import pytest
 
+from relayport import hookimpl
+from relayport.model.stream import TextDelta
+from relayport.openai_compat import OpenAICompat, OpenAIStreamParser
 from relayport.testing import openapi
 from relayport.testing.fakes import FakeOpenAI
 from tests import acme_plugin
@@ -286,3 +289,79 @@ def test_acme_plugin_through_the_openai_sdk(acme, stream):
         for choice in chunk.choices:
             reasoning += getattr(choice.delta, "reasoning_content", None) or ""
     assert reasoning == REASONING and usage is not None and usage.total_tokens == 19
+
+
+# ------------------------------------------------------------------ plugins that take over (issue 8 items 3, 4)
+
+
+class _TranslatingPlugin:
+    """Returns None from passthrough (= translate) and parses with its own stream parser."""
+
+    fed = 0
+
+    @staticmethod
+    @hookimpl
+    def relayport_register_providers(register):
+        from relayport.provider import ProviderSpec
+
+        register(ProviderSpec(name="own", base_url="http://unused.example/v1",
+                              openai_compat=OpenAICompat()))
+
+    @staticmethod
+    @hookimpl
+    def relayport_passthrough(deployment, surface, body, headers):
+        return None
+
+    @staticmethod
+    @hookimpl
+    def relayport_stream_parser(deployment, request):
+        class Shouting(OpenAIStreamParser):
+            def feed(self, event):
+                _TranslatingPlugin.fed += 1
+                return [TextDelta(e.text.upper()) if isinstance(e, TextDelta) else e
+                        for e in super().feed(event)]
+
+        return Shouting(OpenAICompat())
+
+    @staticmethod
+    @hookimpl
+    def relayport_parse_response(deployment, request, response):
+        from relayport.openai_compat import parse_response
+
+        result = parse_response(OpenAICompat(), response)
+        result.choices[0].message.content[0].text += " (own parser)"
+        return result
+
+
+def test_plugin_returning_none_from_passthrough_translates_with_its_own_parsers(relayport_gateway, fake_openai):
+    gw = relayport_gateway({"auth": {"keys": [GW_KEY]}, "models": [
+        {"name": "own-1", "provider": "own", "base_url": fake_openai.base_url,
+         "api_key": fake_openai.api_key}]}, env={}, extra_plugins={"own": _TranslatingPlugin})
+    client = openai.OpenAI(base_url=gw.openai_base_url, api_key=GW_KEY, max_retries=0)
+    out = client.chat.completions.create(model="own-1", messages=[{"role": "user", "content": "hi"}])
+    assert out.choices[0].message.content == "echo: hi (own parser)"
+    text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="own-1", messages=[{"role": "user", "content": "hi there"}], stream=True) if c.choices)
+    assert text == "ECHO: HI THERE" and _TranslatingPlugin.fed > 3
+
+
+def test_passthrough_false_always_translates(relayport_gateway, fake_openai):
+    gw = relayport_gateway({"auth": {"keys": [GW_KEY]}, "models": [
+        {"name": name, "provider": "openai-compatible", "base_url": fake_openai.base_url,
+         "api_key": fake_openai.api_key, "options": {"passthrough": name == "forwarded"}}
+        for name in ("forwarded", "translated")]}, env={})
+
+    def chunks(model: str) -> list[Any]:
+        raw = httpx.post(gw.openai_base_url + "/chat/completions", headers={"Authorization": f"Bearer {GW_KEY}"},
+                         json={"model": model, "messages": [{"role": "user", "content": "hi"}],
+                               "stream": True}).content
+        return sse_objects(raw)[:-1]
+
+    # The fake's chunks carry its system_fingerprint: forwarded bytes keep it, the gateway's
+    # own encoder (translation) does not write one.
+    assert all(c.get("system_fingerprint") == "fp_fake" for c in chunks("forwarded"))
+    translated = chunks("translated")
+    assert not any("system_fingerprint" in c for c in translated)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in translated if c["choices"]) == "echo: hi"
+    for chunk in translated:
+        openapi.validate_chat_chunk(chunk)

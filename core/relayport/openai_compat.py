@@ -97,6 +97,15 @@ class OpenAICompat:
     json_schema: bool = True
     drop_fields: tuple[str, ...] = ()
     replay_reasoning: bool = True
+    # True when only the output cap's spelling may need fixing on the way out (OpenAI,
+    # DeepSeek without limits): the passthrough then skips everything else.
+    _plain_request: bool = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        plain = (not self.max_tokens_fields and not self.max_output_tokens and self.json_schema
+                 and self.reasoning_field == "reasoning_content" and self.replay_reasoning
+                 and not self.drop_fields)
+        object.__setattr__(self, "_plain_request", plain)
 
     def normalizer(self) -> Normalizer | None:
         """A fresh per-call output fixer, or None when the vendor's output needs no fixing."""
@@ -179,6 +188,15 @@ def vendor_body(body: dict[str, Any], deployment: Deployment, compat: OpenAIComp
         _history_reasoning(body, compat)
     for key in compat.drop_fields:
         body.pop(key, None)
+
+
+def _cap_spelling(body: dict[str, Any], field: str) -> None:
+    """The client's `max_tokens` or `max_completion_tokens` (which wins) as the vendor's field."""
+    other = "max_tokens" if field == "max_completion_tokens" else "max_completion_tokens"
+    if other in body:
+        value = body.pop(other)
+        if other == "max_completion_tokens" or field not in body:
+            body[field] = value
 
 
 def _downgrade_schema(body: dict[str, Any], adjustments: list[str]) -> None:
@@ -296,10 +314,12 @@ def passthrough(deployment: Deployment, compat: OpenAICompat, body: dict[str, An
     if not compat.passthrough or compat.think_tags:
         return None  # tags straddle chunks: the translating parser splits them
     stream = bool(body.get("stream"))
-    include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
     adapt_body(body, deployment, compat)
     adjustments: list[str] = []
-    vendor_body(body, deployment, compat, adjustments)
+    if compat._plain_request and not deployment.options:
+        _cap_spelling(body, compat.max_tokens_field)
+    else:
+        vendor_body(body, deployment, compat, adjustments)
     headers = deployment.auth_headers()
     headers["Content-Type"] = "application/json"
     request = UpstreamRequest(
@@ -314,6 +334,7 @@ def passthrough(deployment: Deployment, compat: OpenAICompat, body: dict[str, An
             patch=_usage_patcher(compat.patch_usage) if compat.patch_usage else None,
             usage=_usage_reader(compat),
         )
+    include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
     fixer = _PassthroughFixer(compat, normalizer, stream, include_usage)
     return Passthrough(request, patch=fixer.patch, usage=fixer.usage, tail=fixer.tail if stream else None,
                        marker=b"data:" if stream else b'"usage"')
