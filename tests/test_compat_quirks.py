@@ -154,6 +154,8 @@ def test_history_reasoning_goes_back_in_the_vendors_field(relayport_gateway):
          "options": {"reasoning_field": "reasoning", "drop_fields": ["user"]}},
         {"name": "strip", "provider": "openai-compatible", "base_url": fake.base_url,
          "options": {"replay_reasoning": False}},
+        {"name": "r-translated", "provider": "openai-compatible", "base_url": fake.base_url,
+         "options": {"reasoning_field": "reasoning", "passthrough": False}},
     ]}, env={})
     client = openai.OpenAI(base_url=gw.openai_base_url, api_key=GW_KEY, max_retries=0)
     history = [{"role": "user", "content": "a"},
@@ -166,6 +168,10 @@ def test_history_reasoning_goes_back_in_the_vendors_field(relayport_gateway):
         assert "user" not in sent
     client.chat.completions.create(model="strip", messages=history)  # type: ignore[arg-type]
     assert fake.last.json()["messages"][1] == {"role": "assistant", "content": "b"}
+    # The translated path (the canonical model re-encoded) sends it back the same way.
+    client.chat.completions.create(model="r-translated", messages=history)  # type: ignore[arg-type]
+    sent = fake.last.json()["messages"][1]
+    assert sent["reasoning"] == "why b" and "reasoning_content" not in sent
     fake.stop()
 
 
