@@ -12,7 +12,7 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_anthropic import errors, vocab
+from relayport_anthropic import errors, replay, vocab
 from relayport_anthropic.egress import build_request
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, passthrough
 from relayport_anthropic.response import parse_response
@@ -53,7 +53,12 @@ def relayport_passthrough(
 ) -> Passthrough | None:
     if not _mine(deployment) or surface not in (MESSAGES, COUNT_TOKENS):
         return None
-    return passthrough(deployment, body, headers, surface)
+    # Thinking Claude cannot verify (another vendor's turn, the gateway's unsigned blocks)
+    # would get the whole call refused.
+    adjustments = replay.drop_unverifiable(body)
+    plan = passthrough(deployment, body, headers, surface)
+    plan.request.adjustments.extend(adjustments)
+    return plan
 
 
 @hookimpl
