@@ -43,7 +43,7 @@ from relayport.model.content import (
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment
-from relayport_anthropic import vocab
+from relayport_anthropic import jsonmode, vocab
 
 # OpenAI-chat request fields that mean the same thing on the Messages API and that the OpenAI
 # surface keeps in `extra` (it has no canonical home for them).
@@ -56,6 +56,8 @@ class _Build:
 
     def __init__(self) -> None:
         self.betas: set[str] = set()
+        # What was changed to make Claude take the call, for `x-relayport-adjustments`.
+        self.adjustments: list[str] = []
 
     def unsupported(self, what: str, path: str) -> GatewayError:
         return GatewayError(
@@ -74,10 +76,11 @@ class _Build:
 
 
 def build_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
-    body, betas = encode_request(request, deployment.model, deployment.options)
+    adjustments: list[str] = []
+    body, betas = encode_request(request, deployment.model, deployment.options, adjustments)
     headers = request_headers(deployment, betas)
     return UpstreamRequest("POST", endpoint(deployment, vocab.MESSAGES_PATH), headers,
-                           orjson.dumps(body), stream=request.stream)
+                           orjson.dumps(body), stream=request.stream, adjustments=adjustments)
 
 
 def endpoint(deployment: Deployment, path: str) -> str:
@@ -117,14 +120,23 @@ def request_headers(deployment: Deployment, betas: Iterable[str] = (),
 
 
 def encode_request(
-    req: ChatRequest, model: str, options: Mapping[str, Any] | None = None
+    req: ChatRequest, model: str, options: Mapping[str, Any] | None = None,
+    adjustments: list[str] | None = None,
 ) -> tuple[dict[str, Any], set[str]]:
-    """The Messages body for `req`, and the `anthropic-beta` values it needs."""
+    """The Messages body for `req`, and the `anthropic-beta` values it needs; what had to be
+    changed for Claude to take it is appended to `adjustments`."""
     options = options or {}
     if req.n is not None and req.n > 1:
         raise bad_request("Claude models return one choice per call; 'n' must be 1.", param="n")
     b = _Build()
+    if adjustments is not None:
+        b.adjustments = adjustments
+    json_plan = jsonmode.plan(req, model, options)
     system, messages = _encode_messages(req.messages, b)
+    if json_plan is not None and json_plan.instruction:
+        system.append({"type": "text", "text": json_plan.instruction})
+        if json_plan.prefill:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": json_plan.prefill}]})
     body: dict[str, Any] = {"model": model, "messages": messages}
     if system:
         body["system"] = system
@@ -140,6 +152,12 @@ def encode_request(
         # without its signed thinking block (clients that drop `thinking_blocks`). Answering
         # without thinking beats a 400 the client cannot fix.
         thinking = None
+    forced = req.tool_choice is not None and req.tool_choice.mode in ("required", "function")
+    if thinking is not None and thinking["type"] != "disabled" and req.tools and forced:
+        # Claude refuses thinking with a forced tool. A client that forces a tool (e.g. for
+        # structured output through function calling) wants the call more than the thinking.
+        thinking = None
+        b.adjustments.append("thinking off: tool_choice forces a tool")
     if thinking is not None:
         effort = thinking.pop("_effort", None)
         if effort:
@@ -182,20 +200,20 @@ def encode_request(
         choice = _tool_choice(req.tool_choice, req.parallel_tool_calls)
         if choice is not None:
             body["tool_choice"] = choice
-    if req.user:
-        body["metadata"] = {"user_id": req.user}
-    fmt = _output_format(req.response_format)
-    if fmt is not None:
-        body.setdefault("output_config", {})["format"] = fmt
+    metadata = _metadata(req, b)
+    if metadata:
+        body["metadata"] = metadata
+    if json_plan is not None:
+        if json_plan.output_format is not None:
+            body.setdefault("output_config", {})["format"] = json_plan.output_format
+        if json_plan.adjustment:
+            b.adjustments.append(json_plan.adjustment)
     thinking_on = thinking is not None and thinking["type"] != "disabled"
     for key in _EXTRA_FIELDS:
         if key == "top_k" and thinking_on:
             continue  # refused alongside thinking, like a non-default temperature
-        if key in req.extra:
-            if key == "metadata" and isinstance(req.extra[key], dict):
-                body["metadata"] = {**req.extra[key], **body.get("metadata", {})}
-            else:
-                body[key] = req.extra[key]
+        if key in req.extra and key != "metadata":
+            body[key] = req.extra[key]
     service_tier = req.extra.get("service_tier")
     if service_tier in ("auto", "standard_only"):
         body["service_tier"] = service_tier
@@ -569,16 +587,19 @@ def _tool_choice(tc: ToolChoice | None, parallel: bool | None) -> dict[str, Any]
     return out
 
 
-def _output_format(rf: dict[str, Any] | None) -> dict[str, Any] | None:
-    """OpenAI `response_format: json_schema` -> `output_config.format` (structured outputs).
-
-    `json_object` has no Messages twin and is left out: the prompt still asks for JSON.
-    """
-    if not rf or rf.get("type") != "json_schema":
-        return None
-    spec = rf.get("json_schema")
-    schema = spec.get("schema") if isinstance(spec, dict) else None
-    if not isinstance(schema, dict):
-        raise bad_request("response_format.json_schema.schema must be an object.",
-                          param="response_format")
-    return {"type": "json_schema", "schema": schema}
+def _metadata(req: ChatRequest, b: _Build) -> dict[str, Any]:
+    """Claude's `metadata` takes `user_id` only and refuses other keys: OpenAI's free-form
+    metadata keeps its `user_id` (OpenAI's `user` wins), the rest is dropped and announced."""
+    out: dict[str, Any] = {}
+    raw = req.extra.get("metadata")
+    if raw is not None:
+        if not isinstance(raw, dict):
+            raise bad_request("'metadata' must be an object.", param="metadata")
+        if isinstance(raw.get("user_id"), str):
+            out["user_id"] = raw["user_id"]
+        dropped = [str(k) for k in raw if not (k == "user_id" and "user_id" in out)]
+        if dropped:
+            b.adjustments.append("metadata keys dropped: " + " ".join(dropped))
+    if req.user:
+        out["user_id"] = req.user
+    return out
