@@ -1,7 +1,7 @@
 """The client matrix: popular client libraries driving the gateway as their users do.
 
-One gateway in front of two fakes that enforce the vendors' rules: `claude` (FakeAnthropic:
-translated on the OpenAI surface, passed through on /v1/messages) and `gpt` (FakeOpenAI:
+One gateway in front of two fakes that enforce the vendors' rules: CLAUDE (FakeAnthropic:
+translated on the OpenAI surface, passed through on /v1/messages) and GPT (FakeOpenAI:
 passed through on the OpenAI surface, translated on /v1/messages). Every library is built with
 retries off, so a 429 reaches the test as the library's own error.
 
@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 # litellm would fetch its price list from the internet at import.
@@ -25,7 +26,10 @@ from relayport.testing.servers import GatewayHandle, start_gateway  # noqa: E402
 from relayport_anthropic.testing import FakeAnthropic  # noqa: E402
 
 GATEWAY_KEY = "sk-gateway-clients"
-MODELS = ("claude", "gpt")
+# Gateway model names as users write them (libraries pick per-model behaviour from the name).
+CLAUDE = "claude-sonnet-4-5"
+GPT = "gpt-4o-mini"
+MODELS = (CLAUDE, GPT)
 
 
 class Vendors:
@@ -36,7 +40,7 @@ class Vendors:
         self.openai = FakeOpenAI(api_key="sk-openai-clients").start()
 
     def __getitem__(self, model: str) -> Any:
-        return self.anthropic if model == "claude" else self.openai
+        return self.anthropic if model == CLAUDE else self.openai
 
     def reset(self) -> None:
         for fake in (self.anthropic, self.openai):
@@ -62,9 +66,9 @@ def gateway(vendors: Vendors) -> Iterator[GatewayHandle]:
         "server": {"state_path": ":memory:"},
         "auth": {"keys": [GATEWAY_KEY]},
         "models": [
-            {"name": "claude", "provider": "anthropic", "model": "claude-sonnet-4-5",
+            {"name": CLAUDE, "provider": "anthropic", "model": "claude-sonnet-4-5",
              "base_url": vendors.anthropic.base_url, "api_key": vendors.anthropic.api_key},
-            {"name": "gpt", "provider": "openai", "model": "gpt-4o-mini",
+            {"name": GPT, "provider": "openai", "model": "gpt-4o-mini",
              "base_url": vendors.openai.base_url, "api_key": vendors.openai.api_key},
         ],
     }
@@ -82,4 +86,4 @@ def _fresh(vendors: Vendors) -> Iterator[None]:
 
 def weather_call(call_id: str = "call_1", city: str = "Lima") -> dict[str, Any]:
     return {"id": call_id, "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": "%s"}' % city}}
+            "function": {"name": "get_weather", "arguments": orjson.dumps({"city": city}).decode()}}

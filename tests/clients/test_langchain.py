@@ -1,6 +1,6 @@
 """LangChain against the gateway: `ChatOpenAI` on the OpenAI surface, `ChatAnthropic` on /v1/messages.
 
-Each runs on both models (`claude`, `gpt`), so every surface is seen both passed through and
+Each runs on both models (CLAUDE, GPT), so every surface is seen both passed through and
 translated. Items of issue 7 reproduced with the client that hit them are marked.
 """
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from relayport.model.http import ADJUSTMENTS_HEADER
 from relayport.testing.servers import GatewayHandle
-from tests.clients.conftest import GATEWAY_KEY, MODELS, Vendors, weather_call
+from tests.clients.conftest import CLAUDE, GATEWAY_KEY, GPT, MODELS, Vendors, weather_call
 
 
 class Weather(BaseModel):
@@ -79,7 +79,7 @@ def test_openai_tool_loop(gateway: GatewayHandle, vendors: Vendors, model: str) 
     vendors[model].queue_text("It is 20C in Lima.")
     assert llm.invoke(history).content == "It is 20C in Lima."
     sent = vendors[model].last.json()
-    if model == "claude":
+    if model == CLAUDE:
         assert sent["messages"][-1]["content"][0] == {"type": "tool_result", "tool_use_id": "call_w1",
                                                       "content": "20C"}
     else:
@@ -97,7 +97,7 @@ def test_openai_structured_output_json_schema(gateway: GatewayHandle, vendors: V
 def test_openai_structured_output_json_mode(gateway: GatewayHandle, vendors: Vendors, model: str) -> None:
     # Issue 7 item 5: json_object was dropped for Claude; now an instruction plus a prefilled
     # "{" that Claude continues (so its fake answers the rest of the object).
-    vendors[model].queue_text('{"city": "Lima", "temp_c": 20}' if model == "gpt" else '"city": "Lima", "temp_c": 20}')
+    vendors[model].queue_text('{"city": "Lima", "temp_c": 20}' if model == GPT else '"city": "Lima", "temp_c": 20}')
     out = chat_openai(gateway, model).with_structured_output(Weather, method="json_mode").invoke(
         "Lima? Answer in JSON with city and temp_c.")
     assert out == Weather(city="Lima", temp_c=20)
@@ -108,7 +108,7 @@ def test_openai_function_calling_structured_output_on_a_reasoning_claude(
     # Issue 7 item 2: reasoning_effort + a forced tool was Claude's 400.
     vendors.anthropic.queue_turn([{"type": "tool_use", "id": "toolu_s", "name": "Weather",
                                    "input": {"city": "Lima", "temp_c": 20}}])
-    llm = chat_openai(gateway, "claude", reasoning_effort="high")
+    llm = chat_openai(gateway, CLAUDE, reasoning_effort="high")
     out = llm.with_structured_output(Weather, method="function_calling").invoke("Lima?")
     assert out == Weather(city="Lima", temp_c=20)
     assert "thinking" not in vendors.anthropic.last.json()
@@ -120,7 +120,7 @@ def test_openai_reasoning(gateway: GatewayHandle, vendors: Vendors, model: str) 
     msg = chat_openai(gateway, model, reasoning_effort="low").invoke("2+2?")
     assert msg.content == "Four."
     sent = vendors[model].last.json()
-    if model == "claude":
+    if model == CLAUDE:
         assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     else:
         assert sent["reasoning_effort"] == "low"
@@ -128,7 +128,7 @@ def test_openai_reasoning(gateway: GatewayHandle, vendors: Vendors, model: str) 
 
 def test_openai_metadata_to_claude(gateway: GatewayHandle, vendors: Vendors) -> None:
     # Issue 7 item 5: free-form metadata was Claude's 400.
-    llm = chat_openai(gateway, "claude", extra_body={"metadata": {"user_id": "u1", "session": "s"}})
+    llm = chat_openai(gateway, CLAUDE, extra_body={"metadata": {"user_id": "u1", "session": "s"}})
     assert llm.invoke("hi").content == "echo: hi"
     assert vendors.anthropic.last.json()["metadata"] == {"user_id": "u1"}
 
@@ -146,7 +146,7 @@ def test_openai_errors(gateway: GatewayHandle, vendors: Vendors, model: str) -> 
 def test_openai_adjustments_reach_the_client(gateway: GatewayHandle, vendors: Vendors) -> None:
     vendors.anthropic.queue_text('"a": 1}')
     raw = openai.OpenAI(base_url=gateway.openai_base_url, api_key=GATEWAY_KEY).chat.completions.with_raw_response.create(
-        model="claude", messages=[{"role": "user", "content": "json"}], response_format={"type": "json_object"})
+        model=CLAUDE, messages=[{"role": "user", "content": "json"}], response_format={"type": "json_object"})
     assert raw.headers[ADJUSTMENTS_HEADER] == "json_object by instruction and prefill"
 
 
@@ -210,11 +210,11 @@ def test_anthropic_conversation_moving_to_claude_keeps_working(gateway: GatewayH
     # Issue 7 item 3: the gateway's unsigned thinking from a gpt turn was Claude's 400 forever after.
     vendors.openai.queue_text("Four.", reasoning="2 and 2 make 4")
     history: list[Any] = [HumanMessage("2+2?")]
-    history.append(chat_anthropic(gateway, "gpt", max_tokens=3000,
+    history.append(chat_anthropic(gateway, GPT, max_tokens=3000,
                                   thinking={"type": "enabled", "budget_tokens": 1024}).invoke(history))
     history.append(HumanMessage("and 3+3?"))
     vendors.anthropic.queue_text("Six.")
-    assert chat_anthropic(gateway, "claude").invoke(history).text == "Six."
+    assert chat_anthropic(gateway, CLAUDE).invoke(history).text == "Six."
 
 
 @pytest.mark.parametrize("model", MODELS)
