@@ -402,3 +402,14 @@ def test_fake_rejects_what_the_real_api_rejects() -> None:
     for body in bad:
         with pytest.raises(Invalid):
             FAKE.validate(body)
+
+
+def test_thinking_blocks_claude_cannot_verify_are_not_replayed() -> None:
+    # Blocks the gateway itself made for another vendor's turn carry an empty signature, and
+    # an emptied redacted block cannot be Claude's: both would fail Claude's check.
+    turn = {"role": "assistant", "content": "four",
+            "thinking_blocks": [{"type": "thinking", "thinking": "2+2", "signature": ""},
+                                {"type": "redacted_thinking", "data": ""}]}
+    body, _ = translate({"messages": [{"role": "user", "content": "2+2?"}, turn,
+                                      {"role": "user", "content": "3+3?"}]})
+    assert valid(body)["messages"][1]["content"] == [{"type": "text", "text": "four"}]

@@ -378,7 +378,8 @@ def _assistant_blocks(m: Message, path: str, b: _Build) -> list[dict[str, Any]]:
             if block.signature:
                 out.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
         elif isinstance(block, RedactedThinkingBlock):
-            out.append({"type": "redacted_thinking", "data": block.data})
+            if block.data:  # empty data cannot be Claude's and would fail its check
+                out.append({"type": "redacted_thinking", "data": block.data})
         elif isinstance(block, ToolCallBlock):
             out.append(_tool_use(block, p))
         elif isinstance(block, TextBlock):
