@@ -105,6 +105,16 @@ def test_metadata_keeps_user_id_and_announces_the_rest(claude: openai.OpenAI, fa
     assert headers[ADJUSTMENTS_HEADER] == "metadata keys dropped: trace"
 
 
+def test_parameters_claude_has_no_counterpart_for_are_announced(
+        claude: openai.OpenAI, fake_anthropic: FakeAnthropic) -> None:
+    _, headers = create(claude, model="c45", messages=USER, presence_penalty=0.5, seed=7, logprobs=True,
+                        service_tier="flex", metadata={"a,b\r\nx": "1"})
+    sent = fake_anthropic.last.json()
+    assert not {"presence_penalty", "seed", "logprobs", "service_tier", "metadata"} & set(sent)
+    assert headers[ADJUSTMENTS_HEADER] == ("metadata keys dropped: a_b__x, "
+                                           "ignored by Claude: logprobs presence_penalty seed service_tier")
+
+
 def test_metadata_that_is_not_an_object_is_a_400(claude: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         claude.chat.completions.create(model="c45", messages=USER, extra_body={"metadata": "x"})

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -49,6 +50,9 @@ from relayport_anthropic import jsonmode, vocab
 # surface keeps in `extra` (it has no canonical home for them).
 _EXTRA_FIELDS = ("top_k", "metadata", "container", "mcp_servers", "context_management",
                  "inference_geo", "cache_control")
+# Other extra fields this module reads itself.
+_READ_FIELDS = frozenset({*_EXTRA_FIELDS, "service_tier", "output_config", "stream_options"})
+_HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class _Build:
@@ -217,6 +221,15 @@ def encode_request(
     service_tier = req.extra.get("service_tier")
     if service_tier in ("auto", "standard_only"):
         body["service_tier"] = service_tier
+    ignored = [k for k in req.extra if k not in _READ_FIELDS]
+    if service_tier is not None and "service_tier" not in body:
+        ignored.append("service_tier")  # OpenAI's tiers (flex, priority...) are not Claude's
+    if req.seed is not None:
+        ignored.append("seed")
+    if ignored:
+        # OpenAI parameters Claude has no counterpart for (penalties, logit_bias, logprobs,
+        # seed...): the call still runs, and the client is told what had no effect.
+        b.adjustments.append("ignored by Claude: " + " ".join(_header_word(k) for k in sorted(ignored)))
     output_config = req.extra.get("output_config")
     if isinstance(output_config, dict):
         body["output_config"] = {**output_config, **body.get("output_config", {})}
@@ -598,9 +611,14 @@ def _metadata(req: ChatRequest, b: _Build) -> dict[str, Any]:
             raise bad_request("'metadata' must be an object.", param="metadata")
         if isinstance(raw.get("user_id"), str):
             out["user_id"] = raw["user_id"]
-        dropped = [str(k) for k in raw if not (k == "user_id" and "user_id" in out)]
+        dropped = [_header_word(k) for k in raw if not (k == "user_id" and "user_id" in out)]
         if dropped:
             b.adjustments.append("metadata keys dropped: " + " ".join(dropped))
     if req.user:
         out["user_id"] = req.user
     return out
+
+
+def _header_word(name: Any) -> str:
+    """A client-chosen key as it may appear in the adjustments header (no commas, no breaks)."""
+    return _HEADER_UNSAFE.sub("_", str(name))[:64]
