@@ -1,4 +1,5 @@
-"""Sessions: `tests` (the whole suite), `plugin` (each vendor alone), `lint`, `bench`."""
+"""Sessions: `tests` (the whole suite), `plugin` (each vendor alone), `clients` (popular client
+libraries against the gateway), `lint`, `bench`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 EXAMPLE = "examples/relayport-echo"
 # The SDKs the end-to-end tests drive the gateway with, as users would.
 SDKS = ["openai", "anthropic"]
+# The client libraries the client matrix (tests/clients) drives the gateway with.
+CLIENTS = ["langchain-openai", "langchain-anthropic", "pydantic-ai-slim[openai,anthropic]", "litellm", "llm"]
 
 
 def _install_all(session: nox.Session) -> None:
@@ -29,6 +32,17 @@ def tests(session: nox.Session) -> None:
     """The whole suite: core, every plugin, end-to-end with the official SDKs."""
     _install_all(session)
     session.run("pytest", "-q", "tests", *[f"plugins/{n}" for n in PLUGINS], *session.posargs)
+
+
+@nox.session(python="3.11", venv_backend="uv|venv")
+def clients(session: nox.Session) -> None:
+    """Popular client libraries (LangChain, pydantic-ai, litellm, the llm CLI) against the gateway
+    with fake vendors: what their users do must keep working. One shared environment."""
+    session.install("-e", ".[testing,fast]", *SDKS, *CLIENTS)
+    for name in PLUGINS:
+        session.install("-e", f"plugins/{name}")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/clients", *session.posargs,
+                env={"RELAYPORT_CLIENT_MATRIX": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
 
 
 @nox.session(python="3.11")

@@ -118,6 +118,8 @@ class ChatRequest:
     user: str | None = None
     media: MediaInputs = attrs.field(factory=MediaInputs)
     extra: dict[str, Any] = attrs.field(factory=dict)
+    # The client used OpenAI's deprecated `functions`: answers go back as `function_call`.
+    legacy_functions: bool = False
 
 
 @attrs.define

@@ -14,10 +14,11 @@ from relayport.provider import OPENAI_CHAT, Route, Surface
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, ROUTER
-from relayport.wire import openai_chat
+from relayport.wire import legacy_functions, openai_chat
 from relayport.wire.fields import get, invalid
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+# `function`: OpenAI's deprecated function-calling role, which OpenAI-format vendors still take.
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
 def check_passthrough_body(body: dict[str, Any]) -> None:
@@ -60,11 +61,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = openai_chat.decode_request(body)
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
-        return web.Response(body=orjson.dumps(openai_chat.encode_response(result)),
-                            content_type="application/json", headers=result.headers)
+        answer = openai_chat.encode_response(result)
+        if chat.legacy_functions:
+            legacy_functions.encode_response(answer)
+        return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=result.headers)
     stream = await gateway.open_stream(chat, deployments)
     out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers} if stream.headers else SSE_HEADERS)
-    encoder = openai_chat.ChunkEncoder("", chat.model, chat.include_usage)
+    encoder = openai_chat.ChunkEncoder("", chat.model, chat.include_usage,
+                                       legacy_functions=chat.legacy_functions)
     try:
         await out.prepare(request)
         async for batch in stream:

@@ -57,6 +57,7 @@ from relayport.model.stream import (
 )
 from relayport.model.usage import Usage
 from relayport.provider import openai_error_event
+from relayport.wire import legacy_functions
 from relayport.wire.fields import checked, get, invalid, missing, str_list, url_list
 
 THINKING_FIELDS = ("enable_thinking", "thinking_budget", "reasoning_effort", "thinking")
@@ -71,7 +72,7 @@ _DECODED = frozenset(
     {
         "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
         "temperature", "top_p", "stop", "n", "seed", "tools", "tool_choice",
-        "parallel_tool_calls", "response_format", "user",
+        "parallel_tool_calls", "response_format", "user", *legacy_functions.FIELDS,
     }
 ) | EXTENSION_FIELDS
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -102,6 +103,11 @@ def decode_request(obj: Any) -> ChatRequest:
     raw_messages = get(obj, "messages", list, "messages", required=True)
     if not raw_messages:
         raise bad_request("'messages' must contain at least one message.", param="messages")
+    # Answers go back as `function_call` when the client declared functions, not tools.
+    legacy = "functions" in obj and "tools" not in obj
+    if legacy or legacy_functions.used(obj, raw_messages):
+        obj = legacy_functions.modernize(obj)
+        raw_messages = obj["messages"]
     messages = [_decode_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
     # One pass over the keys the client sent: a field it left out costs nothing.
     fields: dict[str, Any] = {}
@@ -140,7 +146,7 @@ def decode_request(obj: Any) -> ChatRequest:
             _inline_media(messages, media)
         fields["media"] = media
     return ChatRequest(model=model, messages=messages, max_tokens=max_tokens,
-                       thinking=decode_thinking(obj), extra=extra, **fields)
+                       thinking=decode_thinking(obj), extra=extra, legacy_functions=legacy, **fields)
 
 
 def decode_thinking(obj: dict[str, Any]) -> Thinking | None:
@@ -660,8 +666,10 @@ class ChunkEncoder:
     stands for one made up on first use, should the vendor's stream not carry its own.
     """
 
-    def __init__(self, id: str, model: str, include_usage: bool, created: int | None = None) -> None:
+    def __init__(self, id: str, model: str, include_usage: bool, created: int | None = None,
+                 legacy_functions: bool = False) -> None:
         self.id = id
+        self.legacy_functions = legacy_functions
         self.model = model
         self.created = created or int(time.time())
         self.include_usage = include_usage
@@ -723,6 +731,10 @@ class ChunkEncoder:
                 if ev.name is not None:
                     fn["name"] = ev.name
                 call["function"] = fn
+                if self.legacy_functions:  # one call per turn: deltas of the first one
+                    if ev.index == 0:
+                        out.append(self._chunk({"function_call": fn}))
+                    continue
                 out.append(self._chunk({"tool_calls": [call]}))
             elif isinstance(ev, ReasoningSignature):
                 block = {"type": "thinking", "thinking": "".join(self._thinking), "signature": ev.signature}
@@ -740,8 +752,11 @@ class ChunkEncoder:
             elif isinstance(ev, UsageUpdate):
                 self.usage = ev.usage
             elif isinstance(ev, Finish):
-                self.finish_reason = ev.reason
-                out.append(self._chunk({}, ev.reason))
+                reason = ev.reason
+                if self.legacy_functions and reason == "tool_calls":
+                    reason = "function_call"
+                self.finish_reason = reason
+                out.append(self._chunk({}, reason))
             elif isinstance(ev, StreamError):
                 out.append(encode_stream_error(ev.error))
                 self._finished = True

@@ -214,12 +214,6 @@ def test_wrong_method_is_an_anthropic_error(gateway: GatewayHandle) -> None:
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
 
 
-def test_count_tokens_is_not_found_for_vendors_without_it(anthropic_client: Any) -> None:
-    with pytest.raises(anthropic.NotFoundError) as info:
-        anthropic_client.messages.count_tokens(model="compat-test", messages=[{"role": "user", "content": "x"}])
-    assert "count_tokens" in info.value.body["error"]["message"]
-
-
 # =================================================================== passthrough (Claude)
 
 

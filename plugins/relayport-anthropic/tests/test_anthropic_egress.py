@@ -167,7 +167,7 @@ def test_sampling_stop_user_and_unknown_fields() -> None:
     assert valid(body) == {
         "model": "claude-sonnet-4-5", "messages": body["messages"], "max_tokens": 50,
         "temperature": 1.0, "top_p": 0.9, "stop_sequences": ["END"], "top_k": 20,
-        "metadata": {"x": 1, "user_id": "u-1"},
+        "metadata": {"user_id": "u-1"},  # Claude takes no other metadata key
     }
 
 
@@ -263,7 +263,9 @@ def test_response_format_json_schema() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
     body, _ = translate({"messages": [{"role": "user", "content": "hi"}],
                          "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
-    assert valid(body)["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    # Claude requires additionalProperties: false on every object.
+    assert valid(body)["output_config"] == {"format": {"type": "json_schema",
+                                                       "schema": {**schema, "additionalProperties": False}}}
 
 
 def test_web_search() -> None:
@@ -400,3 +402,14 @@ def test_fake_rejects_what_the_real_api_rejects() -> None:
     for body in bad:
         with pytest.raises(Invalid):
             FAKE.validate(body)
+
+
+def test_thinking_blocks_claude_cannot_verify_are_not_replayed() -> None:
+    # Blocks the gateway itself made for another vendor's turn carry an empty signature, and
+    # an emptied redacted block cannot be Claude's: both would fail Claude's check.
+    turn = {"role": "assistant", "content": "four",
+            "thinking_blocks": [{"type": "thinking", "thinking": "2+2", "signature": ""},
+                                {"type": "redacted_thinking", "data": ""}]}
+    body, _ = translate({"messages": [{"role": "user", "content": "2+2?"}, turn,
+                                      {"role": "user", "content": "3+3?"}]})
+    assert valid(body)["messages"][1]["content"] == [{"type": "text", "text": "four"}]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -43,12 +44,15 @@ from relayport.model.content import (
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment
-from relayport_anthropic import vocab
+from relayport_anthropic import jsonmode, vocab
 
 # OpenAI-chat request fields that mean the same thing on the Messages API and that the OpenAI
 # surface keeps in `extra` (it has no canonical home for them).
 _EXTRA_FIELDS = ("top_k", "metadata", "container", "mcp_servers", "context_management",
                  "inference_geo", "cache_control")
+# Other extra fields this module reads itself.
+_READ_FIELDS = frozenset({*_EXTRA_FIELDS, "service_tier", "output_config", "stream_options"})
+_HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class _Build:
@@ -56,6 +60,8 @@ class _Build:
 
     def __init__(self) -> None:
         self.betas: set[str] = set()
+        # What was changed to make Claude take the call, for `x-relayport-adjustments`.
+        self.adjustments: list[str] = []
 
     def unsupported(self, what: str, path: str) -> GatewayError:
         return GatewayError(
@@ -74,10 +80,11 @@ class _Build:
 
 
 def build_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
-    body, betas = encode_request(request, deployment.model, deployment.options)
+    adjustments: list[str] = []
+    body, betas = encode_request(request, deployment.model, deployment.options, adjustments)
     headers = request_headers(deployment, betas)
     return UpstreamRequest("POST", endpoint(deployment, vocab.MESSAGES_PATH), headers,
-                           orjson.dumps(body), stream=request.stream)
+                           orjson.dumps(body), stream=request.stream, adjustments=adjustments)
 
 
 def endpoint(deployment: Deployment, path: str) -> str:
@@ -117,14 +124,23 @@ def request_headers(deployment: Deployment, betas: Iterable[str] = (),
 
 
 def encode_request(
-    req: ChatRequest, model: str, options: Mapping[str, Any] | None = None
+    req: ChatRequest, model: str, options: Mapping[str, Any] | None = None,
+    adjustments: list[str] | None = None,
 ) -> tuple[dict[str, Any], set[str]]:
-    """The Messages body for `req`, and the `anthropic-beta` values it needs."""
+    """The Messages body for `req`, and the `anthropic-beta` values it needs; what had to be
+    changed for Claude to take it is appended to `adjustments`."""
     options = options or {}
     if req.n is not None and req.n > 1:
         raise bad_request("Claude models return one choice per call; 'n' must be 1.", param="n")
     b = _Build()
+    if adjustments is not None:
+        b.adjustments = adjustments
+    json_plan = jsonmode.plan(req, model, options)
     system, messages = _encode_messages(req.messages, b)
+    if json_plan is not None and json_plan.instruction:
+        system.append({"type": "text", "text": json_plan.instruction})
+        if json_plan.prefill:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": json_plan.prefill}]})
     body: dict[str, Any] = {"model": model, "messages": messages}
     if system:
         body["system"] = system
@@ -140,6 +156,12 @@ def encode_request(
         # without its signed thinking block (clients that drop `thinking_blocks`). Answering
         # without thinking beats a 400 the client cannot fix.
         thinking = None
+    forced = req.tool_choice is not None and req.tool_choice.mode in ("required", "function")
+    if thinking is not None and thinking["type"] != "disabled" and req.tools and forced:
+        # Claude refuses thinking with a forced tool. A client that forces a tool (e.g. for
+        # structured output through function calling) wants the call more than the thinking.
+        thinking = None
+        b.adjustments.append("thinking off: tool_choice forces a tool")
     if thinking is not None:
         effort = thinking.pop("_effort", None)
         if effort:
@@ -182,23 +204,32 @@ def encode_request(
         choice = _tool_choice(req.tool_choice, req.parallel_tool_calls)
         if choice is not None:
             body["tool_choice"] = choice
-    if req.user:
-        body["metadata"] = {"user_id": req.user}
-    fmt = _output_format(req.response_format)
-    if fmt is not None:
-        body.setdefault("output_config", {})["format"] = fmt
+    metadata = _metadata(req, b)
+    if metadata:
+        body["metadata"] = metadata
+    if json_plan is not None:
+        if json_plan.output_format is not None:
+            body.setdefault("output_config", {})["format"] = json_plan.output_format
+        if json_plan.adjustment:
+            b.adjustments.append(json_plan.adjustment)
     thinking_on = thinking is not None and thinking["type"] != "disabled"
     for key in _EXTRA_FIELDS:
         if key == "top_k" and thinking_on:
             continue  # refused alongside thinking, like a non-default temperature
-        if key in req.extra:
-            if key == "metadata" and isinstance(req.extra[key], dict):
-                body["metadata"] = {**req.extra[key], **body.get("metadata", {})}
-            else:
-                body[key] = req.extra[key]
+        if key in req.extra and key != "metadata":
+            body[key] = req.extra[key]
     service_tier = req.extra.get("service_tier")
     if service_tier in ("auto", "standard_only"):
         body["service_tier"] = service_tier
+    ignored = [k for k in req.extra if k not in _READ_FIELDS]
+    if service_tier is not None and "service_tier" not in body:
+        ignored.append("service_tier")  # OpenAI's tiers (flex, priority...) are not Claude's
+    if req.seed is not None:
+        ignored.append("seed")
+    if ignored:
+        # OpenAI parameters Claude has no counterpart for (penalties, logit_bias, logprobs,
+        # seed...): the call still runs, and the client is told what had no effect.
+        b.adjustments.append("ignored by Claude: " + " ".join(_header_word(k) for k in sorted(ignored)))
     output_config = req.extra.get("output_config")
     if isinstance(output_config, dict):
         body["output_config"] = {**output_config, **body.get("output_config", {})}
@@ -360,7 +391,8 @@ def _assistant_blocks(m: Message, path: str, b: _Build) -> list[dict[str, Any]]:
             if block.signature:
                 out.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
         elif isinstance(block, RedactedThinkingBlock):
-            out.append({"type": "redacted_thinking", "data": block.data})
+            if block.data:  # empty data cannot be Claude's and would fail its check
+                out.append({"type": "redacted_thinking", "data": block.data})
         elif isinstance(block, ToolCallBlock):
             out.append(_tool_use(block, p))
         elif isinstance(block, TextBlock):
@@ -569,16 +601,24 @@ def _tool_choice(tc: ToolChoice | None, parallel: bool | None) -> dict[str, Any]
     return out
 
 
-def _output_format(rf: dict[str, Any] | None) -> dict[str, Any] | None:
-    """OpenAI `response_format: json_schema` -> `output_config.format` (structured outputs).
+def _metadata(req: ChatRequest, b: _Build) -> dict[str, Any]:
+    """Claude's `metadata` takes `user_id` only and refuses other keys: OpenAI's free-form
+    metadata keeps its `user_id` (OpenAI's `user` wins), the rest is dropped and announced."""
+    out: dict[str, Any] = {}
+    raw = req.extra.get("metadata")
+    if raw is not None:
+        if not isinstance(raw, dict):
+            raise bad_request("'metadata' must be an object.", param="metadata")
+        if isinstance(raw.get("user_id"), str):
+            out["user_id"] = raw["user_id"]
+        dropped = [_header_word(k) for k in raw if not (k == "user_id" and "user_id" in out)]
+        if dropped:
+            b.adjustments.append("metadata keys dropped: " + " ".join(dropped))
+    if req.user:
+        out["user_id"] = req.user
+    return out
 
-    `json_object` has no Messages twin and is left out: the prompt still asks for JSON.
-    """
-    if not rf or rf.get("type") != "json_schema":
-        return None
-    spec = rf.get("json_schema")
-    schema = spec.get("schema") if isinstance(spec, dict) else None
-    if not isinstance(schema, dict):
-        raise bad_request("response_format.json_schema.schema must be an object.",
-                          param="response_format")
-    return {"type": "json_schema", "schema": schema}
+
+def _header_word(name: Any) -> str:
+    """A client-chosen key as it may appear in the adjustments header (no commas, no breaks)."""
+    return _HEADER_UNSAFE.sub("_", str(name))[:64]

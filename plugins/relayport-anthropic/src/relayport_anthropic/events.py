@@ -52,8 +52,9 @@ _THINKING_START = {"type": "thinking", "thinking": "", "signature": ""}
 class EventEncoder:
     """Encodes one stream; `encode` returns the bytes for one batch (written at once)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, input_estimate: int = 0) -> None:
         self.model = model
+        self.input_estimate = input_estimate
         self.usage: Usage | None = None
         self.finish: str | None = None
         self._started = False
@@ -66,18 +67,24 @@ class EventEncoder:
 
     # ------------------------------------------------------------ blocks
 
-    def _start(self, out: list[bytes], ident: str = "") -> None:
+    def _start(self, out: list[bytes], ident: str = "", known: Usage | None = None) -> None:
         if self._started:
             return
         self._started = True
+        if known is not None:
+            usage = encode_usage(known)
+        else:
+            # OpenAI-format vendors report usage only after the last token: until then the
+            # input is the local estimate, and message_delta carries the vendor's true counts
+            # (the SDKs take input_tokens from it), as Anthropic's own streams do.
+            usage = {"input_tokens": self.input_estimate, "output_tokens": 0,
+                     "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         out.append(_event(b"message_start", {
             "type": "message_start",
             "message": {
                 "id": message_id(ident), "type": "message", "role": "assistant",
                 "model": self.model, "content": [], "stop_reason": None, "stop_sequence": None,
-                # Input usage is unknown until the vendor's last chunk; message_delta carries it.
-                "usage": {"input_tokens": 0, "output_tokens": 0,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+                "usage": usage,
             },
         }))
 
@@ -125,7 +132,8 @@ class EventEncoder:
         out: list[bytes] = []
         if not self._started:
             first = events[0] if events else None
-            self._start(out, first.id if isinstance(first, StreamStart) else "")
+            known = next((ev.usage for ev in events if isinstance(ev, UsageUpdate)), None)
+            self._start(out, first.id if isinstance(first, StreamStart) else "", known)
         for ev in events:
             if self._ended:
                 break

@@ -23,6 +23,7 @@ from relayport.model.usage import Usage
 from relayport.provider import Deployment, Passthrough
 from relayport_anthropic import vocab
 from relayport_anthropic.egress import endpoint, request_headers
+from relayport_anthropic.errors import error_event
 from relayport_anthropic.usage import decode_usage, merge
 
 # Surface names this package serves; count_tokens is its own "surface" so the passthrough hook
@@ -80,4 +81,5 @@ def passthrough(
         orjson.dumps(body),
         stream=stream,
     )
-    return Passthrough(request, usage=usage_reader())
+    # A stream the vendor breaks off ends with Anthropic's `error` event, which the SDKs raise.
+    return Passthrough(request, usage=usage_reader(), stream_error=error_event)

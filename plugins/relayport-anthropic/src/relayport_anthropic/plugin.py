@@ -12,7 +12,7 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_anthropic import errors, vocab
+from relayport_anthropic import errors, jsonmode, replay, vocab
 from relayport_anthropic.egress import build_request
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, passthrough
 from relayport_anthropic.response import parse_response
@@ -53,7 +53,12 @@ def relayport_passthrough(
 ) -> Passthrough | None:
     if not _mine(deployment) or surface not in (MESSAGES, COUNT_TOKENS):
         return None
-    return passthrough(deployment, body, headers, surface)
+    # Thinking Claude cannot verify (another vendor's turn, the gateway's unsigned blocks)
+    # would get the whole call refused.
+    adjustments = replay.drop_unverifiable(body)
+    plan = passthrough(deployment, body, headers, surface)
+    plan.request.adjustments.extend(adjustments)
+    return plan
 
 
 @hookimpl
@@ -65,7 +70,9 @@ def relayport_translate_request(deployment: Deployment, request: ChatRequest) ->
 def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
-    return parse_response(response) if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    return parse_response(response, jsonmode.prefill_of(request, deployment.model, deployment.options))
 
 
 @hookimpl
@@ -75,4 +82,6 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
 
 @hookimpl
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
-    return AnthropicStreamParser() if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    return AnthropicStreamParser(jsonmode.prefill_of(request, deployment.model, deployment.options))

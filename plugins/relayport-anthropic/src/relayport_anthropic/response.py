@@ -20,7 +20,9 @@ from relayport_anthropic import errors, vocab
 from relayport_anthropic.usage import decode_usage
 
 
-def parse_response(response: UpstreamResponse) -> ChatResponse:
+def parse_response(response: UpstreamResponse, prefill: str | None = None) -> ChatResponse:
+    """`prefill` is text the request put at the start of Claude's answer (see `jsonmode`):
+    Claude continues after it, so it goes back in front of the answer's text."""
     try:
         obj = orjson.loads(response.body)
     except orjson.JSONDecodeError:
@@ -29,7 +31,19 @@ def parse_response(response: UpstreamResponse) -> ChatResponse:
         raise GatewayError(502, "anthropic: the vendor sent a response that is not an object.")
     if obj.get("type") == "error":
         raise errors.from_event(obj)
-    return decode_message(obj)
+    resp = decode_message(obj)
+    if prefill:
+        _put_back(resp, prefill)
+    return resp
+
+
+def _put_back(resp: ChatResponse, prefill: str) -> None:
+    blocks = resp.choices[0].message.content
+    for block in blocks:
+        if isinstance(block, TextBlock):
+            block.text = prefill + block.text
+            return
+    blocks.append(TextBlock(prefill))
 
 
 def decode_message(obj: dict[str, Any]) -> ChatResponse:

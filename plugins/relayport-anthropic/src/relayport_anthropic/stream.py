@@ -46,7 +46,10 @@ class _Tool:
 class AnthropicStreamParser:
     framing = "sse"
 
-    def __init__(self) -> None:
+    def __init__(self, prefill: str | None = None) -> None:
+        # Text the request prefilled (see `jsonmode`): Claude's answer continues after it, so
+        # it goes out at the start of the first text block.
+        self._prefill = prefill
         self._done = False
         self._finished = False
         self._usage: dict[str, Any] = {}
@@ -180,6 +183,9 @@ class AnthropicStreamParser:
         btype = block.get("type")
         if btype == "text":
             text = block.get("text")
+            if self._prefill:
+                text = self._prefill + (text or "")
+                self._prefill = None
             return [TextDelta(text)] if text else []
         if btype == "thinking":
             if block.get("signature"):

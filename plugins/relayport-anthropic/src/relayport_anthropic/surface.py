@@ -14,9 +14,10 @@ import orjson
 from aiohttp import web
 
 from relayport.model.errors import GatewayError
+from relayport.model.http import adjustment_headers
 from relayport.provider import Deployment, Route, Surface
 from relayport.wire.fields import get
-from relayport_anthropic import ingress
+from relayport_anthropic import estimate, ingress
 from relayport_anthropic.errors import render_error
 from relayport_anthropic.events import EventEncoder
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES
@@ -70,7 +71,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
                             content_type="application/json", headers=result.headers)
     stream = await gateway.open_stream(chat, deployments)
     out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers})
-    encoder = EventEncoder(model)
+    encoder = EventEncoder(model, estimate.input_tokens(chat))
     try:
         await out.prepare(request)
         async for events in stream:
@@ -86,17 +87,20 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return out
 
 
+COUNT_ESTIMATED = "token count estimated locally"
+
+
 async def count_tokens(request: web.Request) -> web.StreamResponse:
-    _, model, _, forwarded = await _forward(request, COUNT_TOKENS)
+    """The vendor's own count where its plugin passes count_tokens through (Claude, and
+    vendors with an Anthropic-compatible endpoint); otherwise the local estimate of
+    `relayport_anthropic.estimate`, said so in `x-relayport-adjustments`."""
+    body, _, _, forwarded = await _forward(request, COUNT_TOKENS)
     if forwarded is not None:
         return forwarded
-    raise GatewayError(
-        404,
-        f"Token counting is not available for '{model}': its vendor has no count_tokens endpoint.",
-        type="not_found_error",
-        code="not_found_error",
-        param="model",
-    )
+    # The same checks as a Messages call (count_tokens takes no max_tokens).
+    chat = ingress.decode_request({**body, "max_tokens": 1})
+    return web.Response(body=orjson.dumps({"input_tokens": estimate.input_tokens(chat)}),
+                        content_type="application/json", headers=adjustment_headers([COUNT_ESTIMATED]))
 
 
 SURFACE = Surface(

@@ -35,6 +35,14 @@ _ASSISTANT_BLOCKS = frozenset({"text", "thinking", "redacted_thinking", "tool_us
                                "web_search_tool_result"})
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+# Models that refuse a final assistant turn (prefill): Claude 4.6 and later.
+_NO_PREFILL = re.compile(r"^claude-(opus|sonnet|haiku)-(4-[6-9]|[5-9])")
+# Models without structured outputs (`output_config.format`): before Claude 4.5.
+_NO_STRUCTURED = re.compile(r"^claude-(3|(opus|sonnet|haiku)-4(-[0-4])?(-\d{8})?$|(opus|sonnet|haiku)-4-[0-4]\b)")
+# JSON Schema keywords structured outputs accept; anything else is refused.
+_SCHEMA_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties", "items", "enum",
+                              "const", "anyOf", "allOf", "$ref", "$defs", "definitions", "description",
+                              "title", "default", "format", "minItems"})
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
                 403: "permission_error", 404: "not_found_error", 413: "request_too_large",
                 429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
@@ -266,6 +274,54 @@ class FakeAnthropic(FakeUpstream):
             raise Invalid("stop_sequences: Input should be a valid list of strings")
         self._validate_tools(body)
         self._validate_thinking(body, messages)
+        if not counting:
+            self._validate_metadata(body.get("metadata"))
+            self._validate_output_format(body)
+            model = str(body["model"])
+            if messages[-1]["role"] == "assistant" and _NO_PREFILL.match(model):
+                raise Invalid("This model does not support assistant message prefill. "
+                              "The conversation must end with a user message.")
+
+    @staticmethod
+    def _validate_metadata(metadata: Any) -> None:
+        if metadata is None:
+            return
+        if not isinstance(metadata, dict):
+            raise Invalid("metadata: Input should be a valid dictionary")
+        for key in metadata:
+            if key != "user_id":
+                raise Invalid(f"metadata.{key}: Extra inputs are not permitted")
+
+    def _validate_output_format(self, body: dict[str, Any]) -> None:
+        fmt = (body.get("output_config") or {}).get("format")
+        if fmt is None:
+            return
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+            raise Invalid("output_config.format: Input should be a json_schema format with a schema")
+        if _NO_STRUCTURED.match(str(body["model"])):
+            raise Invalid(f"'{body['model']}' does not support output format.")
+        self._validate_schema(fmt["schema"], "output_config.format.schema")
+
+    def _validate_schema(self, schema: Any, path: str) -> None:
+        if not isinstance(schema, dict):
+            raise Invalid(f"{path}: Input should be a valid dictionary")
+        for key, value in schema.items():
+            if key not in _SCHEMA_KEYWORDS:
+                raise Invalid(f"{path}: JSON schema keyword '{key}' is not supported")
+            if key == "minItems" and value not in (0, 1):
+                raise Invalid(f"{path}.minItems: only 0 and 1 are supported")
+        if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
+            raise Invalid(f"{path}: For 'object' type, 'additionalProperties' must be explicitly set to false")
+        for name, sub in (schema.get("properties") or {}).items():
+            self._validate_schema(sub, f"{path}.properties.{name}")
+        for key in ("$defs", "definitions"):
+            for name, sub in (schema.get(key) or {}).items():
+                self._validate_schema(sub, f"{path}.{key}.{name}")
+        if "items" in schema:
+            self._validate_schema(schema["items"], f"{path}.items")
+        for key in ("anyOf", "allOf"):
+            for i, sub in enumerate(schema.get(key) or ()):
+                self._validate_schema(sub, f"{path}.{key}.{i}")
 
     @staticmethod
     def _validate_system(system: Any) -> None:

@@ -132,3 +132,35 @@ def tool_id(value: str) -> str:
     if _TOOL_ID_OK.fullmatch(value):
         return value
     return _TOOL_ID_BAD.sub("_", value) or "toolu_empty"
+
+
+# ---------------------------------------------------------------- what each model generation takes
+
+# `claude-<family>-<major>[-<minor>]` (Claude 4 naming) or `claude-<major>[-<minor>]-<family>`
+# (Claude 3), with an optional `-YYYYMMDD` snapshot or `-latest` suffix.
+_NEW_NAME = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d))?")
+_OLD_NAME = re.compile(r"claude-(\d+)(?:-(\d))?-(?:opus|sonnet|haiku)")
+_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
+
+
+def model_version(model: str) -> tuple[int, int] | None:
+    """(major, minor) of a Claude model id, None for ids that do not follow Anthropic's naming."""
+    name = _SUFFIX.sub("", model)
+    m = _NEW_NAME.fullmatch(name) or _OLD_NAME.fullmatch(name)
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def structured_outputs(model: str) -> bool:
+    """Whether `output_config.format` is taken: Claude 4.5 and later (and ids of unknown shape,
+    which are assumed current)."""
+    version = model_version(model)
+    return version is None or version >= (4, 5)
+
+
+def prefill(model: str) -> bool:
+    """Whether a final assistant turn (prefill) is taken: Claude 4.6 and later refuse it, and
+    ids of unknown shape are not risked."""
+    version = model_version(model)
+    return version is not None and version < (4, 6)
