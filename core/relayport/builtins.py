@@ -7,7 +7,8 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.openai_compat import OpenAIStreamParser, parse_response, passthrough, translate_request
-from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParser
+from relayport.provider import OPENAI_CHAT, OPENAI_RESPONSES, Deployment, Passthrough, StreamParser
+from relayport.responses_passthrough import responses_passthrough
 from relayport.vendor_errors import map_error
 
 
@@ -16,7 +17,11 @@ def relayport_passthrough(
     deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
 ) -> Passthrough | None:
     compat = deployment.provider.openai_compat
-    if compat is None or surface != OPENAI_CHAT:
+    if compat is None:
+        return None
+    if surface == OPENAI_RESPONSES:
+        return responses_passthrough(deployment, body) if "responses" in deployment.provider.capabilities else None
+    if surface != OPENAI_CHAT:
         return None
     return passthrough(deployment, compat, body)
 

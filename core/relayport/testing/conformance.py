@@ -30,7 +30,7 @@ from relayport.testing.fakes import RecordedRequest, Reply
 from relayport.testing.servers import GatewayHandle, start_gateway
 
 KNOWN_CAPABILITIES = frozenset({
-    "chat", "stream", "tools", "vision", "audio", "video", "files", "thinking", "search",
+    "chat", "stream", "tools", "vision", "audio", "video", "files", "thinking", "search", "responses",
     "images", "video_generation", "speech", "embeddings",
 })
 GATEWAY_KEY = "sk-gateway-conformance"

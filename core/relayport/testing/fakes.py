@@ -199,6 +199,8 @@ class FakeOpenAI(FakeUpstream):
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
             return await self.play(request, openai_error(
                 401, "Incorrect API key provided.", code="invalid_api_key"))
+        if rec.path.endswith("/responses"):
+            return await self.play(request, self._responses_reply(rec))
         if not rec.path.endswith("/chat/completions"):
             return await self.play(request, openai_error(404, f"Unknown path {rec.path}", code="unknown_url"))
         try:
@@ -265,6 +267,44 @@ class FakeOpenAI(FakeUpstream):
             events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": turn["usage"] or self.usage(12, 7)}) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
         return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
+
+
+    def _responses_reply(self, rec: RecordedRequest) -> Reply:
+        """OpenAI's own Responses API, answering "echo: <input>" (for passthrough tests)."""
+        try:
+            body = orjson.loads(rec.body)
+        except orjson.JSONDecodeError:
+            return openai_error(400, "We could not parse the JSON body.")
+        said = body.get("input")
+        if not isinstance(said, str):
+            return openai_error(400, "This fake takes a string input only.", param="input")
+        text = f"echo: {said}"
+        usage = {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                 "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 12}
+        message: dict[str, Any] = {"id": "msg_fake1", "type": "message", "role": "assistant", "status": "completed",
+                   "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+        response: dict[str, Any] = {
+            "id": "resp_fake1", "object": "response", "created_at": int(time.time()), "status": "completed",
+            "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
+            "model": body.get("model"), "output": [message], "parallel_tool_calls": True, "metadata": {},
+            "tool_choice": "auto", "tools": [], "temperature": 1.0, "top_p": 1.0, "usage": usage,
+            "store": body.get("store", True),
+        }
+        if not body.get("stream"):
+            return Reply.json(response)
+        start = {**response, "status": "in_progress", "output": []}
+        del start["usage"]
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": start},
+            {"type": "response.output_item.added", "output_index": 0,
+             "item": {**message, "status": "in_progress", "content": []}},
+            {"type": "response.output_text.delta", "item_id": "msg_fake1", "output_index": 0, "content_index": 0,
+             "delta": text, "logprobs": []},
+            {"type": "response.output_item.done", "output_index": 0, "item": message},
+            {"type": "response.completed", "response": response},
+        ]
+        return Reply.sse([b"event: " + ev["type"].encode() + b"\ndata: "
+                          + orjson.dumps({**ev, "sequence_number": i}) + b"\n\n" for i, ev in enumerate(events)])
 
 
 def _pieces(text: str) -> list[str]:
