@@ -52,7 +52,7 @@ def stored_items(items: list[Any]) -> list[dict[str, Any]]:
             if isinstance(content, str):
                 part = "output_text" if item.get("role") == "assistant" else "input_text"
                 item["content"] = [{"type": part, "text": content}]
-            item.setdefault("status", "completed")
+        item.setdefault("status", "completed")
         if "id" not in item:
             item["id"] = codec.new_id({"message": "msg_", "function_call_output": "fco_"}.get(kind, "item_"))
         out.append(item)
