@@ -260,3 +260,14 @@ def test_passthrough_to_a_vendor_that_speaks_responses(gw, client, fake_openai) 
     events = raw_stream(gw, model="gpt-test", input="streamed through")
     assert events[-1]["type"] == "response.completed" and events[-1]["response"]["id"] == "resp_fake1"
     assert fake_openai.last.json()["stream"] is True
+
+
+def test_input_tokens_where_the_vendor_counts(gw, client, fake_openai) -> None:
+    counted = client.responses.input_tokens.count(model="gpt-test", input="three words here")
+    assert counted.input_tokens == 3
+    assert fake_openai.last.path == "/v1/responses/input_tokens"
+    assert fake_openai.last.json() == {"model": "gpt-5-mini", "input": "three words here"}
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.input_tokens.count(model="ds", input="x")
+    openapi.validate_error(err.value.response.json())
+    assert err.value.response.json()["error"]["code"] == "unsupported_operation"

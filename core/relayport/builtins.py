@@ -7,7 +7,14 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.openai_compat import OpenAIStreamParser, parse_response, passthrough, translate_request
-from relayport.provider import OPENAI_CHAT, OPENAI_RESPONSES, Deployment, Passthrough, StreamParser
+from relayport.provider import (
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    OPENAI_RESPONSES_INPUT_TOKENS,
+    Deployment,
+    Passthrough,
+    StreamParser,
+)
 from relayport.responses_passthrough import responses_passthrough
 from relayport.vendor_errors import map_error
 
@@ -19,8 +26,10 @@ def relayport_passthrough(
     compat = deployment.provider.openai_compat
     if compat is None:
         return None
-    if surface == OPENAI_RESPONSES:
-        return responses_passthrough(deployment, body) if "responses" in deployment.provider.capabilities else None
+    if surface in (OPENAI_RESPONSES, OPENAI_RESPONSES_INPUT_TOKENS):
+        if "responses" not in deployment.provider.capabilities:
+            return None
+        return responses_passthrough(deployment, body, counting=surface == OPENAI_RESPONSES_INPUT_TOKENS)
     if surface != OPENAI_CHAT:
         return None
     return passthrough(deployment, compat, body)

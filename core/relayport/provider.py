@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # Wire formats a surface speaks and a vendor may speak natively (then calls pass through).
 OPENAI_CHAT = "openai.chat"
 OPENAI_RESPONSES = "openai.responses"
+OPENAI_RESPONSES_INPUT_TOKENS = "openai.responses.input_tokens"
 ANTHROPIC_MESSAGES = "anthropic.messages"
 GEMINI_GENERATE = "gemini.generate"
 

@@ -18,14 +18,17 @@ from relayport.provider import Deployment, Passthrough
 from relayport.wire.openai_responses import decode_usage
 
 RESPONSES_PATH = "/responses"
+INPUT_TOKENS_PATH = "/responses/input_tokens"
 
 
-def responses_passthrough(deployment: Deployment, body: dict[str, Any]) -> Passthrough:
+def responses_passthrough(deployment: Deployment, body: dict[str, Any], counting: bool = False) -> Passthrough:
+    """`counting`: a `POST /responses/input_tokens` call rather than a response."""
     body["model"] = deployment.model
     headers = deployment.auth_headers()
     headers["Content-Type"] = "application/json"
-    request = UpstreamRequest("POST", deployment.url(RESPONSES_PATH), headers, orjson.dumps(body),
-                              stream=bool(body.get("stream")))
+    path = INPUT_TOKENS_PATH if counting else RESPONSES_PATH
+    request = UpstreamRequest("POST", deployment.url(path), headers, orjson.dumps(body),
+                              stream=not counting and bool(body.get("stream")))
     return Passthrough(request, usage=usage_of, stream_error=error_event)
 
 

@@ -1,5 +1,6 @@
 """The OpenAI Responses surface: `POST /v1/responses` in front of every chat model, and the
-stored responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`).
+stored responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`), and
+`POST /v1/responses/input_tokens` for vendors that count it themselves.
 
 Vendors that declare the "responses" capability get the call passed through (their own state,
 their own ids); every other vendor is reached by translation through the canonical model
@@ -17,7 +18,7 @@ from aiohttp import web
 from relayport.gateway import SSE_HEADERS
 from relayport.model.errors import GatewayError
 from relayport.model.stream import StreamError
-from relayport.provider import OPENAI_RESPONSES, Deployment, Route, Surface
+from relayport.provider import OPENAI_RESPONSES, OPENAI_RESPONSES_INPUT_TOKENS, Deployment, Route, Surface
 from relayport.response_store import owner_of
 from relayport.server.auth import presented_key
 from relayport.server.errors import render_openai
@@ -177,11 +178,26 @@ async def list_input_items(request: web.Request) -> web.Response:
                   "first_id": page[0]["id"] if page else "", "last_id": page[-1]["id"] if page else ""})
 
 
+async def count_input_tokens(request: web.Request) -> web.StreamResponse:
+    """Passed to vendors that count Responses input themselves; the others cannot count it."""
+    gateway = request.app[GATEWAY]
+    body = await read_json_object(request)
+    model = get(body, "model", str, "model", required=True)
+    deployments = gateway.resolve(model)
+    forwarded = await gateway.passthrough(request, OPENAI_RESPONSES_INPUT_TOKENS, body, deployments)
+    if not isinstance(forwarded, list):
+        return forwarded
+    raise GatewayError(400, f"Input token counting is not available for '{model}': its vendor "
+                            f"'{deployments[0].provider.name}' has no Responses token count.",
+                       param="model", code="unsupported_operation")
+
+
 def responses_surface() -> Surface:
     return Surface(
         "openai.responses",
         (
             Route("POST", "/v1/responses", create_response),
+            Route("POST", "/v1/responses/input_tokens", count_input_tokens),
             Route("GET", "/v1/responses/{response_id}", get_response),
             Route("DELETE", "/v1/responses/{response_id}", delete_response),
             Route("GET", "/v1/responses/{response_id}/input_items", list_input_items),

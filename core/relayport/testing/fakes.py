@@ -199,6 +199,10 @@ class FakeOpenAI(FakeUpstream):
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
             return await self.play(request, openai_error(
                 401, "Incorrect API key provided.", code="invalid_api_key"))
+        if rec.path.endswith("/responses/input_tokens"):
+            said = orjson.loads(rec.body).get("input")
+            return await self.play(request, Reply.json({"object": "response.input_tokens",
+                                                        "input_tokens": len(str(said).split())}))
         if rec.path.endswith("/responses"):
             return await self.play(request, self._responses_reply(rec))
         if not rec.path.endswith("/chat/completions"):
