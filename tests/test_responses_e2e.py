@@ -222,7 +222,6 @@ def test_streamed_response_is_stored_before_it_completes(client) -> None:
     ({"model": "ds", "input": "x", "tools": [{"type": "web_search"}]}, 400, "tools", "unsupported_tool"),
     ({"model": "ds", "input": "x", "previous_response_id": "resp_nope"}, 404, "previous_response_id",
      "previous_response_not_found"),
-    ({"model": "ds", "input": "x", "background": True}, 400, "background", "unsupported_parameter"),
     ({"model": "no-such-model", "input": "x"}, 404, "model", None),
 ])
 def test_errors_in_openai_envelope(gw, body, status, param, code) -> None:
@@ -271,3 +270,51 @@ def test_input_tokens_where_the_vendor_counts(gw, client, fake_openai) -> None:
         client.responses.input_tokens.count(model="ds", input="x")
     openapi.validate_error(err.value.response.json())
     assert err.value.response.json()["error"]["code"] == "unsupported_operation"
+
+
+def wait_for(client: openai.OpenAI, response_id: str, *statuses: str) -> Any:
+    deadline = time.monotonic() + 10
+    while True:
+        raw = client.responses.with_raw_response.retrieve(response_id)
+        openapi.validate_response(orjson.loads(raw.content))
+        r = raw.parse()
+        if r.status in statuses or time.monotonic() > deadline:
+            return r
+        time.sleep(0.05)
+
+
+def test_background_response_is_polled(client, fake_ds) -> None:
+    fake_ds.queue_text("Done thinking.", delay=0.3)
+    queued = create(client, model="ds", input="take your time", background=True)
+    assert queued.status == "queued" and queued.background is True and queued.output == []
+    done = wait_for(client, queued.id, "completed")
+    assert done.status == "completed" and done.output_text == "Done thinking."
+    assert done.created_at == queued.created_at
+
+
+def test_background_response_is_cancelled(client, fake_ds) -> None:
+    from relayport.testing.fakes import Reply
+
+    fake_ds.push(Reply(hang=True))
+    queued = create(client, model="ds", input="never mind", background=True)
+    wait_for(client, queued.id, "in_progress")
+    raw = client.responses.with_raw_response.cancel(queued.id)
+    openapi.validate_response(orjson.loads(raw.content))
+    assert raw.parse().status == "cancelled"
+    assert client.responses.retrieve(queued.id).status == "cancelled"
+    with pytest.raises(openai.BadRequestError):
+        client.responses.cancel(create(client, model="ds", input="foreground").id)
+
+
+def test_background_failure_is_recorded(client, fake_ds) -> None:
+    fake_ds.push(openai_error(400, "Bad prompt."))
+    queued = create(client, model="ds", input="x", background=True)
+    failed = wait_for(client, queued.id, "failed")
+    assert failed.error.code == "invalid_prompt" and "Bad prompt." in failed.error.message
+
+
+@pytest.mark.parametrize("extra,param", [({"store": False}, "store"), ({"stream": True}, "stream")])
+def test_background_needs_store_and_no_stream(gw, extra, param) -> None:
+    r = httpx.post(gw.openai_base_url + "/responses", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": "ds", "input": "x", "background": True, **extra})
+    assert r.status_code == 400 and r.json()["error"]["param"] == param

@@ -41,6 +41,8 @@ class ResponseStore:
         self.ttl = ttl_seconds
         self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        # Background responses being worked on in this process, by id.
+        self.running: dict[str, asyncio.Task[None]] = {}
 
     async def open(self) -> None:
         def _open() -> sqlite3.Connection:
@@ -54,6 +56,11 @@ class ResponseStore:
         self._db = await asyncio.to_thread(_open)
 
     async def close(self) -> None:
+        tasks = list(self.running.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)  # each records itself as cancelled
         if self._db is not None:
             db, self._db = self._db, None
             await asyncio.to_thread(db.close)

@@ -1,6 +1,7 @@
 """The OpenAI Responses surface: `POST /v1/responses` in front of every chat model, and the
 stored responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`), and
-`POST /v1/responses/input_tokens` for vendors that count it themselves.
+`POST /v1/responses/input_tokens` for vendors that count it themselves; `background: true`
+answers `queued` at once and is polled with GET, cancelled with `POST .../cancel`.
 
 Vendors that declare the "responses" capability get the call passed through (their own state,
 their own ids); every other vendor is reached by translation through the canonical model
@@ -10,6 +11,8 @@ their own ids); every other vendor is reached by translation through the canonic
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -26,6 +29,8 @@ from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, RESPONSES
 from relayport.wire import openai_responses as codec
 from relayport.wire.fields import get
+
+log = logging.getLogger("relayport.server")
 
 
 def has_search(dep: Deployment) -> bool:
@@ -82,9 +87,6 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         prev_response, prev_input = found
         history = prev_input + prev_response["output"]
     req = codec.decode_request(body, history)
-    if req.background:
-        raise GatewayError(400, "'background' is not supported through this gateway yet; call without it.",
-                           param="background", code="unsupported_parameter")
     if req.web_search and not has_search(deployments[0]):
         raise GatewayError(400, f"The web_search tool is not available for '{model}': its vendor "
                                 f"'{deployments[0].provider.name}' has no web search.",
@@ -92,6 +94,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     response_id = codec.new_id("resp_")
     kept = stored_items((history or []) + req.input_items) if req.store else []
 
+    if req.background:
+        return await _start_background(request, req, deployments, response_id, owner, kept)
     if not req.chat.stream:
         result = await gateway.complete(req.chat, deployments)
         obj = codec.encode_response(req, result, response_id)
@@ -131,12 +135,89 @@ async def _end(out: web.StreamResponse, data: bytes, encoder: codec.EventEncoder
     await out.write_eof(data + tail)
 
 
-async def get_response(request: web.Request) -> web.Response:
+# ---------------------------------------------------------------------------- background
+
+
+async def _start_background(request: web.Request, req: codec.ResponsesRequest, deployments: list[Deployment],
+                            response_id: str, owner: bytes, kept: list[dict[str, Any]]) -> web.Response:
+    """Answer `queued` at once and run the call in this process; the client polls with GET.
+
+    The work lives in this gateway process (an asyncio task): a restart fails what was running
+    (see `_settled`), as the vendor call it was waiting on is gone too.
+    """
+    if not req.store:
+        raise GatewayError(400, "'background' requires 'store' to be true: the result is fetched later.",
+                           param="store", code="invalid_value")
+    if req.chat.stream:
+        raise GatewayError(400, "'background' with 'stream' is not supported through this gateway; "
+                                "poll the response with GET instead.", param="stream", code="unsupported_parameter")
+    store = request.app[RESPONSES]
+    gateway = request.app[GATEWAY]
+    shell = codec.response_shell(req, response_id)
+    shell["status"] = "queued"
+    await store.put(owner, shell, kept)
+
+    async def run() -> None:
+        try:
+            await store.put(owner, {**shell, "status": "in_progress"}, kept)
+            try:
+                result = await gateway.complete(req.chat, deployments)
+                obj = codec.encode_response(req, result, response_id)
+                obj["created_at"] = shell["created_at"]
+            except GatewayError as err:
+                obj = {**shell, "status": "failed", "error": codec.response_error(err)}
+            except Exception:
+                log.exception("background response %s failed", response_id)
+                obj = {**shell, "status": "failed", "error": {"code": "server_error",
+                                                              "message": "Internal gateway error."}}
+            await store.put(owner, obj, kept)
+        except asyncio.CancelledError:
+            await store.put(owner, {**shell, "status": "cancelled"}, kept)
+            raise
+        finally:
+            # Only once the outcome is stored: a GET in between must not take it for lost.
+            store.running.pop(response_id, None)
+
+    store.running[response_id] = asyncio.get_running_loop().create_task(run(), name=response_id)
+    return _json(shell)
+
+
+async def _settled(store: Any, owner: bytes, found: tuple[dict[str, Any], list[dict[str, Any]]]) -> dict[str, Any]:
+    """A stored response; a background one whose task is gone (a restart) is failed for good."""
+    obj, items = found
+    if obj["status"] in ("queued", "in_progress") and obj["id"] not in store.running:
+        obj = {**obj, "status": "failed", "error": {
+            "code": "server_error", "message": "The gateway restarted before this background response finished."}}
+        await store.put(owner, obj, items)
+    return obj
+
+
+async def cancel_response(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
-    found = await request.app[RESPONSES].get(owner_of(presented_key(request)), response_id)
+    store = request.app[RESPONSES]
+    owner = owner_of(presented_key(request))
+    found = await store.get(owner, response_id)
     if found is None:
         raise _not_found(response_id)
-    return _json(found[0])
+    if not found[0].get("background"):
+        raise GatewayError(400, "Only background responses can be cancelled.", param="response_id",
+                           code="invalid_value")
+    task = store.running.get(response_id)
+    if task is not None:
+        task.cancel()
+        await asyncio.wait([task])
+        found = await store.get(owner, response_id) or found
+    return _json(await _settled(store, owner, found))
+
+
+async def get_response(request: web.Request) -> web.Response:
+    response_id = request.match_info["response_id"]
+    store = request.app[RESPONSES]
+    owner = owner_of(presented_key(request))
+    found = await store.get(owner, response_id)
+    if found is None:
+        raise _not_found(response_id)
+    return _json(await _settled(store, owner, found))
 
 
 async def delete_response(request: web.Request) -> web.Response:
@@ -201,6 +282,7 @@ def responses_surface() -> Surface:
             Route("GET", "/v1/responses/{response_id}", get_response),
             Route("DELETE", "/v1/responses/{response_id}", delete_response),
             Route("GET", "/v1/responses/{response_id}/input_items", list_input_items),
+            Route("POST", "/v1/responses/{response_id}/cancel", cancel_response),
         ),
         render_error=render_openai,
     )
