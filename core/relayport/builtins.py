@@ -16,6 +16,9 @@ from relayport.provider import (
     StreamParser,
 )
 from relayport.responses_passthrough import responses_passthrough
+from relayport.responses_vendor import ResponsesStreamParser, speaks_responses_only
+from relayport.responses_vendor import parse_response as parse_responses_api
+from relayport.responses_vendor import translate_request as translate_to_responses_api
 from relayport.vendor_errors import map_error
 
 
@@ -30,7 +33,7 @@ def relayport_passthrough(
         if "responses" not in deployment.provider.capabilities:
             return None
         return responses_passthrough(deployment, body, counting=surface == OPENAI_RESPONSES_INPUT_TOKENS)
-    if surface != OPENAI_CHAT:
+    if surface != OPENAI_CHAT or speaks_responses_only(deployment):
         return None
     return passthrough(deployment, compat, body)
 
@@ -38,6 +41,8 @@ def relayport_passthrough(
 @hookimpl(trylast=True)
 def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest | None:
     compat = deployment.provider.openai_compat
+    if compat is not None and speaks_responses_only(deployment):
+        return translate_to_responses_api(deployment, request)
     return translate_request(deployment, compat, request) if compat else None
 
 
@@ -46,12 +51,16 @@ def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
     compat = deployment.provider.openai_compat
+    if compat is not None and speaks_responses_only(deployment):
+        return parse_responses_api(response)
     return parse_response(compat, response) if compat else None
 
 
 @hookimpl(trylast=True)
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
     compat = deployment.provider.openai_compat
+    if compat is not None and speaks_responses_only(deployment):
+        return ResponsesStreamParser()
     return OpenAIStreamParser(compat) if compat else None
 
 
