@@ -585,8 +585,14 @@ class EventEncoder:
         return _sse(kind.encode(), orjson.dumps(obj))
 
     def start(self) -> bytes:
-        return (self._event("response.created", {"type": "response.created", "response": self.shell})
-                + self._event("response.in_progress", {"type": "response.in_progress", "response": self.shell}))
+        # Both opening events carry the same Response: encoded once.
+        shell = orjson.dumps(self.shell)
+        seq = self.seq
+        self.seq += 2
+        return (b'event: response.created\ndata: {"type":"response.created","response":' + shell
+                + b',"sequence_number":' + str(seq).encode() + b'}\n\n'
+                + b'event: response.in_progress\ndata: {"type":"response.in_progress","response":' + shell
+                + b',"sequence_number":' + str(seq + 1).encode() + b'}\n\n')
 
     def _delta(self, item: _Item, text: str) -> bytes:
         seq = self.seq
