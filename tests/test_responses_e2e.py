@@ -318,3 +318,15 @@ def test_background_needs_store_and_no_stream(gw, extra, param) -> None:
     r = httpx.post(gw.openai_base_url + "/responses", headers={"Authorization": f"Bearer {KEY}"},
                    json={"model": "ds", "input": "x", "background": True, **extra})
     assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
+def test_deleting_a_running_background_response_stops_it(client, fake_ds) -> None:
+    from relayport.testing.fakes import Reply
+
+    fake_ds.push(Reply(hang=True))
+    queued = create(client, model="ds", input="forget it", background=True)
+    wait_for(client, queued.id, "in_progress")
+    assert client.responses.delete(queued.id) is None  # the SDK returns nothing for a deletion
+    time.sleep(0.2)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(queued.id)

@@ -222,7 +222,14 @@ async def get_response(request: web.Request) -> web.Response:
 
 async def delete_response(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
-    if not await request.app[RESPONSES].delete(owner_of(presented_key(request)), response_id):
+    store = request.app[RESPONSES]
+    owner = owner_of(presented_key(request))
+    task = store.running.get(response_id)
+    if task is not None and await store.get(owner, response_id) is not None:
+        # Stopped first: a background task finishing later would store the response again.
+        task.cancel()
+        await asyncio.wait([task])
+    if not await store.delete(owner, response_id):
         raise _not_found(response_id)
     return _json({"id": response_id, "object": "response.deleted", "deleted": True})
 
