@@ -30,6 +30,9 @@ CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);
 """
 
 
+_PURGE_EVERY = 60.0  # seconds between deletions of expired rows
+
+
 def owner_of(key: str | None) -> bytes:
     """What a response is bound to: the digest of the presented key (b"" on a keyless gateway)."""
     return hashlib.sha256(key.encode()).digest() if key else b""
@@ -43,6 +46,7 @@ class ResponseStore:
         self._lock = asyncio.Lock()
         # Background responses being worked on in this process, by id.
         self.running: dict[str, asyncio.Task[None]] = {}
+        self._purged = 0.0
 
     async def open(self) -> None:
         def _open() -> sqlite3.Connection:
@@ -73,11 +77,23 @@ class ResponseStore:
 
     async def put(self, owner: bytes, response: dict[str, Any], input_items: list[dict[str, Any]]) -> None:
         now = time.time()
-        await self._run("DELETE FROM responses WHERE expires_at < ?", (now,))
-        await self._run(
-            "INSERT OR REPLACE INTO responses (id, owner, expires_at, response, input_items) VALUES (?, ?, ?, ?, ?)",
-            (response["id"], owner, now + self.ttl, orjson.dumps(response), orjson.dumps(input_items)),
-        )
+        row = (response["id"], owner, now + self.ttl, orjson.dumps(response), orjson.dumps(input_items))
+        purge = now - self._purged > _PURGE_EVERY
+        if purge:
+            self._purged = now
+        assert self._db is not None, "ResponseStore.open() was not awaited"
+        db = self._db
+
+        def write() -> None:
+            # One trip to the worker thread per response; expired rows go now and then, not on
+            # every write (they are invisible to reads already).
+            if purge:
+                db.execute("DELETE FROM responses WHERE expires_at < ?", (now,))
+            db.execute("INSERT OR REPLACE INTO responses (id, owner, expires_at, response, input_items) "
+                       "VALUES (?, ?, ?, ?, ?)", row)
+
+        async with self._lock:
+            await asyncio.to_thread(write)
 
     async def get(self, owner: bytes, response_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         rows = await self._run(
