@@ -52,16 +52,6 @@ CASES = {
 }
 
 
-def responses_body(model: str, stream: bool, store: bool) -> bytes:
-    """The bench's chat request as an OpenAI Responses body."""
-    chat = orjson.loads(fixtures.chat_request(model, stream))
-    body = {"model": model, "instructions": chat["messages"][0]["content"], "input": chat["messages"][1]["content"],
-            "max_output_tokens": chat["max_tokens"], "temperature": chat["temperature"], "store": store}
-    if stream:
-        body["stream"] = True
-    return orjson.dumps(body)
-
-
 def messages_body(model: str, stream: bool) -> bytes:
     """The bench's chat request as an Anthropic Messages body."""
     chat = orjson.loads(fixtures.chat_request(model, stream))
@@ -117,7 +107,7 @@ def main() -> int:
     if client == "openai":
         body, gw_path = fixtures.chat_request(model, stream), "/v1/chat/completions"
     elif client.startswith("responses"):
-        body, gw_path = responses_body(model, stream, client.endswith("stored")), "/v1/responses"
+        body, gw_path = fixtures.responses_request(model, stream, client.endswith("stored")), "/v1/responses"
     else:
         body, gw_path = messages_body(model, stream), "/v1/messages"
     # The forwarder reaches the Anthropic endpoint through its route table (see forwarder.py).
