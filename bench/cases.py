@@ -366,15 +366,16 @@ def measure_ttfb(fwd: Target, gw: Target, mock_port: int, n: int) -> list[TtfbRo
     event) and unpaced (whole stream in one write: the gateway's cost of
     handling a big first read)."""
     rows: list[TtfbRow] = []
-    kinds: tuple[tuple[Upstream, str], ...] = (
-        ("openai", "openai passthrough"),
-        ("anthropic", "anthropic->openai"),
+    kinds: tuple[tuple[Upstream, str, str], ...] = (
+        ("openai", "openai passthrough", "chat"),
+        ("anthropic", "anthropic->openai", "chat"),
+        ("openai", "responses->openai-compatible", "responses"),
     )
     for delay, events in ((TTFB_DELAY_MS, TTFB_EVENTS), (0.0, EVENTS)):
         set_mock(mock_port, delay_ms=delay, events=events)
         try:
-            for upstream, label in kinds:
-                case = Case("ttfb", label, upstream, True, 1)
+            for upstream, label, kind in kinds:
+                case = Case("ttfb", label, upstream, True, 1, client=kind)
                 row = TtfbRow(label, delay)
                 try:
                     row.result = asyncio.run(client.ttfb_pair(fwd.endpoint(case), gw.endpoint(case), n))
