@@ -30,10 +30,20 @@ class Case:
     upstream: Upstream
     stream: bool
     connections: int
+    # "responses": an OpenAI Responses client; the gateway translates for an OpenAI-compatible
+    # vendor without a Responses API (the mock's chat endpoint), the forwarder relays the body.
+    client: str = "chat"
 
     @property
     def model(self) -> str:
+        if self.client == "responses":
+            return "bench-compat"
         return "bench-openai" if self.upstream == "openai" else "bench-claude"
+
+    def body(self) -> bytes:
+        if self.client == "responses":
+            return fixtures.responses_request(self.model, self.stream)
+        return fixtures.chat_request(self.model, self.stream)
 
 
 CASES = [
@@ -49,6 +59,8 @@ CASES = [
         32,
     ),
     Case("anthropic-stream-c32", "anthropic->openai stream c=32", "anthropic", True, 32),
+    Case("responses-compat-stream-c32", "responses->openai-compatible stream c=32", "openai", True, 32,
+         client="responses"),
 ]
 
 
@@ -64,6 +76,8 @@ class Target:
     translates: bool
 
     def path(self, case: Case) -> str:
+        if case.client == "responses" and self.translates:
+            return "/v1/responses"
         if self.translates or case.upstream == "openai":
             return "/v1/chat/completions"
         return "/anthropic/v1/chat/completions"  # forwarder maps it to /v1/messages
@@ -72,14 +86,15 @@ class Target:
         return f"http://{HOST}:{self.port}{self.path(case)}"
 
     def endpoint(self, case: Case) -> client.Endpoint:
-        body = fixtures.chat_request(case.model, case.stream)
-        return client.Endpoint(self.name, self.url(case), body, HEADERS)
+        return client.Endpoint(self.name, self.url(case), case.body(), HEADERS)
 
     def check(self, case: Case, ans: client.Answer) -> str | None:
         """None if the answer is what this target should send back."""
         if case.stream and not ans.content_type.startswith("text/event-stream"):
             return f"Content-Type is {ans.content_type!r}, want text/event-stream"
         full = fixtures.text(EVENTS)
+        if case.client == "responses" and self.translates:
+            return fixtures.check_responses_sse(ans.body, fixtures.openai_stream_text(EVENTS))
         if case.upstream == "openai":
             if case.stream:
                 want = fixtures.openai_stream_text(EVENTS)
@@ -225,7 +240,7 @@ def measure_case(case: Case, fwd: Target, gw: Target, plan: LoadPlan) -> CaseRes
                 res.notes.append(note)
         scripts[t.name] = write_script(
             plan.workdir / f"{case.key}-{t.name}.lua",
-            fixtures.chat_request(case.model, case.stream),
+            case.body(),
             HEADERS,
         )
     active = [t for t in (fwd, gw) if t.name in scripts]
@@ -351,15 +366,16 @@ def measure_ttfb(fwd: Target, gw: Target, mock_port: int, n: int) -> list[TtfbRo
     event) and unpaced (whole stream in one write: the gateway's cost of
     handling a big first read)."""
     rows: list[TtfbRow] = []
-    kinds: tuple[tuple[Upstream, str], ...] = (
-        ("openai", "openai passthrough"),
-        ("anthropic", "anthropic->openai"),
+    kinds: tuple[tuple[Upstream, str, str], ...] = (
+        ("openai", "openai passthrough", "chat"),
+        ("anthropic", "anthropic->openai", "chat"),
+        ("openai", "responses->openai-compatible", "responses"),
     )
     for delay, events in ((TTFB_DELAY_MS, TTFB_EVENTS), (0.0, EVENTS)):
         set_mock(mock_port, delay_ms=delay, events=events)
         try:
-            for upstream, label in kinds:
-                case = Case("ttfb", label, upstream, True, 1)
+            for upstream, label, kind in kinds:
+                case = Case("ttfb", label, upstream, True, 1, client=kind)
                 row = TtfbRow(label, delay)
                 try:
                     row.result = asyncio.run(client.ttfb_pair(fwd.endpoint(case), gw.endpoint(case), n))

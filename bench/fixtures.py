@@ -251,6 +251,17 @@ def chat_request(model: str, stream: bool) -> bytes:
     return _dumps(body)
 
 
+def responses_request(model: str, stream: bool, store: bool = False) -> bytes:
+    """The chat request above as an OpenAI Responses body."""
+    chat = orjson.loads(chat_request(model, stream))
+    body: dict[str, Any] = {"model": model, "instructions": chat["messages"][0]["content"],
+                            "input": chat["messages"][1]["content"], "max_output_tokens": chat["max_tokens"],
+                            "temperature": chat["temperature"], "store": store}
+    if stream:
+        body["stream"] = True
+    return _dumps(body)
+
+
 # --------------------------------------------------------------------------
 # Response checks: return None when fine, else a one-line reason.
 # --------------------------------------------------------------------------
@@ -304,6 +315,22 @@ def check_openai_sse(body: bytes, expected: str) -> str | None:
         return "streamed content differs from what the upstream sent"
     if finish != "stop":
         return f"finish_reason is {finish!r}, want 'stop'"
+    return None
+
+
+def check_responses_sse(body: bytes, expected: str) -> str | None:
+    """A Responses event stream carrying `expected` as output text and ending completed."""
+    try:
+        events = [orjson.loads(d) for d in _sse_data(body)]
+    except orjson.JSONDecodeError as exc:
+        return f"bad event: {exc!r}"
+    if not events or events[-1].get("type") != "response.completed":
+        return "stream does not end with response.completed"
+    text = "".join(e.get("delta", "") for e in events if e.get("type") == "response.output_text.delta")
+    if text != expected:
+        return "streamed output text differs from what the upstream sent"
+    if [e.get("sequence_number") for e in events] != list(range(len(events))):
+        return "sequence numbers are not 0, 1, 2, ..."
     return None
 
 

@@ -1,6 +1,6 @@
 """CPU instructions per request of the gateway and the bare forwarder, counted by callgrind.
 
-    python bench/instructions.py [--case anthropic-stream] [--requests 300]
+    python bench/instructions.py [--case anthropic-stream|responses-compat-stream|...] [--requests 300]
 
 Requests per second on a shared VM drift with other tenants' load; instruction counts do not
 (the same code, input and environment give the same count). Use this to judge a change to the
@@ -43,6 +43,12 @@ CASES = {
     "openai-nonstream": ("bench-openai", False, "openai"),
     "messages-openai-stream": ("bench-openai", True, "anthropic"),
     "messages-openai-nonstream": ("bench-openai", False, "anthropic"),
+    # An OpenAI Responses client (store: false, and with the default store: true) on
+    # /v1/responses, served by the OpenAI-compatible mock through a vendor without a Responses
+    # API (translated both ways); the forwarder relays the same body to the chat endpoint.
+    "responses-compat-stream": ("bench-compat", True, "responses"),
+    "responses-compat-stream-stored": ("bench-compat", True, "responses-stored"),
+    "responses-compat-nonstream": ("bench-compat", False, "responses"),
 }
 
 
@@ -98,8 +104,12 @@ def main() -> int:
         print("error: valgrind not found (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
         return 2
     model, stream, client = CASES[a.case]
-    body = fixtures.chat_request(model, stream) if client == "openai" else messages_body(model, stream)
-    gw_path = "/v1/chat/completions" if client == "openai" else "/v1/messages"
+    if client == "openai":
+        body, gw_path = fixtures.chat_request(model, stream), "/v1/chat/completions"
+    elif client.startswith("responses"):
+        body, gw_path = fixtures.responses_request(model, stream, client.endswith("stored")), "/v1/responses"
+    else:
+        body, gw_path = messages_body(model, stream), "/v1/messages"
     # The forwarder reaches the Anthropic endpoint through its route table (see forwarder.py).
     fwd_path = "/anthropic/v1/chat/completions" if model == "bench-claude" else "/v1/chat/completions"
     script = Path(sys.executable).parent / "relayport"

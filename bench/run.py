@@ -82,6 +82,13 @@ provider = "anthropic"
 model = "claude-sonnet-4-5"
 base_url = "{mock}"      # as the anthropic SDK means it (it appends /v1/messages)
 api_key = "sk-ant-bench"
+
+[[models]]
+name = "bench-compat"
+provider = "deepseek"     # OpenAI-compatible without a Responses API: /v1/responses translates
+model = "deepseek-chat"
+base_url = "{mock}/v1"
+api_key = "sk-upstream-bench"
 """
 
 

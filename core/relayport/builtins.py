@@ -16,7 +16,19 @@ from relayport.openai_compat import (
     passthrough,
     translate_request,
 )
-from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
+from relayport.provider import (
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    OPENAI_RESPONSES_INPUT_TOKENS,
+    Deployment,
+    Passthrough,
+    ProviderSpec,
+    StreamParser,
+)
+from relayport.responses_passthrough import responses_passthrough
+from relayport.responses_vendor import ResponsesStreamParser, speaks_responses_only
+from relayport.responses_vendor import parse_response as parse_responses_api
+from relayport.responses_vendor import translate_request as translate_to_responses_api
 from relayport.vendor_errors import map_error
 
 # Any server that speaks OpenAI chat (vLLM, SGLang, Ollama, LM Studio, an aggregator), configured
@@ -41,7 +53,13 @@ def relayport_passthrough(
     deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
 ) -> Passthrough | None:
     compat = deployment.provider.openai_compat
-    if compat is None or surface != OPENAI_CHAT:
+    if compat is None:
+        return None
+    if surface in (OPENAI_RESPONSES, OPENAI_RESPONSES_INPUT_TOKENS):
+        if "responses" not in deployment.provider.capabilities:
+            return None
+        return responses_passthrough(deployment, body, counting=surface == OPENAI_RESPONSES_INPUT_TOKENS)
+    if surface != OPENAI_CHAT or speaks_responses_only(deployment):
         return None
     if getattr(deployment.hooks, "owner_translates", False):
         # The provider's plugin implements passthrough or parsing itself: a None from its
@@ -53,6 +71,8 @@ def relayport_passthrough(
 @hookimpl(trylast=True)
 def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest | None:
     compat = deployment.provider.openai_compat
+    if compat is not None and speaks_responses_only(deployment):
+        return translate_to_responses_api(deployment, request)
     return translate_request(deployment, compat, request) if compat else None
 
 
@@ -61,12 +81,16 @@ def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
     compat = deployment.provider.openai_compat
+    if compat is not None and speaks_responses_only(deployment):
+        return parse_responses_api(response)
     return parse_response(compat_for(deployment, compat), response) if compat else None
 
 
 @hookimpl(trylast=True)
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
     compat = deployment.provider.openai_compat
+    if compat is not None and speaks_responses_only(deployment):
+        return ResponsesStreamParser()
     return OpenAIStreamParser(compat_for(deployment, compat)) if compat else None
 
 

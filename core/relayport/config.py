@@ -42,6 +42,14 @@ class AuthConfig:
 
 
 @attrs.define
+class ResponsesConfig:
+    """The Responses API's stored responses (`store: true`, `previous_response_id`)."""
+
+    # How long a stored response stays retrievable (OpenAI keeps them 30 days).
+    ttl_seconds: float = 30 * 24 * 3600.0
+
+
+@attrs.define
 class ModelConfig:
     name: str
     provider: str
@@ -61,6 +69,7 @@ class Config:
     models: list[ModelConfig] = attrs.field(factory=list)
     # URLs clients name (media to inline, callbacks): see relayport.urlguard.
     fetch: FetchPolicy = attrs.field(factory=FetchPolicy)
+    responses: ResponsesConfig = attrs.field(factory=ResponsesConfig)
     source: str = "<defaults>"
 
 
@@ -145,6 +154,8 @@ def _validate(config: Config) -> None:
         for field in ("connect", "first_byte", "idle", "total"):
             if getattr(t, field) <= 0:
                 problems.append(f"{where}.timeouts.{field}: must be positive")
+    if config.responses.ttl_seconds <= 0:
+        problems.append("responses.ttl_seconds: must be positive")
     if config.fetch.max_bytes <= 0 or config.fetch.timeout <= 0:
         problems.append("fetch.max_bytes and fetch.timeout: must be positive")
     if problems:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # Wire formats a surface speaks and a vendor may speak natively (then calls pass through).
 OPENAI_CHAT = "openai.chat"
+OPENAI_RESPONSES = "openai.responses"
+OPENAI_RESPONSES_INPUT_TOKENS = "openai.responses.input_tokens"
 ANTHROPIC_MESSAGES = "anthropic.messages"
 GEMINI_GENERATE = "gemini.generate"
 
@@ -38,7 +40,9 @@ class ProviderSpec:
     :param model_patterns: fnmatch patterns of model names routed here when no config names
         them and the key is set (e.g. "deepseek-*").
     :param capabilities: what it can do: chat, stream, tools, vision, audio, video, thinking,
-        images, video_generation, speech, embeddings.
+        images, video_generation, speech, embeddings, search (the vendor can search the web
+        when `enable_search` is asked), responses (an OpenAI-compatible vendor that serves
+        `POST {base_url}/responses` itself: Responses calls then pass through).
     :param openai_compat: set for vendors that speak OpenAI chat; the core's builtin hooks
         then translate, parse and pass through for it, configured by this object.
     """

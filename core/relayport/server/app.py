@@ -13,12 +13,14 @@ from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
 from relayport.plugins import PluginSet, load_plugins
 from relayport.provider import Surface
+from relayport.response_store import ResponseStore
 from relayport.routing import Router
 from relayport.server import keys
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
 from relayport.server.openai_routes import openai_surface
 from relayport.server.ops_routes import healthz, list_plugins
+from relayport.server.responses_routes import responses_surface
 from relayport.tasks.store import TaskStore
 from relayport.upstream import new_session
 
@@ -44,7 +46,7 @@ def create_app(
     ops = Surface("ops", (), render_error=render_openai)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/-/plugins", list_plugins)
-    for surface in [openai_surface(), *plugins.surfaces]:
+    for surface in [openai_surface(), responses_surface(), *plugins.surfaces]:
         for route in surface.routes:
             app.router.add_route(route.method, route.path, route.handler)
             handler_surfaces[route.handler] = surface
@@ -54,6 +56,7 @@ def create_app(
     app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_task_store)
+    app.cleanup_ctx.append(_response_store)
     return app
 
 
@@ -74,5 +77,14 @@ async def _task_store(app: web.Application) -> AsyncIterator[None]:
     store = TaskStore(app[keys.CONFIG].server.state_path)
     await store.open()
     app[keys.TASKS] = store
+    yield
+    await store.close()
+
+
+async def _response_store(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    store = ResponseStore(config.server.state_path, config.responses.ttl_seconds)
+    await store.open()
+    app[keys.RESPONSES] = store
     yield
     await store.close()

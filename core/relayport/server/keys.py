@@ -26,6 +26,8 @@ KEYRING: web.AppKey[KeyRing] = web.AppKey("relayport.keyring")
 HANDLER_SURFACES: web.AppKey[dict[object, Surface]] = web.AppKey("relayport.handler_surfaces")
 
 if TYPE_CHECKING:
+    from relayport.response_store import ResponseStore
     from relayport.tasks.store import TaskStore
 
 TASKS: web.AppKey[TaskStore] = web.AppKey("relayport.tasks")
+RESPONSES: web.AppKey[ResponseStore] = web.AppKey("relayport.responses")

@@ -30,7 +30,7 @@ from relayport.testing.fakes import RecordedRequest, Reply
 from relayport.testing.servers import GatewayHandle, start_gateway
 
 KNOWN_CAPABILITIES = frozenset({
-    "chat", "stream", "tools", "vision", "audio", "video", "files", "thinking", "search",
+    "chat", "stream", "tools", "vision", "audio", "video", "files", "thinking", "search", "responses",
     "images", "video_generation", "speech", "embeddings",
 })
 GATEWAY_KEY = "sk-gateway-conformance"
@@ -169,6 +169,30 @@ class ProviderConformance:
         openapi.validate_error(envelope)
         assert f"vendor says {status}" in envelope["error"]["message"]
         assert VENDOR_KEY not in info.value.response.text
+
+    def test_responses(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """`POST /v1/responses` reaches every vendor (translated or passed through), and what
+        comes back is a valid `Response`."""
+        vendor.queue_text("responses say hi")
+        raw = self.client(gateway).responses.with_raw_response.create(model="conformance-model", input="hello")
+        openapi.validate_response(orjson.loads(raw.content))
+        response = raw.parse()
+        assert response.output_text == "responses say hi" and response.status == "completed"
+        assert response.usage is not None and response.usage.total_tokens > 0
+
+    def test_responses_stream(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        import httpx
+
+        vendor.queue_text("streamed words arrive in order")
+        r = httpx.post(gateway.openai_base_url + "/responses", timeout=30,
+                       json={"model": "conformance-model", "input": "hello", "stream": True},
+                       headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = openapi.validate_response_stream(r.content)
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        assert text == "streamed words arrive in order"
+        assert events[-1]["type"] == "response.completed"
+        assert events[-1]["response"]["usage"]["total_tokens"] > 0
 
     def test_keys_never_shown(self, gateway: GatewayHandle) -> None:
         import httpx

@@ -221,6 +221,12 @@ class FakeOpenAI(FakeUpstream):
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
             return await self.play(request, openai_error(
                 401, "Incorrect API key provided.", code="invalid_api_key"))
+        if rec.path.endswith("/responses/input_tokens"):
+            said = orjson.loads(rec.body).get("input")
+            return await self.play(request, Reply.json({"object": "response.input_tokens",
+                                                        "input_tokens": len(str(said).split())}))
+        if rec.path.endswith("/responses"):
+            return await self.play(request, self._responses_reply(rec))
         if not rec.path.endswith("/chat/completions"):
             return await self.play(request, openai_error(404, f"Unknown path {rec.path}", code="unknown_url"))
         try:
@@ -319,6 +325,96 @@ class FakeOpenAI(FakeUpstream):
             events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": final_usage}) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
         return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
+
+
+    def _responses_reply(self, rec: RecordedRequest) -> Reply:
+        """OpenAI's own Responses API: a queued turn (text, reasoning, tool calls) or "echo:
+        <last user text>", as a Response object or its event stream. Reasoning comes with an
+        `encrypted_content` the fake checks when it is sent back (`rs_fake<n>`, `enc:<text>`)."""
+        try:
+            body = orjson.loads(rec.body)
+        except orjson.JSONDecodeError:
+            return openai_error(400, "We could not parse the JSON body.")
+        said = body.get("input")
+        if isinstance(said, list):
+            for item in said:
+                if not isinstance(item, dict):
+                    return openai_error(400, "Invalid input item.", param="input")
+                if item.get("type") == "reasoning" and item.get("encrypted_content") != "enc:" + "".join(
+                        x.get("text", "") for x in item.get("summary") or ()):
+                    return openai_error(400, "The encrypted content for a reasoning item could not be verified.",
+                                        param="input", code="invalid_encrypted_content")
+            users = [i for i in said if i.get("role") == "user"]
+            content = users[-1].get("content") if users else ""
+            said = content if isinstance(content, str) else " ".join(
+                p.get("text", "") for p in content or () if p.get("type") == "input_text")
+        elif not isinstance(said, str):
+            return openai_error(400, "'input' must be a string or an array.", param="input")
+        turn: dict[str, Any] = self.turns.popleft() if self.turns else dict(
+            text=f"echo: {said}", reasoning=None, tool_calls=None, finish_reason=None, usage=None, delay=0.0,
+            drop_after=None)
+        output: list[dict[str, Any]] = []
+        if turn["reasoning"]:
+            output.append({"id": f"rs_fake{len(self.requests)}", "type": "reasoning",
+                           "summary": [{"type": "summary_text", "text": turn["reasoning"]}],
+                           "encrypted_content": "enc:" + turn["reasoning"]})
+        if turn["text"]:
+            output.append({"id": "msg_fake1", "type": "message", "role": "assistant", "status": "completed",
+                           "content": [{"type": "output_text", "text": turn["text"], "annotations": [],
+                                        "logprobs": []}]})
+        for i, call in enumerate(turn["tool_calls"] or ()):
+            output.append({"id": f"fc_fake{i}", "type": "function_call", "status": "completed",
+                           "call_id": call["id"], "name": call["function"]["name"],
+                           "arguments": call["function"]["arguments"]})
+        usage = {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                 "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 12}
+        response: dict[str, Any] = {
+            "id": "resp_fake1", "object": "response", "created_at": int(time.time()), "status": "completed",
+            "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
+            "model": body.get("model"), "output": output, "parallel_tool_calls": True, "metadata": {},
+            "tool_choice": "auto", "tools": [], "temperature": 1.0, "top_p": 1.0, "usage": usage,
+            "store": body.get("store", True),
+        }
+        if turn["finish_reason"] == "length":
+            response["status"] = "incomplete"
+            response["incomplete_details"] = {"reason": "max_output_tokens"}
+        if not body.get("stream"):
+            return Reply.json(response)
+        start = {**response, "status": "in_progress", "output": []}
+        del start["usage"]
+        events: list[dict[str, Any]] = [{"type": "response.created", "response": start}]
+        for n, item in enumerate(output):
+            events.append({"type": "response.output_item.added", "output_index": n,
+                           "item": {**item, "status": "in_progress", "content": [], "arguments": "",
+                                    "summary": [], "encrypted_content": None}})
+            if item["type"] == "message":
+                for word in _pieces(item["content"][0]["text"]):
+                    events.append({"type": "response.output_text.delta", "item_id": item["id"], "output_index": n,
+                                   "content_index": 0, "delta": word, "logprobs": []})
+            elif item["type"] == "reasoning":
+                for word in _pieces(item["summary"][0]["text"]):
+                    events.append({"type": "response.reasoning_summary_text.delta", "item_id": item["id"],
+                                   "output_index": n, "summary_index": 0, "delta": word})
+            else:
+                args = item["arguments"]
+                for piece in (args[:len(args) // 2], args[len(args) // 2:]):
+                    events.append({"type": "response.function_call_arguments.delta", "item_id": item["id"],
+                                   "output_index": n, "delta": piece})
+            events.append({"type": "response.output_item.done", "output_index": n, "item": item})
+        kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
+        events.append({"type": kind, "response": response})
+        # The added items carry only the fields of their own type.
+        for ev in events:
+            item = ev.get("item")
+            if ev["type"] == "response.output_item.added" and item is not None:
+                keep = {"message": ("content",), "reasoning": ("summary", "encrypted_content"),
+                        "function_call": ("arguments",)}[item["type"]]
+                for key in ("content", "arguments", "summary", "encrypted_content"):
+                    if key not in keep:
+                        item.pop(key, None)
+        return Reply.sse([b"event: " + ev["type"].encode() + b"\ndata: "
+                          + orjson.dumps({**ev, "sequence_number": i}) + b"\n\n" for i, ev in enumerate(events)],
+                         delay=turn["delay"], drop_after=turn["drop_after"])
 
 
 def _pieces(text: str) -> list[str]:

@@ -25,6 +25,12 @@ validate_models_list       ``ListModelsResponse``
 validate_model             ``Model``
 validate_embeddings        ``CreateEmbeddingResponse``
 validate_image             ``ImagesResponse``
+validate_response          ``Response``
+validate_response_event    the ``Response*Event`` named by the event's ``type`` (one of
+                           ``ResponseStreamEvent``'s branches)
+validate_response_stream   every event of a raw Responses SSE body, plus the framing:
+                           ``event:`` line equals ``type``, ``sequence_number`` 0, 1, 2 ...
+validate_response_items    ``ResponseItemList`` (``GET /v1/responses/{id}/input_items``)
 =========================  =====================================
 
 Spec quirks handled by the conversion to JSON Schema Draft 2020-12 (generic, applied to the
@@ -114,6 +120,10 @@ __all__ = [
     "validate_embeddings",
     "validate_error",
     "validate_image",
+    "validate_response",
+    "validate_response_event",
+    "validate_response_items",
+    "validate_response_stream",
     "validate_model",
     "validate_models_list",
     "validator_for",
@@ -130,6 +140,9 @@ SCHEMA_MODELS_LIST: Final = "ListModelsResponse"
 SCHEMA_MODEL: Final = "Model"
 SCHEMA_EMBEDDINGS: Final = "CreateEmbeddingResponse"
 SCHEMA_IMAGES: Final = "ImagesResponse"
+SCHEMA_RESPONSE: Final = "Response"
+SCHEMA_RESPONSE_EVENT: Final = "ResponseStreamEvent"
+SCHEMA_RESPONSE_ITEMS: Final = "ResponseItemList"
 
 # Part of the cache key besides the spec's hash.  The module's own source is hashed too (see
 # _converter_fingerprint), so an edited converter never reuses a stale cache even if nobody
@@ -621,3 +634,61 @@ def validate_embeddings(obj: object) -> None:
 def validate_image(obj: object) -> None:
     """``POST /v1/images/generations`` (and edits/variations) response."""
     validate(SCHEMA_IMAGES, obj)
+
+
+def validate_response(obj: object) -> None:
+    """A ``Response`` object (``POST``/``GET /v1/responses``, and inside stream events)."""
+    validate(SCHEMA_RESPONSE, obj)
+
+
+def validate_response_items(obj: object) -> None:
+    """``GET /v1/responses/{id}/input_items`` response."""
+    validate(SCHEMA_RESPONSE_ITEMS, obj)
+
+
+@functools.cache
+def _response_event_schemas() -> dict[str, str]:
+    """Event ``type`` -> the schema of that event, from the branches of ``ResponseStreamEvent``."""
+    schemas = load_spec_document()["components"]["schemas"]
+    out: dict[str, str] = {}
+    for branch in schemas[SCHEMA_RESPONSE_EVENT]["anyOf"]:
+        name = branch["$ref"].rsplit("/", 1)[-1]
+        for kind in schemas[name]["properties"]["type"].get("enum", ()):
+            out[kind] = name
+    return out
+
+
+def validate_response_event(obj: object) -> None:
+    """One Responses stream event, checked against the schema its ``type`` names (an unknown
+    type is a failure: a client's SDK would not know it either)."""
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    name = _response_event_schemas().get(kind) if isinstance(kind, str) else None
+    if name is None:
+        raise OpenAPIValidationError(f"Not a Responses stream event type: {kind!r}", SCHEMA_RESPONSE_EVENT, [])
+    validate(name, obj)
+
+
+def validate_response_stream(raw: bytes) -> list[dict[str, Any]]:
+    """Validate a whole Responses SSE body and return its events' JSON, in order."""
+    events: list[dict[str, Any]] = []
+    for block in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
+        if not block.strip():
+            continue
+        name = None
+        data: list[bytes] = []
+        for line in block.split(b"\n"):
+            if line.startswith(b"event:"):
+                name = line[6:].strip().decode()
+            elif line.startswith(b"data:"):
+                data.append(line[5:].lstrip())
+        obj = json.loads(b"\n".join(data))
+        if name is not None and name != obj.get("type"):
+            raise OpenAPIValidationError(f"event line {name!r} but type {obj.get('type')!r}",
+                                         SCHEMA_RESPONSE_EVENT, [])
+        if obj.get("sequence_number") != len(events):
+            raise OpenAPIValidationError(
+                f"event {len(events)} ({obj.get('type')}) has sequence_number {obj.get('sequence_number')!r}",
+                SCHEMA_RESPONSE_EVENT, [])
+        validate_response_event(obj)
+        events.append(obj)
+    return events

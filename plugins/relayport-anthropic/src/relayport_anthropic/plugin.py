@@ -24,7 +24,7 @@ SPEC = ProviderSpec(
     key_env=("ANTHROPIC_API_KEY",),
     auth="x-api-key",
     model_patterns=("claude-*",),
-    capabilities=frozenset({"chat", "stream", "tools", "vision", "files", "thinking"}),
+    capabilities=frozenset({"chat", "stream", "tools", "vision", "files", "thinking", "search"}),
     description="Anthropic Messages API (Claude)",
 )
 

@@ -14,11 +14,13 @@ OPENAI = ProviderSpec(
     key_env=("OPENAI_API_KEY",),
     auth="bearer",
     model_patterns=("gpt-*", "o1*", "o3*", "o4*", "chatgpt-*"),
-    capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "files", "thinking"}),
+    capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "files", "thinking",
+                            "responses"}),
     # OpenAI takes only `reasoning_effort`; a thinking budget has no OpenAI spelling.
     # `max_completion_tokens`: the only spelling o-series and gpt-5 models take.
     openai_compat=OpenAICompat(thinking="reasoning_effort", max_tokens_field="max_completion_tokens"),
-    description="OpenAI Chat Completions",
+    # "responses": OpenAI serves /v1/responses itself, so Responses calls pass through.
+    description="OpenAI Chat Completions and Responses",
 )
 
 

@@ -1,0 +1,112 @@
+"""Stored Responses (`store: true`, `previous_response_id`) for translated vendors.
+
+One SQLite table in the gateway's state file (`server.state_path`, beside the task store).
+A response is bound to the gateway key that created it: it is stored under the key's
+SHA-256, and another key gets 404 for it, as if it did not exist. Rows expire after
+`responses.ttl_seconds` (30 days by default, OpenAI's own retention); expired rows are
+invisible at once and deleted on later writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY,
+    owner BLOB NOT NULL,
+    expires_at REAL NOT NULL,
+    response BLOB NOT NULL,
+    input_items BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);
+"""
+
+
+_PURGE_EVERY = 60.0  # seconds between deletions of expired rows
+
+
+def owner_of(key: str | None) -> bytes:
+    """What a response is bound to: the digest of the presented key (b"" on a keyless gateway)."""
+    return hashlib.sha256(key.encode()).digest() if key else b""
+
+
+class ResponseStore:
+    def __init__(self, path: str, ttl_seconds: float) -> None:
+        self.path = path
+        self.ttl = ttl_seconds
+        self._db: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        # Background responses being worked on in this process, by id.
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self._purged = 0.0
+
+    async def open(self) -> None:
+        def _open() -> sqlite3.Connection:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            return db
+
+        self._db = await asyncio.to_thread(_open)
+
+    async def close(self) -> None:
+        tasks = list(self.running.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)  # each records itself as cancelled
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.to_thread(db.close)
+
+    async def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        assert self._db is not None, "ResponseStore.open() was not awaited"
+        db = self._db
+        async with self._lock:
+            return await asyncio.to_thread(lambda: db.execute(sql, params).fetchall())
+
+    async def put(self, owner: bytes, response: dict[str, Any], input_items: list[dict[str, Any]]) -> None:
+        now = time.time()
+        row = (response["id"], owner, now + self.ttl, orjson.dumps(response), orjson.dumps(input_items))
+        purge = now - self._purged > _PURGE_EVERY
+        if purge:
+            self._purged = now
+        assert self._db is not None, "ResponseStore.open() was not awaited"
+        db = self._db
+
+        def write() -> None:
+            # One trip to the worker thread per response; expired rows go now and then, not on
+            # every write (they are invisible to reads already).
+            if purge:
+                db.execute("DELETE FROM responses WHERE expires_at < ?", (now,))
+            db.execute("INSERT OR REPLACE INTO responses (id, owner, expires_at, response, input_items) "
+                       "VALUES (?, ?, ?, ?, ?)", row)
+
+        async with self._lock:
+            await asyncio.to_thread(write)
+
+    async def get(self, owner: bytes, response_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        rows = await self._run(
+            "SELECT response, input_items FROM responses WHERE id = ? AND owner = ? AND expires_at >= ?",
+            (response_id, owner, time.time()),
+        )
+        if not rows:
+            return None
+        return orjson.loads(rows[0][0]), orjson.loads(rows[0][1])
+
+    async def delete(self, owner: bytes, response_id: str) -> bool:
+        found = await self._run("SELECT 1 FROM responses WHERE id = ? AND owner = ? AND expires_at >= ?",
+                                (response_id, owner, time.time()))
+        if found:
+            await self._run("DELETE FROM responses WHERE id = ?", (response_id,))
+        return bool(found)
