@@ -135,9 +135,11 @@ def test_parse_with_pydantic_model(client, fake_ds) -> None:
     fake_ds.queue_text('{"city":"Oslo","celsius":-3}')
     r = client.responses.parse(model="ds", input="Oslo weather as JSON", text_format=Weather)
     assert r.output_parsed == Weather(city="Oslo", celsius=-3)
-    fmt = fake_ds.last.json()["response_format"]
-    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "Weather"
-    assert fmt["json_schema"]["strict"] is True and fmt["json_schema"]["schema"]["required"] == ["city", "celsius"]
+    # DeepSeek takes no json_schema: the base sends json_object with the schema in a system message.
+    sent = fake_ds.last.json()
+    assert sent["response_format"] == {"type": "json_object"}
+    instruction = sent["messages"][0]
+    assert instruction["role"] == "system" and '"required":["city","celsius"]' in instruction["content"]
 
 
 def test_tool_loop_with_previous_response_id(client, fake_ds) -> None:
