@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -14,6 +14,9 @@ from relayport.model.content import (
     ToolCallBlock,
 )
 from relayport.model.usage import Usage
+
+if TYPE_CHECKING:
+    from relayport.urlguard import Fetched
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -118,6 +121,8 @@ class ChatRequest:
     user: str | None = None
     media: MediaInputs = attrs.field(factory=MediaInputs)
     extra: dict[str, Any] = attrs.field(factory=dict)
+    # Client URLs the gateway downloaded for the vendor (see `relayport_urls_to_fetch`).
+    fetched: dict[str, Fetched] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 @attrs.define

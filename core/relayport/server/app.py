@@ -60,12 +60,14 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     session = new_session()
     app[keys.SESSION] = session
     config = app[keys.CONFIG]
-    gateway = Gateway(app[keys.ROUTER], app[keys.PLUGINS], session, config.server.log_requests)
+    gateway = Gateway(app[keys.ROUTER], app[keys.PLUGINS], session, config.server.log_requests,
+                      fetch_policy=config.fetch)
     handler = next((h for h in logging.getLogger().handlers if isinstance(h, DeferredHandler)), None)
     if handler is not None and logging.getLogger("relayport.calls").isEnabledFor(logging.INFO):
         gateway.call_log = handler.fast_info("relayport.calls")
     app[keys.GATEWAY] = gateway
     yield
+    await gateway.close()
     await session.close()
 
 
