@@ -2,8 +2,8 @@
 
 Egress: `{"error":{"code","message","status","details"}}` (sometimes wrapped in an array)
 becomes a GatewayError with the vendor's status and message, Google's `status` kept in
-`code`, and the wait from `google.rpc.RetryInfo` as `retry_after` (and a `retry-after` header
-for the client, which the OpenAI SDKs honour). Ingress: any GatewayError in Google's envelope.
+`code`, and the wait from `google.rpc.RetryInfo` as `retry_after` (which the core turns into
+the client's `retry-after` header, as the OpenAI SDKs expect). Ingress: any GatewayError in Google's envelope.
 """
 
 from __future__ import annotations
@@ -73,8 +73,6 @@ def from_error_object(err: dict[str, Any], status: int) -> GatewayError:
         result.extra["quota"] = "daily"
     if isinstance(details, list) and details:
         result.extra["details"] = details
-    if wait is not None:
-        result.headers["retry-after"] = str(math.ceil(wait))
     return result
 
 

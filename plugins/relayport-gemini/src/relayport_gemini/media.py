@@ -27,6 +27,10 @@ _AUDIO_FORMATS = {"mp3": "audio/mp3", "wav": "audio/wav", "flac": "audio/flac", 
                   "ogg": "audio/ogg", "aiff": "audio/aiff", "m4a": "audio/mp4", "webm": "audio/webm",
                   "pcm16": "audio/l16"}
 
+# Spellings servers and `mimetypes` use for types Gemini names otherwise.
+_CANONICAL_TYPES = {"audio/x-wav": "audio/wav", "audio/wave": "audio/wav", "audio/mpeg": "audio/mp3",
+                    "audio/x-flac": "audio/flac", "audio/x-aiff": "audio/aiff", "image/jpg": "image/jpeg"}
+
 MediaBlock = ImageBlock | AudioBlock | VideoBlock | FileBlock
 
 
@@ -64,7 +68,7 @@ def urls_to_fetch(request: ChatRequest) -> list[str]:
 
 def _guess(url: str, block: MediaBlock) -> str:
     guessed = mimetypes.guess_type(urlsplit(url).path)[0]
-    return guessed or _DEFAULT_TYPES[type(block)]
+    return _CANONICAL_TYPES.get(guessed or "", guessed) or _DEFAULT_TYPES[type(block)]
 
 
 def _data_url(url: str, path: str) -> dict[str, Any]:
@@ -94,6 +98,7 @@ def _from_url(url: str, block: MediaBlock, fetched: dict[str, Fetched], path: st
     mime = got.content_type
     if not mime or mime in ("application/octet-stream", "binary/octet-stream"):
         mime = _guess(url, block)
+    mime = _CANONICAL_TYPES.get(mime, mime)
     return {"inlineData": {"mimeType": mime, "data": base64.b64encode(got.body).decode()}}
 
 
