@@ -13,7 +13,7 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 EXAMPLE = "examples/relayport-echo"
 # The SDKs the end-to-end tests drive the gateway with, as users would.
-SDKS = ["openai", "anthropic"]
+SDKS = ["openai", "anthropic", "google-genai"]
 
 
 def _install_all(session: nox.Session) -> None:

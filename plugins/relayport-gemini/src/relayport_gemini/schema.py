@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 _KEEP = frozenset({
     "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
     "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
@@ -60,9 +62,9 @@ def _clean(node: Any, defs: dict[str, Any], depth: int) -> Any:
         elif key == "items" and isinstance(value, dict):
             out["items"] = _clean(value, defs, depth + 1)
         elif key in ("anyOf", "oneOf") and isinstance(value, list):
-            variants = [_clean(v, defs, depth + 1) for v in value]
-            non_null = [v for v in variants if v.get("type") != "null"]
-            if len(non_null) < len(variants):
+            non_null = [_clean(v, defs, depth + 1) for v in value
+                        if not (isinstance(v, dict) and v.get("type") == "null")]
+            if len(non_null) < len(value):
                 out["nullable"] = True
             if len(non_null) == 1:
                 out.update({k: v for k, v in non_null[0].items() if k not in out})
@@ -77,9 +79,15 @@ def _clean(node: Any, defs: dict[str, Any], depth: int) -> Any:
         out.pop("type")
         out["nullable"] = True
     if isinstance(out.get("enum"), list):
-        # Gemini's enums are strings only.
-        out["enum"] = [v if isinstance(v, str) else str(v) for v in out["enum"]]
-        out.setdefault("type", "string")
+        values = out["enum"]
+        if all(isinstance(v, str) for v in values) and out.get("type", "string") == "string":
+            out.setdefault("type", "string")
+        else:
+            # Gemini's enums are strings only; a number enum as strings would make the model
+            # answer "1" where the tool wants 1. The allowed values go to the description.
+            del out["enum"]
+            listed = ", ".join(orjson.dumps(v).decode() for v in values)
+            out["description"] = (str(out.get("description", "")) + f" One of: {listed}.").strip()
     if isinstance(out.get("required"), list) and isinstance(out.get("properties"), dict):
         out["required"] = [r for r in out["required"] if r in out["properties"]]
     return out
