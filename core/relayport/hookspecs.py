@@ -61,7 +61,9 @@ def relayport_register_surfaces(register: Callable[[Surface], None]) -> None:
     """Register ingress wire formats (routes) this plugin serves to clients.
 
     Called once when the app is built. A surface's handlers reach the core's services
-    (routing, upstream calls) through ``request.app[relayport.server.keys.GATEWAY]``.
+    (routing, upstream calls, the model list) through ``relayport.services.services(request)``;
+    a surface sharing a path with others (``GET /v1/models``) says which requests are its
+    own with ``Surface.claims``.
 
     :param register: call it once per surface with a `Surface`.
     """

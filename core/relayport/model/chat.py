@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -13,10 +13,8 @@ from relayport.model.content import (
     ThinkingBlock,
     ToolCallBlock,
 )
+from relayport.model.http import Fetched
 from relayport.model.usage import Usage
-
-if TYPE_CHECKING:
-    from relayport.urlguard import Fetched
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 

@@ -12,13 +12,15 @@ from relayport.config import Config
 from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
 from relayport.plugins import PluginSet, load_plugins
-from relayport.provider import Surface
+from relayport.provider import Route, Surface
 from relayport.routing import Router
 from relayport.server import keys
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai
 from relayport.server.openai_routes import openai_surface
 from relayport.server.ops_routes import healthz, list_plugins
+from relayport.server.shared import SharedRoute
+from relayport.services import SERVICES, Services
 from relayport.tasks.store import TaskStore
 from relayport.upstream import new_session
 
@@ -44,11 +46,15 @@ def create_app(
     ops = Surface("ops", (), render_error=render_openai)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/-/plugins", list_plugins)
+    shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
     for surface in [openai_surface(), *plugins.surfaces]:
         for route in surface.routes:
-            app.router.add_route(route.method, route.path, route.handler)
+            shared.setdefault((route.method, route.path), []).append((surface, route))
             handler_surfaces[route.handler] = surface
             handler_surfaces.setdefault(route.path, surface)
+    for (method, path), owners in shared.items():
+        handler = owners[0][1].handler if len(owners) == 1 else SharedRoute(owners).handler()
+        app.router.add_route(method, path, handler)
     handler_surfaces[healthz] = handler_surfaces[list_plugins] = ops
 
     app.cleanup_ctx.append(_client_session)
@@ -66,6 +72,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     if handler is not None and logging.getLogger("relayport.calls").isEnabledFor(logging.INFO):
         gateway.call_log = handler.fast_info("relayport.calls")
     app[keys.GATEWAY] = gateway
+    app[SERVICES] = Services(gateway, app[keys.ROUTER])
     yield
     await gateway.close()
     await session.close()
