@@ -1,4 +1,4 @@
-"""relayport hook implementations for Gemini: the `gemini` provider.
+"""relayport hook implementations for Gemini: the `gemini` provider and the Gemini API surface.
 
 The hooks only translate (pure, synchronous); the modules beside this one hold the format.
 """
@@ -11,9 +11,10 @@ from relayport import hookimpl
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.provider import Deployment, ProviderSpec, StreamParser
+from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
 from relayport_gemini import errors, media, vocab
 from relayport_gemini.egress import build_request
+from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
 from relayport_gemini.stream import GeminiStreamParser
 
@@ -36,6 +37,22 @@ def _mine(deployment: Deployment) -> bool:
 @hookimpl
 def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(SPEC)
+
+
+@hookimpl
+def relayport_register_surfaces(register: Callable[[Surface], None]) -> None:
+    from relayport_gemini.surface import SURFACE  # aiohttp only when serving
+
+    register(SURFACE)
+
+
+@hookimpl
+def relayport_passthrough(
+    deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
+) -> Passthrough | None:
+    if not _mine(deployment) or surface not in SURFACES:
+        return None
+    return passthrough(deployment, body, surface)
 
 
 @hookimpl

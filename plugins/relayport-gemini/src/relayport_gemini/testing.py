@@ -47,6 +47,15 @@ _PATH = re.compile(r"^/(v1beta|v1)/models/([^:/]+):(generateContent|streamGenera
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
 
+def _signature_bytes(sig: str) -> bytes:
+    """Signatures are bytes in the API; JSON carries them as base64, standard or URL-safe
+    (google-genai re-encodes URL-safe), and both mean the same bytes."""
+    try:
+        return base64.b64decode(sig.replace("-", "+").replace("_", "/") + "==")
+    except (binascii.Error, ValueError):
+        return b""
+
+
 class Invalid(Exception):
     """A request the real API would refuse with 400 INVALID_ARGUMENT."""
 
@@ -95,6 +104,10 @@ class FakeGemini(FakeUpstream):
     @property
     def base_url(self) -> str:
         return self.url
+
+    @property
+    def _issued_bytes(self) -> set[bytes]:
+        return {_signature_bytes(s) for s in self.issued}
 
     # ------------------------------------------------------------------ scripting
 
@@ -218,7 +231,7 @@ class FakeGemini(FakeUpstream):
                         f", position {i + 1}.")
             for p in parts:
                 sig = p.get("thoughtSignature")
-                if sig is not None and sig != SKIP_SIGNATURE and sig not in self.issued:
+                if sig is not None and sig != SKIP_SIGNATURE and _signature_bytes(sig) not in self._issued_bytes:
                     raise Invalid("Corrupted thought signature.")
         for t in body.get("tools") or ():
             for d in t.get("functionDeclarations") or ():
