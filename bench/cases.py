@@ -20,7 +20,7 @@ EVENTS = 100  # stream events per response (mock default)
 TTFB_EVENTS = 10  # a short stream is enough to time its first event
 TTFB_DELAY_MS = 20.0
 
-Upstream = Literal["openai", "anthropic"]
+Upstream = Literal["openai", "anthropic", "gemini"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Case:
 
     @property
     def model(self) -> str:
-        return "bench-openai" if self.upstream == "openai" else "bench-claude"
+        return {"openai": "bench-openai", "anthropic": "bench-claude", "gemini": "bench-gemini"}[self.upstream]
 
 
 CASES = [
@@ -49,6 +49,8 @@ CASES = [
         32,
     ),
     Case("anthropic-stream-c32", "anthropic->openai stream c=32", "anthropic", True, 32),
+    Case("gemini-nonstream-c32", "gemini->openai non-stream c=32", "gemini", False, 32),
+    Case("gemini-stream-c32", "gemini->openai stream c=32", "gemini", True, 32),
 ]
 
 
@@ -66,6 +68,8 @@ class Target:
     def path(self, case: Case) -> str:
         if self.translates or case.upstream == "openai":
             return "/v1/chat/completions"
+        if case.upstream == "gemini":  # forwarder maps these to generateContent / streamGenerateContent
+            return "/gemini-stream/v1/chat/completions" if case.stream else "/gemini/v1/chat/completions"
         return "/anthropic/v1/chat/completions"  # forwarder maps it to /v1/messages
 
     def url(self, case: Case) -> str:
@@ -89,6 +93,10 @@ class Target:
             if case.stream:
                 return fixtures.check_openai_sse(ans.body, full)
             return fixtures.check_openai_json(ans.body, full)
+        if case.upstream == "gemini":
+            if case.stream:
+                return fixtures.check_gemini_sse(ans.body, full)
+            return fixtures.check_gemini_json(ans.body, full)
         if case.stream:
             return fixtures.check_anthropic_sse(ans.body, full)
         return fixtures.check_anthropic_json(ans.body, full)
@@ -325,6 +333,9 @@ def check_upstream_auth(mock_port: int, upstream: Upstream) -> str | None:
     if upstream == "openai":
         if seen.get("Authorization") != "Bearer sk-upstream-bench":
             return f"upstream got Authorization={seen.get('Authorization')!r}"
+    elif upstream == "gemini":
+        if seen.get("x-goog-api-key") != "gm-bench" or "Authorization" in seen:
+            return f"upstream got x-goog-api-key={seen.get('x-goog-api-key')!r}"
     else:
         if seen.get("x-api-key") != "sk-ant-bench":
             return f"upstream got x-api-key={seen.get('x-api-key')!r}"
@@ -354,6 +365,7 @@ def measure_ttfb(fwd: Target, gw: Target, mock_port: int, n: int) -> list[TtfbRo
     kinds: tuple[tuple[Upstream, str], ...] = (
         ("openai", "openai passthrough"),
         ("anthropic", "anthropic->openai"),
+        ("gemini", "gemini->openai"),
     )
     for delay, events in ((TTFB_DELAY_MS, TTFB_EVENTS), (0.0, EVENTS)):
         set_mock(mock_port, delay_ms=delay, events=events)

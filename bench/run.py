@@ -82,6 +82,13 @@ provider = "anthropic"
 model = "claude-sonnet-4-5"
 base_url = "{mock}"      # as the anthropic SDK means it (it appends /v1/messages)
 api_key = "sk-ant-bench"
+
+[[models]]
+name = "bench-gemini"
+provider = "gemini"
+model = "gemini-2.5-flash"
+base_url = "{mock}"      # as google-genai means it (it appends /v1beta/models/...)
+api_key = "gm-bench"
 """
 
 

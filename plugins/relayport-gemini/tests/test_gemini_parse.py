@@ -71,6 +71,21 @@ def test_whole_reads_match_event_by_event_at_every_cut() -> None:
         assert norm(whole_reads(GeminiStreamParser(), [STREAM[:cut], STREAM[cut:]])) == expected
 
 
+def test_runs_of_text_chunks_join_exactly() -> None:
+    """feed_sse joins a read's run of text chunks before decoding: the text must come out the
+    same, escapes and all, wherever the reads are cut."""
+    words = ["Hel", "lo \\", '"q"', " \u00e9\n", "end"]
+    raw = b"".join(chunk([{"text": w}], usage={"promptTokenCount": 3}) for w in words)
+    raw += chunk([{"text": "!"}], "STOP", {"promptTokenCount": 3, "candidatesTokenCount": 6})
+    expected = event_by_event(GeminiStreamParser(), [raw])
+    assert [e for e in expected if isinstance(e, TextDelta)] == [TextDelta("".join(words) + "!")]
+    for cut in range(0, len(raw) + 1, 3):
+        assert whole_reads(GeminiStreamParser(), [raw[:cut], raw[cut:]]) == expected
+    parser = GeminiStreamParser()
+    events = parser.feed_sse(raw.replace(b"\r\n", b"\n"))
+    assert events[1] == TextDelta("".join(words) + "!")  # one event for the whole run
+
+
 def test_stream_ends_at_finish_and_complains_when_cut() -> None:
     parser = GeminiStreamParser()
     parser.feed_sse(chunk([{"text": "a"}]).replace(b"\r\n", b"\n"))

@@ -2,8 +2,10 @@
 
 Every event is a whole `GenerateContentResponse` with only the new parts; there is no end
 sentinel: the chunk with `finishReason` (which also carries the final usage) is the end.
-The hot path is a chunk with one text part: `feed_sse` decodes all of a read's events with
-one parser call, and a read's consecutive text parts become one `TextDelta`.
+The hot path is a chunk with one text part. `feed_sse` first joins a read's run of such
+chunks into one (`relayport.wire.runs.FieldRuns`: consecutive chunks that differ only in
+the text's string; chunks whose usage or layout changes are left alone), then decodes what
+is left with one parser call; a read's consecutive text parts become one `TextDelta`.
 Function calls arrive whole, so each is one tool-call delta with its complete arguments.
 """
 
@@ -25,6 +27,7 @@ from relayport.model.stream import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relayport.wire.runs import FieldRuns
 from relayport.wire.sse import SSEEvent, payloads
 from relayport_gemini import errors, vocab
 from relayport_gemini.response import blocked, call_id
@@ -43,6 +46,7 @@ class GeminiStreamParser:
         self._started = False
         self._calls = 0
         self._usage: dict[str, Any] | None = None
+        self._runs = FieldRuns("text")
 
     @property
     def done(self) -> bool:
@@ -52,7 +56,7 @@ class GeminiStreamParser:
         return self._feed_payloads([event.data])
 
     def feed_sse(self, data: bytes) -> list[StreamEvent]:
-        return self._feed_payloads(payloads(data))
+        return self._feed_payloads(payloads(self._runs.merge(data)))
 
     def _load_all(self, datas: list[bytes]) -> list[Any]:
         datas = [d for d in datas if d]
