@@ -23,6 +23,8 @@ from relayport.testing.fakes import FakeOpenAI
 from relayport.testing.servers import GatewayHandle, start_gateway
 from relayport_gemini.testing import FakeGemini
 
+pytest_plugins = ("gemini_fixtures",)  # fixtures shared without a conftest.py (see there why)
+
 
 class CompatVendor:
     """A stand-in OpenAI-compatible vendor plugin (DeepSeek-like), so no other vendor package is needed."""

@@ -22,6 +22,7 @@ from relayport.testing.servers import GatewayHandle
 from relayport_gemini import vocab
 from relayport_gemini.testing import FakeGemini, google_error, rate_limited
 
+pytest_plugins = ("gemini_fixtures",)  # fixtures shared without a conftest.py (see there why)
 DATA = Path(__file__).parent / "data"
 TOOLS = [{"type": "function", "function": {
     "name": "weather", "description": "Current weather",

@@ -1,4 +1,9 @@
-"""Fixtures: a fake Gemini API, a media server, and a gateway in front of them."""
+"""Fixtures: a fake Gemini API, a media server, and a gateway in front of them.
+
+Imported by the test modules that use them rather than kept in a conftest.py: the Anthropic
+plugin's tests import names from `conftest`, and two test folders with a conftest.py each
+collide on that module name when the whole repo is tested at once.
+"""
 
 from __future__ import annotations
 
