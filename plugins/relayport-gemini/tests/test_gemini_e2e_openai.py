@@ -187,6 +187,10 @@ def test_fake_refuses_a_missing_signature(fake_gemini: FakeGemini) -> None:
     r = httpx.post(fake_gemini.url + "/v1beta/models/gemini-3-pro-preview:generateContent", json=body,
                    headers={"x-goog-api-key": GEMINI_KEY})
     assert r.status_code == 400 and "missing a thought_signature" in r.json()["error"]["message"]
+    body["contents"][1]["parts"][0]["thoughtSignature"] = "bm90IGlzc3VlZA=="  # one it never issued
+    r = httpx.post(fake_gemini.url + "/v1beta/models/gemini-3-pro-preview:generateContent", json=body,
+                   headers={"x-goog-api-key": GEMINI_KEY})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "Corrupted thought signature."
 
 
 def test_non_stream_tool_call_and_text_signature(openai_client: Any, fake_gemini: FakeGemini) -> None:
