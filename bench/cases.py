@@ -20,7 +20,7 @@ EVENTS = 100  # stream events per response (mock default)
 TTFB_EVENTS = 10  # a short stream is enough to time its first event
 TTFB_DELAY_MS = 20.0
 
-Upstream = Literal["openai", "anthropic"]
+Upstream = Literal["openai", "anthropic", "gemini"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Case:
     def model(self) -> str:
         if self.client == "responses":
             return "bench-compat"
-        return "bench-openai" if self.upstream == "openai" else "bench-claude"
+        return {"openai": "bench-openai", "anthropic": "bench-claude", "gemini": "bench-gemini"}[self.upstream]
 
     def body(self) -> bytes:
         if self.client == "responses":
@@ -61,6 +61,8 @@ CASES = [
     Case("anthropic-stream-c32", "anthropic->openai stream c=32", "anthropic", True, 32),
     Case("responses-compat-stream-c32", "responses->openai-compatible stream c=32", "openai", True, 32,
          client="responses"),
+    Case("gemini-nonstream-c32", "gemini->openai non-stream c=32", "gemini", False, 32),
+    Case("gemini-stream-c32", "gemini->openai stream c=32", "gemini", True, 32),
 ]
 
 
@@ -80,6 +82,8 @@ class Target:
             return "/v1/responses"
         if self.translates or case.upstream == "openai":
             return "/v1/chat/completions"
+        if case.upstream == "gemini":  # forwarder maps these to generateContent / streamGenerateContent
+            return "/gemini-stream/v1/chat/completions" if case.stream else "/gemini/v1/chat/completions"
         return "/anthropic/v1/chat/completions"  # forwarder maps it to /v1/messages
 
     def url(self, case: Case) -> str:
@@ -104,6 +108,10 @@ class Target:
             if case.stream:
                 return fixtures.check_openai_sse(ans.body, full)
             return fixtures.check_openai_json(ans.body, full)
+        if case.upstream == "gemini":
+            if case.stream:
+                return fixtures.check_gemini_sse(ans.body, full)
+            return fixtures.check_gemini_json(ans.body, full)
         if case.stream:
             return fixtures.check_anthropic_sse(ans.body, full)
         return fixtures.check_anthropic_json(ans.body, full)
@@ -340,6 +348,9 @@ def check_upstream_auth(mock_port: int, upstream: Upstream) -> str | None:
     if upstream == "openai":
         if seen.get("Authorization") != "Bearer sk-upstream-bench":
             return f"upstream got Authorization={seen.get('Authorization')!r}"
+    elif upstream == "gemini":
+        if seen.get("x-goog-api-key") != "gm-bench" or "Authorization" in seen:
+            return f"upstream got x-goog-api-key={seen.get('x-goog-api-key')!r}"
     else:
         if seen.get("x-api-key") != "sk-ant-bench":
             return f"upstream got x-api-key={seen.get('x-api-key')!r}"
@@ -369,6 +380,7 @@ def measure_ttfb(fwd: Target, gw: Target, mock_port: int, n: int) -> list[TtfbRo
     kinds: tuple[tuple[Upstream, str, str], ...] = (
         ("openai", "openai passthrough", "chat"),
         ("anthropic", "anthropic->openai", "chat"),
+        ("gemini", "gemini->openai", "chat"),
         ("openai", "responses->openai-compatible", "responses"),
     )
     for delay, events in ((TTFB_DELAY_MS, TTFB_EVENTS), (0.0, EVENTS)):

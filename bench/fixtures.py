@@ -334,6 +334,71 @@ def check_responses_sse(body: bytes, expected: str) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------
+# Gemini generateContent
+# --------------------------------------------------------------------------
+
+GEMINI_PATH = "/v1beta/models/{model}:{action}"
+
+
+def _gemini_usage(n_tokens: int) -> dict[str, Any]:
+    return {"promptTokenCount": PROMPT_TOKENS, "candidatesTokenCount": n_tokens,
+            "totalTokenCount": PROMPT_TOKENS + n_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": PROMPT_TOKENS}]}
+
+
+def gemini_response(model: str, n_tokens: int) -> bytes:
+    return _dumps({"candidates": [{"content": {"parts": [{"text": text(n_tokens)}], "role": "model"},
+                                   "finishReason": "STOP", "index": 0}],
+                   "usageMetadata": _gemini_usage(n_tokens), "modelVersion": model,
+                   "responseId": "benchResp0001"})
+
+
+def gemini_stream(model: str, n_chunks: int) -> list[bytes]:
+    """`streamGenerateContent?alt=sse` as the API sends it: one whole response per event with
+    only the new text (and prompt usage so far), CRLF framing, the finish reason and full
+    usage on the last; no end sentinel."""
+    early = {"promptTokenCount": PROMPT_TOKENS, "totalTokenCount": PROMPT_TOKENS}
+    events = []
+    pieces = tokens(n_chunks)
+    for i, piece in enumerate(pieces):
+        cand: dict[str, Any] = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
+        usage = early
+        if i == len(pieces) - 1:
+            cand["finishReason"] = "STOP"
+            usage = _gemini_usage(n_chunks)
+        events.append(b"data: " + _dumps({"candidates": [cand], "usageMetadata": usage, "modelVersion": model,
+                                          "responseId": "benchResp0001"}) + b"\r\n\r\n")
+    return events
+
+
+def check_gemini_json(body: bytes, expected: str) -> str | None:
+    try:
+        obj = orjson.loads(body)
+        if obj["candidates"][0]["content"]["parts"][0]["text"] != expected:
+            return "content differs"
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        return f"not a Gemini response: {exc!r}"
+    return None
+
+
+def check_gemini_sse(body: bytes, expected: str) -> str | None:
+    try:
+        parts = []
+        finish = None
+        for d in _sse_data(body.replace(b"\r\n", b"\n")):
+            cand = orjson.loads(d)["candidates"][0]
+            parts += [p.get("text", "") for p in cand["content"]["parts"]]
+            finish = cand.get("finishReason") or finish
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        return f"bad event: {exc!r}"
+    if finish != "STOP":
+        return "stream does not end with finishReason STOP"
+    if "".join(parts) != expected:
+        return "content differs"
+    return None
+
+
 def check_anthropic_json(body: bytes, expected: str) -> str | None:
     try:
         obj = orjson.loads(body)

@@ -25,7 +25,11 @@ import aiohttp
 import loops
 from aiohttp import web
 
-DEFAULT_ROUTES = {"/anthropic/v1/chat/completions": "/v1/messages"}
+DEFAULT_ROUTES = {
+    "/anthropic/v1/chat/completions": "/v1/messages",
+    "/gemini/v1/chat/completions": "/v1beta/models/gemini-2.5-flash:generateContent",
+    "/gemini-stream/v1/chat/completions": "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+}
 
 UPSTREAM = web.AppKey("upstream", str)
 ROUTES = web.AppKey("routes", dict)

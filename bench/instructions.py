@@ -39,6 +39,8 @@ from run import forwarder_argv, gateway_config
 CASES = {
     "anthropic-stream": ("bench-claude", True, "openai"),
     "anthropic-nonstream": ("bench-claude", False, "openai"),
+    "gemini-stream": ("bench-gemini", True, "openai"),
+    "gemini-nonstream": ("bench-gemini", False, "openai"),
     "openai-stream": ("bench-openai", True, "openai"),
     "openai-nonstream": ("bench-openai", False, "openai"),
     "messages-openai-stream": ("bench-openai", True, "anthropic"),
@@ -111,7 +113,9 @@ def main() -> int:
     else:
         body, gw_path = messages_body(model, stream), "/v1/messages"
     # The forwarder reaches the Anthropic endpoint through its route table (see forwarder.py).
-    fwd_path = "/anthropic/v1/chat/completions" if model == "bench-claude" else "/v1/chat/completions"
+    fwd_path = {"bench-claude": "/anthropic/v1/chat/completions",
+                "bench-gemini": "/gemini-stream/v1/chat/completions" if stream else "/gemini/v1/chat/completions",
+                }.get(model, "/v1/chat/completions")
     script = Path(sys.executable).parent / "relayport"
     relayport = [str(script)] if script.exists() else [sys.executable, "-m", "relayport"]
     with tempfile.TemporaryDirectory(prefix="relayport-instr-") as tmp:

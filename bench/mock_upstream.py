@@ -54,6 +54,7 @@ class Mock:
         self.stats: dict[str, dict[str, Any]] = {
             "openai": {"requests": 0, "last_headers": {}},
             "anthropic": {"requests": 0, "last_headers": {}},
+            "gemini": {"requests": 0, "last_headers": {}},
         }
 
     def config(self) -> dict[str, Any]:
@@ -70,6 +71,12 @@ class Mock:
                 hit = (evs, b"".join(evs))
             else:
                 hit = ([], fixtures.openai_completion(model, self.events))
+        elif kind == "gemini":
+            if stream:
+                evs = fixtures.gemini_stream(model, self.events)
+                hit = (evs, b"".join(evs))
+            else:
+                hit = ([], fixtures.gemini_response(model, self.events))
         else:
             if stream:
                 evs = fixtures.anthropic_stream(model, self.events, self.ping)
@@ -88,6 +95,8 @@ class Mock:
                 return await self._complete(request, "openai")
             if path == "/v1/messages":
                 return await self._complete(request, "anthropic")
+            if path.startswith("/v1beta/models/"):
+                return await self._complete(request, "gemini")
             if path == "/_bench/config":
                 return await self._set_config(request)
         elif request.method == "GET":
@@ -120,11 +129,15 @@ class Mock:
         st = self.stats[kind]
         st["requests"] += 1
         h = request.headers
-        st["last_headers"] = {k: h[k] for k in ("Authorization", "x-api-key", "anthropic-version") if k in h}
+        st["last_headers"] = {k: h[k] for k in ("Authorization", "x-api-key", "anthropic-version",
+                                                "x-goog-api-key") if k in h}
 
         model = req.get("model")
         model = model[:100] if isinstance(model, str) else "unknown"
         stream = req.get("stream") is True
+        if kind == "gemini":  # the model and the kind of answer are in the path
+            model, _, action = request.path.rsplit("/", 1)[-1].partition(":")
+            stream = action == "streamGenerateContent"
         opts = req.get("stream_options")
         usage = isinstance(opts, dict) and opts.get("include_usage") is True
         events, joined = self._payload(kind, stream, usage, model)

@@ -124,6 +124,7 @@ def evaluate(run: Run) -> list[Check]:
     ratio_target("anthropic-nonstream-c32", 0.40)
     ratio_target("anthropic-stream-c32", 0.40)
     ratio_target("responses-compat-stream-c32", 0.45)
+    ratio_target("gemini-stream-c32", 0.45)
     for t in run.ttfb:
         added = t.result.added_ms if t.result else None
         out.append(

@@ -89,6 +89,13 @@ provider = "deepseek"     # OpenAI-compatible without a Responses API: /v1/respo
 model = "deepseek-chat"
 base_url = "{mock}/v1"
 api_key = "sk-upstream-bench"
+
+[[models]]
+name = "bench-gemini"
+provider = "gemini"
+model = "gemini-2.5-flash"
+base_url = "{mock}"      # as google-genai means it (it appends /v1beta/models/...)
+api_key = "gm-bench"
 """
 
 

@@ -5,6 +5,7 @@ The `test_hook_<name>` functions drive each hook through the gateway's public AP
 
 from __future__ import annotations
 
+import base64
 import inspect
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ from relayport.config import parse_config
 from relayport.model import (
     Finish,
     GatewayError,
+    ImageBlock,
     MediaKind,
     MediaOutput,
     MediaRequest,
@@ -34,6 +36,7 @@ from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import TaskStore
 from relayport.testing.fakes import Reply
 from relayport.upstream import new_session
+from relayport.wire import openai_chat
 from relayport.wire.sse import payloads
 from tests.fake_echo import ECHO_KEY
 
@@ -411,3 +414,65 @@ def test_no_adjustments_no_header(relayport_gateway, fake_openai):
     r = httpx.post(gw.openai_base_url + "/chat/completions",
                    json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "u"}]})
     assert r.status_code == 200 and "x-relayport-adjustments" not in r.headers
+
+
+# --------------------------------------------------------------------------- URL fetching
+
+
+class Inliner:
+    """A vendor that takes images only inline: it names the URLs, the core downloads them."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    def relayport_register_providers(self, register):
+        register(ProviderSpec(name="inliner", base_url="https://i.example", key_env=("I_KEY",)))
+
+    @hookimpl
+    def relayport_urls_to_fetch(self, deployment, request):
+        self.asked += 1
+        return [b.url for m in request.messages for b in m.content
+                if isinstance(b, ImageBlock) and b.url and not b.data]
+
+    @hookimpl
+    def relayport_translate_request(self, deployment, request):
+        images = [request.fetched[b.url] for m in request.messages for b in m.content
+                  if isinstance(b, ImageBlock) and b.url and not b.data]
+        body = {"model": deployment.model, "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:{f.content_type};base64,"
+                                                       + base64.b64encode(f.body).decode()}}
+            for f in images]}]}
+        return UpstreamRequest("POST", deployment.url("/chat/completions"), deployment.auth_headers(),
+                               orjson.dumps(body), stream=request.stream)
+
+    @hookimpl
+    def relayport_parse_response(self, deployment, request, response):
+        return openai_chat.decode_response(orjson.loads(response.body))
+
+
+def test_hook_relayport_urls_to_fetch(relayport_gateway, fake_upstream, fake_openai):
+    """The core downloads the URLs a plugin names (within the [fetch] policy) before translating."""
+    fake_upstream.push(Reply(body=b"\x89PNGfake", headers={"Content-Type": "image/png"}))
+    plugin = Inliner()
+    config = {"models": [{"name": "i", "provider": "inliner", "base_url": fake_openai.base_url,
+                          "api_key": "sk-fake-upstream"}]}
+    image = {"type": "image_url", "image_url": {"url": fake_upstream.url + "/cat.png"}}
+    body = {"model": "i", "messages": [{"role": "user", "content": [image]}]}
+    # Loopback is a private address: refused by default, before the vendor is called.
+    gw = relayport_gateway(config, env={}, extra_plugins={"inliner": plugin})
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json=body)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_url"
+    assert "private or local" in r.json()["error"]["message"] and not fake_openai.requests
+    # Allowed by config: fetched once, inlined by the plugin's translation.
+    gw = relayport_gateway({**config, "fetch": {"allow_private": True}}, env={},
+                           extra_plugins={"inliner": plugin})
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    assert fake_upstream.last.path == "/cat.png"
+    sent = fake_openai.last.json()["messages"][0]["content"][0]["image_url"]["url"]
+    assert sent == "data:image/png;base64," + base64.b64encode(b"\x89PNGfake").decode()
+    # A URL that answers with an error is the client's 400, naming the URL but no more.
+    fake_upstream.push(Reply(status=404, body=b"gone"))
+    r = httpx.post(gw.openai_base_url + "/chat/completions", json=body)
+    assert r.status_code == 400 and "HTTP 404" in r.json()["error"]["message"]

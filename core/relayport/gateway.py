@@ -7,6 +7,7 @@ fallback, timeouts, error mapping and cancellation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,7 @@ from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
 from relayport.routing import Router
+from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
 log = logging.getLogger("relayport.calls")
@@ -33,11 +35,15 @@ log = logging.getLogger("relayport.calls")
 
 class Gateway:
     def __init__(self, router: Router, plugins: PluginSet, session: aiohttp.ClientSession,
-                 log_requests: bool = True) -> None:
+                 log_requests: bool = True, fetch_policy: FetchPolicy | None = None) -> None:
         self.router = router
         self.plugins = plugins
         self.session = session
         self.log_requests = log_requests
+        self.fetch_policy = fetch_policy or FetchPolicy()
+        # For client-named URLs (never the vendor session: see relayport.urlguard); made on
+        # first use, as most gateways never fetch anything.
+        self._fetch_session: aiohttp.ClientSession | None = None
         # Set by `relayport serve` to the log handler's fast path (see relayport.logs).
         self.call_log: Callable[[str], None] | None = None
 
@@ -73,6 +79,22 @@ class Gateway:
 
     # ------------------------------------------------------------------ canonical calls
 
+    async def fetch_urls(self, dep: Deployment, request: ChatRequest) -> None:
+        """Download what the plugin asks for (`relayport_urls_to_fetch`) into `request.fetched`."""
+        urls = dep.hooks.relayport_urls_to_fetch(deployment=dep, request=request)
+        wanted = [u for u in dict.fromkeys(urls or ()) if u not in request.fetched]
+        if not wanted:
+            return
+        if self._fetch_session is None:
+            self._fetch_session = new_fetch_session(self.fetch_policy)
+        session, policy = self._fetch_session, self.fetch_policy
+        results = await asyncio.gather(*(fetch(session, u, policy) for u in wanted))
+        request.fetched.update(zip(wanted, results, strict=True))
+
+    async def close(self) -> None:
+        if self._fetch_session is not None:
+            await self._fetch_session.close()
+
     def _translate(self, dep: Deployment, request: ChatRequest) -> UpstreamRequest:
         req = dep.hooks.relayport_translate_request(deployment=dep, request=request)
         if req is None:
@@ -83,6 +105,7 @@ class Gateway:
     async def complete(self, request: ChatRequest, deployments: list[Deployment]) -> ChatResponse:
         async def attempt(dep: Deployment) -> ChatResponse:
             started = time.perf_counter()
+            await self.fetch_urls(dep, request)
             up = self._translate(dep, request)
             up.stream = False
             async with upstream.send(self.session, dep, up) as resp:
@@ -108,6 +131,7 @@ class Gateway:
             parser = dep.hooks.relayport_stream_parser(deployment=dep, request=request)
             if parser is None:
                 raise GatewayError(501, f"Provider '{dep.provider.name}' cannot stream.")
+            await self.fetch_urls(dep, request)
             up = self._translate(dep, request)
             up.stream = True
             cm = upstream.send(self.session, dep, up)

@@ -61,7 +61,9 @@ def relayport_register_surfaces(register: Callable[[Surface], None]) -> None:
     """Register ingress wire formats (routes) this plugin serves to clients.
 
     Called once when the app is built. A surface's handlers reach the core's services
-    (routing, upstream calls) through ``request.app[relayport.server.keys.GATEWAY]``.
+    (routing, upstream calls, the model list) through ``relayport.services.services(request)``;
+    a surface sharing a path with others (``GET /v1/models``) says which requests are its
+    own with ``Surface.claims``.
 
     :param register: call it once per surface with a `Surface`.
     """
@@ -104,6 +106,24 @@ def relayport_translate_request(
     :param deployment: the deployment serving the call; ``deployment.model`` is the
         vendor's model id and ``deployment.url(path)`` joins its base URL.
     :param request: the canonical request; ``request.stream`` says whether to stream.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_urls_to_fetch(deployment: Deployment, request: ChatRequest) -> list[str] | None:
+    """Name the client URLs the gateway must download before `relayport_translate_request`.
+
+    For vendors that take media only inline (base64) while clients send http(s) URLs. The core
+    fetches each URL through `relayport.urlguard` (the `[fetch]` policy: private addresses
+    refused, size cap, timeout; a refusal is a 400 for the client), once per call, and puts
+    the results in ``request.fetched`` (URL -> `relayport.urlguard.Fetched`: body, content
+    type) before it calls `relayport_translate_request`, which inlines them. Hooks stay
+    synchronous: the download happens in the core, between the two hooks.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment about to serve the call.
+    :param request: the canonical request; URLs already in ``request.fetched`` are not fetched again.
     """
 
 
@@ -215,6 +235,7 @@ def relayport_parse_poll(
 PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_passthrough",
     "relayport_translate_request",
+    "relayport_urls_to_fetch",
     "relayport_parse_response",
     "relayport_map_error",
     "relayport_stream_parser",

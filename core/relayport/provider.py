@@ -182,8 +182,14 @@ class Surface:
 
     :param render_error: turns an error into (status, JSON body) in the surface's envelope;
         the core's error middleware uses it for every failure on these routes.
+    :param claims: for routes this surface shares with others (same method and path, e.g.
+        `GET /v1/models` in OpenAI, Anthropic and Gemini formats): whether a request is this
+        surface's, from what the client sent (`anthropic-version`, `x-goog-api-key`...). The
+        core asks the sharing surfaces in registration order; the first that claims a request
+        answers it, and the one without `claims` (the core's OpenAI surface) answers the rest.
     """
 
     name: str
     routes: tuple[Route, ...]
     render_error: Callable[[GatewayError], tuple[int, bytes]] | None = None
+    claims: Callable[[web.Request], bool] | None = None

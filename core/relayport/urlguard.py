@@ -23,6 +23,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from relayport.model.errors import GatewayError
+from relayport.model.http import Fetched
+
+__all__ = ["FetchPolicy", "Fetched", "check_url", "fetch", "new_fetch_session", "refused"]
 
 _MAX_REDIRECTS = 5
 
@@ -96,13 +99,6 @@ def new_fetch_session(policy: FetchPolicy) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(resolver=resolver, limit=64)
     return aiohttp.ClientSession(connector=connector, trust_env=False,
                                  timeout=aiohttp.ClientTimeout(total=policy.timeout))
-
-
-@attrs.define
-class Fetched:
-    body: bytes
-    content_type: str
-    url: str
 
 
 async def fetch(session: aiohttp.ClientSession, url: str, policy: FetchPolicy) -> Fetched:

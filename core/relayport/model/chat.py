@@ -13,6 +13,7 @@ from relayport.model.content import (
     ThinkingBlock,
     ToolCallBlock,
 )
+from relayport.model.http import Fetched
 from relayport.model.usage import Usage
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -120,6 +121,8 @@ class ChatRequest:
     extra: dict[str, Any] = attrs.field(factory=dict)
     # The client used OpenAI's deprecated `functions`: answers go back as `function_call`.
     legacy_functions: bool = False
+    # Client URLs the gateway downloaded for the vendor (see `relayport_urls_to_fetch`).
+    fetched: dict[str, Fetched] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 @attrs.define

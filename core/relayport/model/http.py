@@ -38,3 +38,12 @@ class UpstreamResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+@attrs.define
+class Fetched:
+    """A client-named URL the gateway downloaded (see `relayport.urlguard.fetch`)."""
+
+    body: bytes
+    content_type: str
+    url: str

@@ -12,7 +12,7 @@ from relayport.config import Config
 from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
 from relayport.plugins import PluginSet, load_plugins
-from relayport.provider import Surface
+from relayport.provider import Route, Surface
 from relayport.response_store import ResponseStore
 from relayport.routing import Router
 from relayport.server import keys
@@ -21,6 +21,8 @@ from relayport.server.errors import gateway_middleware, render_openai, stamp_req
 from relayport.server.openai_routes import openai_surface
 from relayport.server.ops_routes import healthz, list_plugins
 from relayport.server.responses_routes import responses_surface
+from relayport.server.shared import SharedRoute
+from relayport.services import SERVICES, Services
 from relayport.tasks.store import TaskStore
 from relayport.upstream import new_session
 
@@ -46,11 +48,15 @@ def create_app(
     ops = Surface("ops", (), render_error=render_openai)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/-/plugins", list_plugins)
+    shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
     for surface in [openai_surface(), responses_surface(), *plugins.surfaces]:
         for route in surface.routes:
-            app.router.add_route(route.method, route.path, route.handler)
+            shared.setdefault((route.method, route.path), []).append((surface, route))
             handler_surfaces[route.handler] = surface
             handler_surfaces.setdefault(route.path, surface)
+    for (method, path), owners in shared.items():
+        handler = owners[0][1].handler if len(owners) == 1 else SharedRoute(owners).handler()
+        app.router.add_route(method, path, handler)
     handler_surfaces[healthz] = handler_surfaces[list_plugins] = ops
 
     app.on_response_prepare.append(stamp_request_id)
@@ -64,12 +70,15 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     session = new_session()
     app[keys.SESSION] = session
     config = app[keys.CONFIG]
-    gateway = Gateway(app[keys.ROUTER], app[keys.PLUGINS], session, config.server.log_requests)
+    gateway = Gateway(app[keys.ROUTER], app[keys.PLUGINS], session, config.server.log_requests,
+                      fetch_policy=config.fetch)
     handler = next((h for h in logging.getLogger().handlers if isinstance(h, DeferredHandler)), None)
     if handler is not None and logging.getLogger("relayport.calls").isEnabledFor(logging.INFO):
         gateway.call_log = handler.fast_info("relayport.calls")
     app[keys.GATEWAY] = gateway
+    app[SERVICES] = Services(gateway, app[keys.ROUTER])
     yield
+    await gateway.close()
     await session.close()
 
 

@@ -27,8 +27,10 @@ def render_openai(err: GatewayError) -> tuple[int, bytes]:
 
 def error_response(request: web.Request, err: GatewayError) -> web.Response:
     surfaces = request.app[HANDLER_SURFACES]
+    handler = request.match_info.handler
+    pick = getattr(handler, "pick", None)  # a path several surfaces share: whose request is it
     # A wrong method on a surface's path (405) has no handler of its own: find it by path.
-    surface = surfaces.get(request.match_info.handler) or surfaces.get(request.path)
+    surface = pick(request) if pick is not None else surfaces.get(handler) or surfaces.get(request.path)
     render = surface.render_error if surface is not None and surface.render_error else render_openai
     status, body = render(err)
     headers = dict(err.headers)

@@ -108,7 +108,9 @@ class SSEDecoder:
                 self._cr_end = False
             if chunk:
                 self._cr_end = chunk[-1:] == b"\r"
-            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            chunk = chunk.replace(b"\r\n", b"\n")
+            if b"\r" in chunk:  # a lone CR line end: rare, and a scan is cheaper than a copy
+                chunk = chunk.replace(b"\r", b"\n")
         buf = self._buf + chunk if self._buf else chunk
         cut = buf.rfind(b"\n\n")
         if cut < 0:

@@ -299,3 +299,16 @@ def test_passthrough_count_tokens(anthropic_client: Any, fake_anthropic: FakeAnt
     assert result.input_tokens > 0
     assert fake_anthropic.last.path == "/v1/messages/count_tokens"
     assert fake_anthropic.last.json()["model"] == "claude-sonnet-4-5"
+
+
+def test_models_in_anthropic_format(anthropic_client: Any, openai_client: Any) -> None:
+    """`GET /v1/models` is shared with OpenAI: the Anthropic SDK gets Anthropic's format."""
+    page = anthropic_client.models.list()
+    assert [m.id for m in page.data] == ["claude-test", "claude-3-test", "compat-test"]
+    assert page.data[0].type == "model" and page.has_more is False
+    assert anthropic_client.models.retrieve("compat-test").display_name == "compat-test"
+    with pytest.raises(anthropic.NotFoundError) as info:
+        anthropic_client.models.retrieve("no-such-model")
+    assert info.value.body["type"] == "error"  # Anthropic's envelope
+    # The OpenAI SDK on the same path still gets OpenAI's list.
+    assert [m.id for m in openai_client.models.list().data][:1] == ["claude-test"]

@@ -24,7 +24,9 @@ def test_registers_the_provider_and_the_messages_surface() -> None:
     [surface] = plugins.surfaces
     assert surface.name == MESSAGES
     assert sorted((r.method, r.path) for r in surface.routes) == [
+        ("GET", "/v1/models"), ("GET", "/v1/models/{model:.+}"),
         ("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")]
+    assert surface.claims is not None  # the shared model routes are answered for Anthropic clients only
 
 
 def test_hooks_answer_only_for_anthropic_deployments() -> None:

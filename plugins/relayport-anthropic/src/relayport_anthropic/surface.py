@@ -16,6 +16,7 @@ from aiohttp import web
 from relayport.model.errors import GatewayError
 from relayport.model.http import adjustment_headers
 from relayport.provider import Deployment, Route, Surface
+from relayport.services import services
 from relayport.wire.fields import get
 from relayport_anthropic import estimate, ingress
 from relayport_anthropic.errors import render_error
@@ -30,15 +31,11 @@ FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
 def _gateway(request: web.Request) -> Any:
-    from relayport.server.keys import GATEWAY  # the server package imports plugins, not vice versa
-
-    return request.app[GATEWAY]
+    return services(request).gateway
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    from relayport.server.json_body import read_json_object
-
-    return await read_json_object(request)
+    return await services(request).read_json(request)
 
 
 def _client_headers(request: web.Request) -> dict[str, str]:
@@ -103,11 +100,37 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
                         content_type="application/json", headers=adjustment_headers([COUNT_ESTIMATED]))
 
 
+def _model_info(name: str) -> dict[str, Any]:
+    # Anthropic's ModelInfo; the gateway does not know release dates, so the epoch stands in.
+    return {"type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"}
+
+
+async def list_models(request: web.Request) -> web.Response:
+    data = [_model_info(name) for name, _ in services(request).models()]
+    body = {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def get_model(request: web.Request) -> web.Response:
+    name = request.match_info["model"]
+    services(request).gateway.resolve(name)  # 404 (in Anthropic's envelope) for an unknown model
+    return web.Response(body=orjson.dumps(_model_info(name)), content_type="application/json")
+
+
+def _claims(request: web.Request) -> bool:
+    """`GET /v1/models` is OpenAI's too: the Anthropic SDKs always send `anthropic-version`."""
+    return "anthropic-version" in request.headers
+
+
 SURFACE = Surface(
     name=MESSAGES,
     routes=(
         Route("POST", "/v1/messages", messages),
         Route("POST", "/v1/messages/count_tokens", count_tokens),
+        Route("GET", "/v1/models", list_models),
+        Route("GET", "/v1/models/{model:.+}", get_model),
     ),
     render_error=render_error,
+    claims=_claims,
 )
