@@ -121,6 +121,8 @@ class TaskRecord:
     # Short vendor-specific facts a plugin needs again later (e.g. which endpoint family
     # served the submit, an absolute polling URL); never secrets.
     vendor_state: dict[str, Any] = attrs.field(factory=dict)
+    # What the plugin changed to make the vendor take the request (`x-relayport-adjustments`).
+    adjustments: list[str] = attrs.field(factory=list)
     # Scheme and host the client reached the gateway at: content URLs in callbacks use it.
     origin: str = ""
 

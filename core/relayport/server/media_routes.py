@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from relayport.model.errors import GatewayError
-from relayport.model.http import UpstreamResponse
+from relayport.model.http import UpstreamResponse, adjustment_headers
 from relayport.model.media import MediaKind, MediaRequest, TaskRecord, TaskStatus
 from relayport.provider import Deployment, Route, Surface
 from relayport.server.auth import presented_key
@@ -33,8 +33,9 @@ _AUDIO_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "aac": "audio/aac", "f
                 "wav": "audio/wav", "pcm": "audio/pcm"}
 
 
-def json_response(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
+def json_response(obj: Any, status: int = 200, task: TaskRecord | None = None) -> web.Response:
+    headers = adjustment_headers(task.adjustments) if task is not None else None
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json", headers=headers)
 
 
 def owner_of(request: web.Request) -> str:
@@ -121,7 +122,7 @@ def _task_routes(kind: MediaKind) -> tuple[Any, Any, Any, Any]:
         task = await submit(request, req, _callback(body))
         if kind is MediaKind.IMAGE and body.get("async") is not True:
             return await _image_answer(request, body, task)
-        return json_response(unified(task, origin_of(request)))
+        return json_response(unified(task, origin_of(request)), task=task)
 
     async def retrieve(request: web.Request) -> web.Response:
         task = await load_task(request, kind)
@@ -177,7 +178,7 @@ def _default_type(task: TaskRecord) -> str:
 async def _image_answer(request: web.Request, body: dict[str, Any], task: TaskRecord) -> web.Response:
     task = await wait_final(request, task)
     if media.seed_form(body) and task.native is not None:
-        return json_response(task.native)
+        return json_response(task.native, task=task)
     fmt = body.get("response_format") or "url"
     data = []
     for i, out in enumerate(task.outputs):
@@ -202,7 +203,7 @@ async def _image_answer(request: web.Request, body: dict[str, Any], task: TaskRe
     if task.usage is not None:
         answer["usage"] = {"input_tokens": task.usage.input_tokens, "output_tokens": task.usage.output_tokens,
                            "total_tokens": task.usage.total_tokens}
-    return json_response(answer)
+    return json_response(answer, task=task)
 
 
 async def image_edits(request: web.Request) -> web.Response:
@@ -251,7 +252,7 @@ async def openai_videos_create(request: web.Request) -> web.Response:
     if "seconds" in body:
         req.extra["seconds"] = str(body["seconds"])
     task = await submit(request, req, _callback(body))
-    return json_response(openai_video(task))
+    return json_response(openai_video(task), task=task)
 
 
 async def openai_videos_retrieve(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -58,7 +59,9 @@ class ResultStore:
     async def save(self, task_id: str, index: int, chunks: AsyncIterator[bytes]) -> int:
         """Write a result from its chunks; raises GatewayError(507) past the size cap."""
         final = self.path(task_id, index)
-        tmp = final.with_suffix(final.suffix + ".part")
+        # A unique temporary name: the poller and a client's request may fetch the same result at
+        # once; each writes its own file and the atomic rename keeps one whole copy.
+        tmp = final.with_name(f"{final.name}.{secrets.token_hex(4)}.part")
         size = 0
         f = await asyncio.to_thread(open, tmp, "wb")
         try:
@@ -78,7 +81,8 @@ class ResultStore:
         return size
 
     def _enforce_cap(self) -> None:
-        files = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(self.root) if e.is_file()]
+        files = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(self.root)
+                 if e.is_file() and not e.name.endswith(".part")]
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.max_bytes:

@@ -153,6 +153,7 @@ class TaskRunner:
             callback_url=callback_url,
             vendor_state=dict(submitted.vendor_state),
             origin=origin,
+            adjustments=list(up.adjustments),
         )
         task.next_poll_at = now + self._jittered(self.interval(task.provider))
         if submitted.update is not None:
@@ -206,7 +207,10 @@ class TaskRunner:
         task.poll_errors = 0
         task.native = _json_or_none(response)
         _apply(task, update)
-        wait = update.poll_after if update.poll_after is not None else self.interval(task.provider)
+        # An operator's per-provider interval wins over the plugin's hint, which wins over the default.
+        wait = self.config.poll_intervals.get(task.provider, update.poll_after)
+        if wait is None:
+            wait = self.config.poll_interval
         task.next_poll_at = now + self._jittered(wait)
         return await self._commit(before, task)
 
