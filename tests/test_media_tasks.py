@@ -3,6 +3,7 @@ rate limits and signed callbacks, against a fake vendor with a real task state m
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from relayport.model import TaskStatus
 from relayport.tasks.callbacks import SIGNATURE_HEADER, verify
 from relayport.testing.servers import ServerThread
 from tests.fake_clip import VIDEO, ClipPlugin, ClipServer, clip_config
@@ -75,12 +77,14 @@ def test_task_runs_to_the_end_without_the_client_polling(relayport_gateway, clip
 
 
 def test_content_is_stored_and_served_with_ranges(relayport_gateway, clip):
-    clip.expires = 0.2  # like BFL: the vendor's URL dies soon after the result is ready
+    clip.expires = 1.0  # like BFL: the vendor's URL dies soon after the result is ready
     gw = start(relayport_gateway, clip)
     task = submit(gw)
     wait_for(lambda: get_task(gw, task["id"]).json()["status"] == "succeeded")
     wait_for(lambda: any(r.path.startswith("/files/") for r in clip.requests))
-    time.sleep(0.4)  # the vendor's URL has expired by now
+    time.sleep(1.2)  # the vendor's URL has expired by now
+    assert sum(r.path.startswith("/files/") for r in clip.requests) == 1  # downloaded once, by the poller
+    assert httpx.get(f"{clip.url}/files/clip-1.mp4").status_code == 403
     url = f"{gw.url}/v1/videos/generations/{task['id']}/content"
     whole = wait_for(lambda: (r := httpx.get(url)).status_code == 200 and r)
     assert whole.content == VIDEO and whole.headers["content-type"] == "video/mp4"
@@ -88,7 +92,6 @@ def test_content_is_stored_and_served_with_ranges(relayport_gateway, clip):
     part = httpx.get(url, headers={"Range": "bytes=1000-1999"})
     assert part.status_code == 206 and part.content == VIDEO[1000:2000]
     assert part.headers["content-range"] == f"bytes 1000-1999/{len(VIDEO)}"
-    assert sum(r.path.startswith("/files/") for r in clip.requests) == 1  # downloaded once
 
 
 def test_task_ids_are_bound_to_the_key_that_made_them(relayport_gateway, clip):
@@ -241,3 +244,50 @@ def test_callback_to_a_private_address_is_refused(relayport_gateway, clip):
         "model": "clip-1", "prompt": "x", "callback_url": "http://127.0.0.1:9/hook"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_url"
     assert not clip.requests  # refused before the vendor was asked
+
+
+async def test_two_instances_finish_a_task_once_and_call_back_once(tmp_path, clip):
+    """Two runners on one store (two gateway processes, or one before and one after a restart)
+    poll the same task at the same moment: one finishes it, one callback is delivered."""
+    from relayport.config import parse_config
+    from relayport.plugins import load_plugins
+    from relayport.routing import Router
+    from relayport.tasks.runner import TaskRunner
+    from relayport.tasks.store import TaskStore
+    from relayport.upstream import new_session
+    from relayport.urlguard import FetchPolicy, new_fetch_session
+    from relayport.wire.tasks import unified
+
+    clip.steps = ("done",)
+    receiver = Receiver()
+    config = parse_config(clip_config(clip))
+    plugins = load_plugins({}, extra_plugins={"clip": ClipPlugin()})
+    policy = FetchPolicy(allow_private=True)
+    runners = []
+    try:
+        for _ in range(2):
+            store = TaskStore(str(tmp_path / "shared.sqlite3"))
+            await store.open()
+            runners.append(TaskRunner(store, new_session(), Router(config, plugins, {}), config.tasks, None,
+                                      new_fetch_session(policy), policy, "whsec"))
+        a, b = runners
+        from relayport.model import MediaKind, MediaRequest
+
+        task = await a.submit(a.router.resolve("clip-1")[0], MediaRequest(MediaKind.VIDEO, "clip-1", prompt="x"),
+                              callback_url=receiver.server.url + "/hook")
+        copy_a, copy_b = await a.store.get(task.id), await b.store.get(task.id)
+        assert copy_a is not None and copy_b is not None
+        done_a, done_b = await asyncio.gather(a.poll(copy_a), b.poll(copy_b))
+        assert done_a.status == done_b.status == TaskStatus.SUCCEEDED
+        assert len(clip.polls()) == 2  # both asked the vendor ...
+        await asyncio.gather(a.chores(done_a, unified), b.chores(done_b, unified))
+        assert len(receiver.deliveries) == 1  # ... one callback went out
+        final = await a.store.get(task.id)
+        assert final is not None and final.callback_state == "sent"
+    finally:
+        for r in runners:
+            await r.session.close()
+            assert r.fetch_session is not None
+            await r.fetch_session.close()
+            await r.store.close()
+        receiver.server.stop()

@@ -47,8 +47,10 @@ class TasksConfig:
 
     # A task not finished this many seconds after its submit fails with a timeout error.
     deadline: float = 24 * 3600.0
-    # Seconds between polls of one task; `poll_intervals` overrides it per provider.
-    poll_interval: float = 5.0
+    # Seconds between polls of one task; `poll_intervals` overrides it per provider. Video tasks
+    # take minutes; each poll costs the gateway about as much CPU as a chat call, so 1,000 open
+    # tasks at 10 s are ~100 polls/s (see bench/tasks.py).
+    poll_interval: float = 10.0
     poll_intervals: dict[str, float] = attrs.field(factory=dict)
     # Polls in flight at once (all vendors together).
     concurrency: int = 32

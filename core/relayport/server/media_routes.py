@@ -66,7 +66,8 @@ async def load_task(request: web.Request, kind: MediaKind | None) -> TaskRecord:
     return task
 
 
-async def submit(request: web.Request, req: MediaRequest, callback_url: str | None = None) -> TaskRecord:
+async def submit(request: web.Request, req: MediaRequest, callback_url: str | None = None,
+                 keep_sync: bool = True) -> TaskRecord:
     """Start the task on the first deployment that takes it (retryable errors fall back)."""
     app = request.app
     runner = app[TASK_RUNNER]
@@ -80,7 +81,7 @@ async def submit(request: web.Request, req: MediaRequest, callback_url: str | No
     for i, dep in enumerate(deployments):
         try:
             return await runner.submit(dep, req, owner=owner_of(request), callback_url=callback_url,
-                                       origin=origin_of(request))
+                                       origin=origin_of(request), keep_sync=keep_sync)
         except GatewayError as exc:
             if not exc.retryable or i == last:
                 raise
@@ -105,8 +106,13 @@ async def wait_final(request: web.Request, task: TaskRecord) -> TaskRecord:
             raise GatewayError(504, f"The task {task.id} is still running; poll "
                                     f"GET {content_path(task).rsplit('/', 1)[0]} for its result.",
                                code="task_still_running")
-        await asyncio.sleep(min(runner.interval(task.provider), max(0.0, task.next_poll_at - time.time())))
-        task = await runner.poll(task)
+        # The background poller polls it; look again just after its next poll is due, and poll
+        # here only if it has not (a busy poller must not hold a waiting client back).
+        await asyncio.sleep(min(runner.interval(task.provider), max(0.0, task.next_poll_at - time.time())) + 0.05)
+        fresh = await runner.store.get(task.id) or task
+        if not fresh.status.final and fresh.last_polled_at == task.last_polled_at:
+            fresh = await runner.poll(fresh)
+        task = fresh
     if task.status is not TaskStatus.SUCCEEDED:
         raise task.error or GatewayError(502, f"The task ended {task.status.value}.", code=f"task_{task.status.value}")
     return task
@@ -119,7 +125,8 @@ def _task_routes(kind: MediaKind) -> tuple[Any, Any, Any, Any]:
     async def create(request: web.Request) -> web.Response:
         body = await read_json_object(request)
         req = media.decode(body, kind)
-        task = await submit(request, req, _callback(body))
+        keep = kind is not MediaKind.IMAGE or body.get("async") is True
+        task = await submit(request, req, _callback(body), keep_sync=keep)
         if kind is MediaKind.IMAGE and body.get("async") is not True:
             return await _image_answer(request, body, task)
         return json_response(unified(task, origin_of(request)), task=task)
@@ -226,7 +233,7 @@ async def image_edits(request: web.Request) -> web.Response:
     req = media.decode(body, MediaKind.IMAGE)
     req.media.images = [str(i) for i in images] + req.media.images
     req.extra["operation"] = "edit"
-    task = await submit(request, req, _callback(body))
+    task = await submit(request, req, _callback(body), keep_sync=body.get("async") in (True, "true"))
     if body.get("async") in (True, "true"):
         return json_response(unified(task, origin_of(request)))
     return await _image_answer(request, body, task)
@@ -273,7 +280,7 @@ async def openai_videos_content(request: web.Request) -> web.StreamResponse:
 async def speech(request: web.Request) -> web.StreamResponse:
     body = await read_json_object(request)
     req = media.decode(body, MediaKind.SPEECH)
-    task = await submit(request, req)
+    task = await submit(request, req, keep_sync=False)
     task = await wait_final(request, task)
     if media.seed_form(body) and task.native is not None:
         return json_response(task.native)

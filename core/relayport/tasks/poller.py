@@ -23,6 +23,9 @@ log = logging.getLogger("relayport.tasks")
 
 _BATCH = 256
 _MAX_SLEEP = 1.0
+# Rounds are at least this far apart: with many open tasks one is nearly always due, and a
+# round per task would cost a store query each; a poll may start up to this late instead.
+_MIN_SLEEP = 0.05
 _SWEEP_EVERY = 3600.0
 
 
@@ -41,7 +44,7 @@ class Poller:
         while True:
             try:
                 now = time.time()
-                for task in await self.runner.store.due(now, _BATCH):
+                for task in await self.runner.store.due(now, _BATCH, frozenset(self._busy)):
                     self._start(task, self._poll)
                 for task in await self.runner.store.with_chores(_BATCH):
                     if task.next_poll_at <= now:
@@ -50,7 +53,7 @@ class Poller:
                     last_sweep = now
                     await asyncio.to_thread(self.runner.results.sweep)
                 nxt = await self.runner.store.next_due()
-                wait = _MAX_SLEEP if nxt is None else min(_MAX_SLEEP, max(0.01, nxt - time.time()))
+                wait = _MAX_SLEEP if nxt is None else min(_MAX_SLEEP, max(_MIN_SLEEP, nxt - time.time()))
             except asyncio.CancelledError:
                 raise
             except Exception:  # a store hiccup must not end polling for good

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
-import attrs
 import orjson
 
 from relayport import upstream
@@ -36,6 +35,8 @@ from relayport.urlguard import FetchPolicy
 log = logging.getLogger("relayport.tasks")
 
 DEFAULT_DEADLINE = TasksConfig().deadline
+_LINGER = 0.02
+_CALLBACK_LEASE = 60.0
 
 
 def deadline_error() -> GatewayError:
@@ -94,7 +95,9 @@ class TaskRunner:
         return await fut
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the polls finishing in this loop turn join the batch
+        # Let the polls finishing meanwhile join the batch: with a thousand open tasks a write per
+        # poll would be a thread hop per poll; a short wait makes it one per batch.
+        await asyncio.sleep(_LINGER)
         while self._queue:
             batch, self._queue = self._queue, []
             try:
@@ -108,9 +111,10 @@ class TaskRunner:
                 if not fut.done():
                     fut.set_result(ok)
 
-    async def _commit(self, before: TaskRecord, task: TaskRecord) -> TaskRecord:
-        """Write `task`; when someone else wrote first, theirs stands (re-read and returned)."""
-        if not before.status.final and task.status.final:
+    async def _commit(self, task: TaskRecord, was_final: bool) -> TaskRecord:
+        """Write `task`; when someone else wrote first, theirs stands (re-read and returned).
+        A task that became final here queues its chores (result copy, callback)."""
+        if not was_final and task.status.final:
             task.completed_at = task.completed_at or time.time()
             if task.status is TaskStatus.SUCCEEDED and task.outputs and self.results is not None \
                     and task.vendor_task_id is not None:
@@ -127,7 +131,11 @@ class TaskRunner:
     # ------------------------------------------------------------------ submit
 
     async def submit(self, dep: Deployment, request: MediaRequest, deadline: float | None = None, *,
-                     owner: str = "anonymous", callback_url: str | None = None, origin: str = "") -> TaskRecord:
+                     owner: str = "anonymous", callback_url: str | None = None, origin: str = "",
+                     keep_sync: bool = True) -> TaskRecord:
+        """Start a task. A synchronous vendor's finished answer is stored only with `keep_sync`
+        (or a callback to send): a speech or base64 image answer handed straight to the client
+        would only weigh on the store."""
         up = dep.hooks.relayport_submit_task(deployment=dep, request=request)
         if up is None:
             raise GatewayError(501, f"Provider '{dep.provider.name}' cannot run {request.kind.value} tasks.",
@@ -165,8 +173,9 @@ class TaskRunner:
             if task.status is TaskStatus.SUCCEEDED and task.outputs and self.results is not None \
                     and task.vendor_task_id is not None:
                 task.content_state = "pending"
-        await self.store.put(task)
-        self.kick()
+        if keep_sync or not task.status.final or task.callback_url:
+            await self.store.put(task)
+            self.kick()
         return task
 
     # ------------------------------------------------------------------ poll
@@ -179,12 +188,11 @@ class TaskRunner:
         """
         if task.status.final:
             return task
-        before = _copy(task)
         now = time.time()
         task.last_polled_at = now
         if now > task.deadline:
             _apply(task, TaskUpdate(TaskStatus.FAILED, error=deadline_error()))
-            return await self._commit(before, task)
+            return await self._commit(task, False)
         try:
             dep = self.deployment(task)
             up = dep.hooks.relayport_poll_request(deployment=dep, task=task)
@@ -203,7 +211,7 @@ class TaskRunner:
                 wait = max(wait, err.retry_after or 0.0)
                 task.next_poll_at = now + self._jittered(min(self.config.max_backoff, wait))
                 log.info("poll of %s failed (%s); next in %.1f s", task.id, err, task.next_poll_at - now)
-            return await self._commit(before, task)
+            return await self._commit(task, False)
         task.poll_errors = 0
         task.native = _json_or_none(response)
         _apply(task, update)
@@ -212,7 +220,7 @@ class TaskRunner:
         if wait is None:
             wait = self.config.poll_interval
         task.next_poll_at = now + self._jittered(wait)
-        return await self._commit(before, task)
+        return await self._commit(task, False)
 
     # ------------------------------------------------------------------ cancel
 
@@ -225,9 +233,8 @@ class TaskRunner:
             raise GatewayError(501, f"Provider '{dep.provider.name}' cannot cancel tasks.",
                                code="unsupported_operation")
         await self.call(dep, up)
-        before = _copy(task)
         _apply(task, TaskUpdate(TaskStatus.CANCELLED))
-        return await self._commit(before, task)
+        return await self._commit(task, False)
 
     # ------------------------------------------------------------------ results and callbacks
 
@@ -260,16 +267,20 @@ class TaskRunner:
     async def chores(self, task: TaskRecord, view: Callable[[TaskRecord], dict[str, Any]]) -> TaskRecord:
         """Store the result, then send the callback; each step is recorded as it ends."""
         if task.content_state == "pending":
-            before = _copy(task)
             try:
                 await self.store_results(task)
                 task.content_state = "stored"
             except (GatewayError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("storing the result of %s failed: %s", task.id, exc)
                 task.content_state = "failed"
-            task = await self._commit(before, task)
+            task = await self._commit(task, True)
         if task.callback_state == "pending":
-            before = _copy(task)
+            # Claim the delivery (compare-and-set a lease) so that of two instances sharing the
+            # store only one sends; a process killed mid-send leaves the lease to expire and the
+            # callback is sent again (at least once across a crash, once otherwise).
+            task.next_poll_at = time.time() + _CALLBACK_LEASE
+            if not await self._replace(task):
+                return await self.store.get(task.id) or task
             body = orjson.dumps(view(task))
             try:
                 if self.fetch_session is None or not self.callback_secret or not task.callback_url:
@@ -284,7 +295,7 @@ class TaskRunner:
                     log.warning("callback of %s failed for good: %s", task.id, exc)
                 else:
                     task.next_poll_at = time.time() + min(self.config.max_backoff, 2.0 ** task.callback_attempts)
-            task = await self._commit(before, task)
+            task = await self._commit(task, True)
         return task
 
 
@@ -295,11 +306,6 @@ def _json_or_none(response: UpstreamResponse) -> Any:
         return orjson.loads(response.body)
     except orjson.JSONDecodeError:
         return None
-
-
-def _copy(task: TaskRecord) -> TaskRecord:
-    # Only `status` of the copy is read (was it final before?); a shallow copy is enough.
-    return attrs.evolve(task)
 
 
 def _apply(task: TaskRecord, update: TaskUpdate) -> None:

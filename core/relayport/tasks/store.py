@@ -52,8 +52,7 @@ class TaskStoreProtocol(Protocol):
     async def replace(self, task: TaskRecord) -> bool: ...
     async def replace_many(self, tasks: list[TaskRecord]) -> list[bool]: ...
     async def get(self, task_id: str) -> TaskRecord | None: ...
-    async def due(self, now: float, limit: int) -> list[TaskRecord]: ...
-    async def with_chores(self, limit: int) -> list[TaskRecord]: ...
+    async def due(self, now: float, limit: int, exclude: frozenset[str] = frozenset()) -> list[TaskRecord]: ...
     async def next_due(self) -> float | None: ...
 
 
@@ -156,12 +155,18 @@ class TaskStore:
         )
         return [_load(r) for r in rows]
 
-    async def due(self, now: float, limit: int) -> list[TaskRecord]:
-        """Open tasks whose next poll is due, the most overdue first."""
-        rows = await self._run(
-            "SELECT version, record FROM tasks WHERE status IN ('queued', 'running') AND next_poll_at <= ? "
-            "ORDER BY next_poll_at LIMIT ?", (now, limit))
-        return [_load(r) for r in rows]
+    async def due(self, now: float, limit: int, exclude: frozenset[str] = frozenset()
+                  ) -> list[TaskRecord]:
+        """Open tasks whose next poll is due, the most overdue first; `exclude` (polls already in
+        flight) are skipped before their records are decoded."""
+
+        def work(db: sqlite3.Connection) -> list[TaskRecord]:
+            rows = db.execute(
+                "SELECT id, version, record FROM tasks WHERE status IN ('queued', 'running') AND next_poll_at <= ? "
+                "ORDER BY next_poll_at LIMIT ?", (now, limit + len(exclude))).fetchall()
+            return [_load(r[1:]) for r in rows if r[0] not in exclude][:limit]
+
+        return await self._in_thread(work)
 
     async def next_due(self) -> float | None:
         rows = await self._run(

@@ -59,7 +59,8 @@ def test_openai_sdk_generate_waits_and_serves_the_gateways_copy(gw, bfl):
     assert sent.path == "/v1/flux-pro-1.1" and sent.headers["x-key"] == KEY
     assert sent.json() == {"prompt": "a red kite", "width": 1024, "height": 768, "seed": 7, "safety_tolerance": 2}
     polls = [q for q in bfl.requests if q.path == "/v1/get_result"]
-    assert len(polls) == 3 and all(q.headers["x-key"] == KEY for q in polls)  # Pending, Pending, Ready
+    # Pending, Pending, Ready (a client waiting may add a poll when the poller is slow to get to it)
+    assert len(polls) >= 3 and all(q.headers["x-key"] == KEY for q in polls)
     url = result.data[0].url
     assert url is not None and url.startswith(gw.url + "/v1/images/generations/task_")
     image = httpx.get(url)
@@ -67,13 +68,13 @@ def test_openai_sdk_generate_waits_and_serves_the_gateways_copy(gw, bfl):
 
 
 def test_result_outlives_the_vendors_url(relayport_gateway, bfl):
-    bfl.expires = 0.3  # BFL: ~10 minutes; here a moment
+    bfl.expires = 1.5  # BFL: ~10 minutes; here a moment (long enough for a loaded test machine to copy it)
     gw = gateway(relayport_gateway, bfl)
     task = httpx.post(gw.url + "/v1/images/generations",
                       json={"model": "flux-kontext-pro", "prompt": "x", "async": True}).json()
     assert task["status"] in ("queued", "running")
     wait_for(lambda: any(q.path.startswith("/results/") for q in bfl.requests))  # copied as soon as Ready
-    time.sleep(0.5)
+    time.sleep(1.7)
     sample = next(q for q in bfl.requests if q.path.startswith("/results/"))
     expired = httpx.get(bfl.url + sample.path)
     assert expired.status_code == 403  # the vendor's link is dead now
