@@ -333,6 +333,39 @@ async def test_hook_relayport_parse_poll(video_runner, fake_upstream, tmp_path):
     assert len(fake_upstream.requests) == before
 
 
+async def test_parse_poll_vendor_state_drives_a_second_step(video_runner, fake_upstream):
+    """MiniMax-style results: 'Success' names a file whose URL takes one more call."""
+    runner, dep = video_runner
+
+    class TwoStep(Video):
+        @hookimpl
+        def relayport_poll_request(self, deployment, task):
+            file_id = task.vendor_state.get("file_id")
+            path = f"/files/retrieve?file_id={file_id}" if file_id else f"/videos/{task.vendor_task_id}"
+            return UpstreamRequest("GET", deployment.url(path), deployment.auth_headers())
+
+        @hookimpl
+        def relayport_parse_poll(self, deployment, task, response):
+            obj = orjson.loads(response.body)
+            if "file_id" in obj:
+                return TaskUpdate(TaskStatus.RUNNING, vendor_state={"file_id": obj["file_id"]})
+            return TaskUpdate(TaskStatus.SUCCEEDED, outputs=[MediaOutput(url=obj["download_url"])])
+
+    plugins = load_plugins({}, extra_plugins={"two": TwoStep()})
+    config = parse_config({"models": [{"name": "v", "provider": "vid", "base_url": fake_upstream.url,
+                                       "api_key": "k"}]})
+    runner.router = Router(config, plugins, {})
+    dep = runner.router.resolve("v")[0]
+    fake_upstream.push(Reply.json({"job": "j9"}), Reply.json({"file_id": "f-1"}),
+                       Reply.json({"download_url": "https://cdn/f-1.mp4"}))
+    task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"))
+    task = await runner.poll(task)
+    assert task.status is TaskStatus.RUNNING and task.vendor_state == {"file_id": "f-1"}
+    task = await runner.poll(task)
+    assert fake_upstream.last.path == "/files/retrieve" and fake_upstream.last.query == {"file_id": "f-1"}
+    assert task.status is TaskStatus.SUCCEEDED and task.outputs[0].url == "https://cdn/f-1.mp4"
+
+
 async def test_task_past_its_deadline_fails(video_runner, fake_upstream):
     runner, dep = video_runner
     fake_upstream.push(Reply.json({"job": "slow"}))

@@ -81,6 +81,9 @@ class TaskUpdate:
     usage: Usage | None = None
     # Seconds the vendor asked us to wait before the next poll, when it said.
     poll_after: float | None = None
+    # Merged into `TaskRecord.vendor_state`: lets a plugin run a multi-step result (MiniMax's
+    # "Success" carries a file_id; the next poll request retrieves its download URL).
+    vendor_state: dict[str, Any] | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 

@@ -319,3 +319,5 @@ def _apply(task: TaskRecord, update: TaskUpdate) -> None:
         task.error = update.error
     if update.usage is not None:
         task.usage = update.usage
+    if update.vendor_state:
+        task.vendor_state.update(update.vendor_state)

@@ -59,8 +59,8 @@ def test_openai_sdk_generate_waits_and_serves_the_gateways_copy(gw, bfl):
     assert sent.path == "/v1/flux-pro-1.1" and sent.headers["x-key"] == KEY
     assert sent.json() == {"prompt": "a red kite", "width": 1024, "height": 768, "seed": 7, "safety_tolerance": 2}
     polls = [q for q in bfl.requests if q.path == "/v1/get_result"]
-    # Pending, Pending, Ready (a client waiting may add a poll when the poller is slow to get to it)
-    assert len(polls) >= 3 and all(q.headers["x-key"] == KEY for q in polls)
+    # Pending then Ready (a client waiting may add a poll when the poller is slow to get to it)
+    assert len(polls) >= 2 and all(q.headers["x-key"] == KEY for q in polls)
     url = result.data[0].url
     assert url is not None and url.startswith(gw.url + "/v1/images/generations/task_")
     image = httpx.get(url)
