@@ -15,6 +15,8 @@ Routes:
                               "events": 10, "ping": true}; lets the TTFB
                               case slow the stream down without restarting
                               the gateway that points at this mock
+  POST /v1/videos             an OpenAI-style video task (`bench/tasks.py`): answers queued
+  GET  /v1/videos/{id}        ... and stays in_progress forever, so the gateway keeps polling
   GET  /_bench/stats          request counts and the auth headers last seen
                               per route (to check the gateway sends its
                               upstream key), connections accepted so far
@@ -55,6 +57,7 @@ class Mock:
             "openai": {"requests": 0, "last_headers": {}},
             "anthropic": {"requests": 0, "last_headers": {}},
             "gemini": {"requests": 0, "last_headers": {}},
+            "videos": {"requests": 0, "polls": 0},
         }
 
     def config(self) -> dict[str, Any]:
@@ -99,7 +102,11 @@ class Mock:
                 return await self._complete(request, "gemini")
             if path == "/_bench/config":
                 return await self._set_config(request)
+            if path == "/v1/videos":
+                return self._video(request, None)
         elif request.method == "GET":
+            if path.startswith("/v1/videos/"):
+                return self._video(request, path[len("/v1/videos/"):])
             if path == "/healthz":
                 return web.Response(text="ok")
             if path == "/_bench/config":
@@ -108,6 +115,20 @@ class Mock:
                 doc = {**self.stats, "connections": self.connections}
                 return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
         return web.Response(status=404, text=f"mock: no route {request.method} {path}")
+
+    def _video(self, request: web.BaseRequest, video_id: str | None) -> web.Response:
+        st = self.stats["videos"]
+        if video_id is None:
+            st["requests"] += 1
+            video_id = f"video_{st['requests']:06d}"
+            status, progress = "queued", 0
+        else:
+            st["polls"] += 1
+            status, progress = "in_progress", 50
+        doc = {"id": video_id, "object": "video", "model": "sora-2", "status": status, "progress": progress,
+               "created_at": 1_700_000_000, "completed_at": None, "expires_at": None, "seconds": "4",
+               "size": "720x1280", "remixed_from_video_id": None, "error": None}
+        return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def _set_config(self, request: web.BaseRequest) -> web.Response:
         new = orjson.loads(await request.read())

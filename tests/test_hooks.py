@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import inspect
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -335,12 +336,155 @@ async def test_hook_relayport_parse_poll(video_runner, fake_upstream, tmp_path):
     assert len(fake_upstream.requests) == before
 
 
+async def test_parse_poll_vendor_state_drives_a_second_step(video_runner, fake_upstream):
+    """MiniMax-style results: 'Success' names a file whose URL takes one more call."""
+    runner, dep = video_runner
+
+    class TwoStep(Video):
+        @hookimpl
+        def relayport_poll_request(self, deployment, task):
+            file_id = task.vendor_state.get("file_id")
+            path = f"/files/retrieve?file_id={file_id}" if file_id else f"/videos/{task.vendor_task_id}"
+            return UpstreamRequest("GET", deployment.url(path), deployment.auth_headers())
+
+        @hookimpl
+        def relayport_parse_poll(self, deployment, task, response):
+            obj = orjson.loads(response.body)
+            if "file_id" in obj:
+                return TaskUpdate(TaskStatus.RUNNING, vendor_state={"file_id": obj["file_id"]})
+            return TaskUpdate(TaskStatus.SUCCEEDED, outputs=[MediaOutput(url=obj["download_url"])])
+
+    plugins = load_plugins({}, extra_plugins={"two": TwoStep()})
+    config = parse_config({"models": [{"name": "v", "provider": "vid", "base_url": fake_upstream.url,
+                                       "api_key": "k"}]})
+    runner.router = Router(config, plugins, {})
+    dep = runner.router.resolve("v")[0]
+    fake_upstream.push(Reply.json({"job": "j9"}), Reply.json({"file_id": "f-1"}),
+                       Reply.json({"download_url": "https://cdn/f-1.mp4"}))
+    task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"))
+    task = await runner.poll(task)
+    assert task.status is TaskStatus.RUNNING and task.vendor_state == {"file_id": "f-1"}
+    task = await runner.poll(task)
+    assert fake_upstream.last.path == "/files/retrieve" and fake_upstream.last.query == {"file_id": "f-1"}
+    assert task.status is TaskStatus.SUCCEEDED and task.outputs[0].url == "https://cdn/f-1.mp4"
+
+
 async def test_task_past_its_deadline_fails(video_runner, fake_upstream):
     runner, dep = video_runner
     fake_upstream.push(Reply.json({"job": "slow"}))
     task = await runner.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x"), deadline=-1)
     task = await runner.poll(task)
     assert task.status is TaskStatus.FAILED and task.error.code == "task_deadline_exceeded"
+
+
+def test_hook_relayport_cancel_request(relayport_gateway):
+    from tests.fake_clip import ClipPlugin, ClipServer, clip_config
+
+    clip = ClipServer(steps=("working",)).start()
+    try:
+        gw = relayport_gateway(clip_config(clip), env={}, extra_plugins={"clip": ClipPlugin()})
+        task = httpx.post(gw.url + "/v1/videos/generations", json={"model": "clip-1", "prompt": "x"}).json()
+        r = httpx.delete(f"{gw.url}/v1/videos/generations/{task['id']}")
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        cancel = [q for q in clip.requests if q.method == "DELETE"]
+        assert [q.path for q in cancel] == ["/v1/clips/clip-1"]
+        assert cancel[0].headers["authorization"].endswith("clip-secret-key")
+    finally:
+        clip.stop()
+
+
+def test_cancel_without_the_hook_is_501(relayport_gateway, fake_upstream):
+    gw = relayport_gateway({"models": [{"name": "v", "provider": "vid", "base_url": fake_upstream.url,
+                                        "api_key": "k"}], "tasks": {"poll_interval": 3600.0}},
+                           env={}, extra_plugins={"vid": Video()})
+    fake_upstream.push(Reply.json({"job": "j1"}))
+    task = httpx.post(gw.url + "/v1/videos/generations", json={"model": "v", "prompt": "x"}).json()
+    fake_upstream.push(Reply.json({"state": "working"}))
+    r = httpx.delete(f"{gw.url}/v1/videos/generations/{task['id']}")
+    assert r.status_code == 501 and r.json()["error"]["code"] == "unsupported_operation"
+
+
+def test_hook_relayport_content_request(relayport_gateway):
+    """A vendor whose results need its key: the plugin builds the download request."""
+    from tests.fake_clip import VIDEO, ClipPlugin, ClipServer, clip_config
+
+    class KeyedClip(ClipPlugin):
+        @hookimpl
+        def relayport_content_request(self, deployment, task, index):
+            return UpstreamRequest("GET", deployment.url(f"/files/{task.vendor_task_id}.mp4"),
+                                   {**deployment.auth_headers(), "X-Want": f"output-{index}"})
+
+    clip = ClipServer(steps=("done",)).start()
+    try:
+        gw = relayport_gateway(clip_config(clip), env={}, extra_plugins={"clip": KeyedClip()})
+        task = httpx.post(gw.url + "/v1/videos/generations", json={"model": "clip-1", "prompt": "x"}).json()
+        url = f"{gw.url}/v1/videos/generations/{task['id']}/content"
+        deadline = time.time() + 10
+        while (r := httpx.get(url)).status_code != 200 and time.time() < deadline:
+            time.sleep(0.05)
+        assert r.content == VIDEO
+        download = next(q for q in clip.requests if q.path.startswith("/files/"))
+        assert download.headers["x-want"] == "output-0"
+        assert download.headers["authorization"] == "Bearer clip-secret-key"
+    finally:
+        clip.stop()
+
+
+def _embedding_gateway(relayport_gateway, fake_upstream, extra_plugins=None, provider="openai"):
+    return relayport_gateway({"models": [{"name": "emb", "provider": provider, "model": "text-embedding-3-small",
+                                          "base_url": fake_upstream.url, "api_key": "sk-emb"}]},
+                             env={}, extra_plugins=extra_plugins or {})
+
+
+def test_hook_relayport_embeddings_request(relayport_gateway, fake_upstream):
+    gw = _embedding_gateway(relayport_gateway, fake_upstream)
+    fake_upstream.push(Reply.json({"object": "list", "model": "text-embedding-3-small", "data": [
+        {"object": "embedding", "index": 0, "embedding": [0.5, -1.0]}], "usage": {"prompt_tokens": 3, "total_tokens": 3}}))
+    r = httpx.post(gw.url + "/v1/embeddings", json={"model": "emb", "input": "hello", "dimensions": 2})
+    assert r.status_code == 200
+    sent = fake_upstream.last
+    assert sent.path == "/embeddings" and sent.headers["authorization"] == "Bearer sk-emb"
+    assert sent.json() == {"model": "text-embedding-3-small", "input": "hello", "dimensions": 2,
+                           "encoding_format": "base64"}
+    assert r.json() == {"object": "list", "model": "emb", "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                        "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -1.0]}]}
+
+
+def test_hook_relayport_parse_embeddings(relayport_gateway, fake_upstream):
+    import base64
+    import struct
+
+    class Vectors:
+        @hookimpl
+        def relayport_register_providers(self, register):
+            register(ProviderSpec(name="vec", base_url="https://vec.example", key_env=("VEC_KEY",),
+                                  capabilities=frozenset({"embeddings"})))
+
+        @hookimpl
+        def relayport_embeddings_request(self, deployment, request):
+            return UpstreamRequest("POST", deployment.url("/embed"), {}, json={"texts": request.input})
+
+        @hookimpl
+        def relayport_parse_embeddings(self, deployment, request, response):
+            from relayport.model import EmbeddingResponse, Usage
+
+            obj = orjson.loads(response.body)
+            return EmbeddingResponse(obj["vectors"], "v", Usage(input_tokens=obj["tokens"]))
+
+    gw = _embedding_gateway(relayport_gateway, fake_upstream, {"vec": Vectors()}, provider="vec")
+    for fmt in ("float", "base64"):
+        fake_upstream.push(Reply.json({"vectors": [[1.0, 2.0], [0.25, -0.5]], "tokens": 4}))
+        r = httpx.post(gw.url + "/v1/embeddings", json={"model": "emb", "input": ["a", "b"], "encoding_format": fmt})
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        got = [d["embedding"] for d in data]
+        if fmt == "base64":
+            got = [list(struct.unpack("<2f", base64.b64decode(g))) for g in got]
+        assert got == [[1.0, 2.0], [0.25, -0.5]] and [d["index"] for d in data] == [0, 1]
+        assert r.json()["usage"] == {"prompt_tokens": 4, "total_tokens": 4}
+    assert fake_upstream.last.json() == {"texts": ["a", "b"]}
+    r = httpx.post(gw.url + "/v1/embeddings", json={"model": "emb", "input": "a", "encoding_format": "int8"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "encoding_format"
 
 
 # --------------------------------------------------------------------------- adjustments

@@ -141,3 +141,51 @@ async def test_in_memory_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     finally:
         await s.close()
     assert not any(tmp_path.iterdir()), "':memory:' must not create a file"
+
+
+async def test_replace_is_compare_and_set(store: TaskStore) -> None:
+    """Two writers that read the same version: the first wins, the second is refused."""
+    await store.put(task("t1", TaskStatus.RUNNING))
+    a = await store.get("t1")
+    b = await store.get("t1")
+    assert a is not None and b is not None and a.version == b.version == 0
+    a.status = TaskStatus.SUCCEEDED
+    b.status = TaskStatus.FAILED
+    assert await store.replace(a) is True and a.version == 1
+    assert await store.replace(b) is False and b.version == 0
+    got = await store.get("t1")
+    assert got is not None and got.status is TaskStatus.SUCCEEDED and got.version == 1
+    # a batch: per-task answers in order, one stale entry does not spoil the others
+    await store.put(task("t2", TaskStatus.RUNNING))
+    fresh = await store.get("t2")
+    stale = await store.get("t1")
+    assert fresh is not None and stale is not None
+    stale.version = 0
+    assert await store.replace_many([fresh, stale]) == [True, False]
+
+
+async def test_due_lists_open_tasks_whose_poll_is_due(store: TaskStore) -> None:
+    for i, status in enumerate([TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RUNNING, TaskStatus.SUCCEEDED]):
+        t = task(f"d{i}", status)
+        t.next_poll_at = 100.0 + i
+        await store.put(t)
+    assert [t.id for t in await store.due(101.5, 10)] == ["d0", "d1"]
+    assert [t.id for t in await store.due(1e9, 10)] == ["d0", "d1", "d2"]  # never the finished one
+    assert await store.next_due() == 100.0
+
+
+async def test_old_schema_files_gain_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE tasks (id TEXT PRIMARY KEY, provider TEXT NOT NULL, status TEXT NOT NULL, "
+                     "deadline REAL NOT NULL, updated_at REAL NOT NULL, record BLOB NOT NULL);")
+    db.close()
+    s = TaskStore(str(path))
+    await s.open()
+    try:
+        await s.put(task("n1"))
+        assert [t.id for t in await s.due(1e12, 5)] == ["n1"]
+    finally:
+        await s.close()

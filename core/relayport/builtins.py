@@ -8,6 +8,7 @@ from relayport.hookspecs import hookimpl
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.media import EmbeddingRequest, EmbeddingResponse, TaskRecord
 from relayport.openai_compat import (
     OpenAICompat,
     OpenAIStreamParser,
@@ -30,6 +31,7 @@ from relayport.responses_vendor import ResponsesStreamParser, speaks_responses_o
 from relayport.responses_vendor import parse_response as parse_responses_api
 from relayport.responses_vendor import translate_request as translate_to_responses_api
 from relayport.vendor_errors import map_error
+from relayport.wire import embeddings
 
 # Any server that speaks OpenAI chat (vLLM, SGLang, Ollama, LM Studio, an aggregator), configured
 # entirely in TOML: `base_url` is required, the key optional, quirks in the model's `options`
@@ -97,3 +99,23 @@ def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> Str
 @hookimpl(trylast=True)
 def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
     return map_error(response, deployment.provider.name)
+
+
+@hookimpl(trylast=True)
+def relayport_content_request(deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
+    # A vendor's result URL is signed or public: no credentials go with it.
+    if index >= len(task.outputs) or not task.outputs[index].url:
+        return None
+    return UpstreamRequest("GET", task.outputs[index].url or "")
+
+
+@hookimpl(trylast=True)
+def relayport_embeddings_request(deployment: Deployment, request: EmbeddingRequest) -> UpstreamRequest | None:
+    return embeddings.compat_request(deployment, request) if deployment.provider.openai_compat else None
+
+
+@hookimpl(trylast=True)
+def relayport_parse_embeddings(
+    deployment: Deployment, request: EmbeddingRequest, response: UpstreamResponse
+) -> EmbeddingResponse | None:
+    return embeddings.compat_parse(response) if deployment.provider.openai_compat else None

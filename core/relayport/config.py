@@ -50,6 +50,39 @@ class ResponsesConfig:
 
 
 @attrs.define
+class TasksConfig:
+    """Async media tasks: the `[tasks]` table."""
+
+    # A task not finished this many seconds after its submit fails with a timeout error.
+    deadline: float = 24 * 3600.0
+    # Seconds between polls of one task; `poll_intervals` overrides it per provider. Video tasks
+    # take minutes; each poll costs the gateway about as much CPU as a chat call, so 1,000 open
+    # tasks at 10 s are ~100 polls/s (see bench/tasks.py).
+    poll_interval: float = 10.0
+    poll_intervals: dict[str, float] = attrs.field(factory=dict)
+    # Polls in flight at once (all vendors together).
+    concurrency: int = 32
+    # Each interval is stretched or shrunk by up to this fraction, so tasks submitted together
+    # do not stay in lock-step.
+    jitter: float = 0.1
+    # Longest wait between polls after rate limits and errors (backoff doubles up to it).
+    max_backoff: float = 300.0
+    # Consecutive failed polls after which a task fails with the last error.
+    max_poll_errors: int = 20
+    # Signs `callback_url` POSTs (HMAC-SHA256); "env:NAME" reads it from the environment.
+    callback_secret: str | None = None
+    callback_attempts: int = 6
+    # Where finished results are copied so `.../content` serves them after the vendor's URL
+    # expired; "" = beside the state file (a temporary folder for an in-memory state).
+    results_path: str = ""
+    results_max_bytes: int = 10 * 1024**3
+    # Seconds a stored result is kept.
+    results_retention: float = 7 * 24 * 3600.0
+    # How long an OpenAI-shaped image/speech call waits for an asynchronous vendor's task.
+    sync_wait: float = 300.0
+
+
+@attrs.define
 class ModelConfig:
     name: str
     provider: str
@@ -67,6 +100,7 @@ class Config:
     server: ServerConfig = attrs.field(factory=ServerConfig)
     auth: AuthConfig = attrs.field(factory=AuthConfig)
     models: list[ModelConfig] = attrs.field(factory=list)
+    tasks: TasksConfig = attrs.field(factory=TasksConfig)
     # URLs clients name (media to inline, callbacks): see relayport.urlguard.
     fetch: FetchPolicy = attrs.field(factory=FetchPolicy)
     responses: ResponsesConfig = attrs.field(factory=ResponsesConfig)
@@ -158,6 +192,17 @@ def _validate(config: Config) -> None:
         problems.append("responses.ttl_seconds: must be positive")
     if config.fetch.max_bytes <= 0 or config.fetch.timeout <= 0:
         problems.append("fetch.max_bytes and fetch.timeout: must be positive")
+    tk = config.tasks
+    for field in ("deadline", "poll_interval", "max_backoff", "results_retention", "sync_wait"):
+        if getattr(tk, field) <= 0:
+            problems.append(f"tasks.{field}: must be positive")
+    for name, interval in tk.poll_intervals.items():
+        if interval <= 0:
+            problems.append(f"tasks.poll_intervals.{name}: must be positive")
+    if tk.concurrency < 1 or tk.callback_attempts < 1 or tk.max_poll_errors < 1 or tk.results_max_bytes < 1:
+        problems.append("tasks.concurrency, callback_attempts, max_poll_errors, results_max_bytes: must be >= 1")
+    if not 0 <= tk.jitter < 1:
+        problems.append("tasks.jitter: must be in [0, 1)")
     if problems:
         raise ConfigError(f"{config.source}: invalid configuration:\n  " + "\n  ".join(problems))
 

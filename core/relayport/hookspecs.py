@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from relayport.model.chat import ChatRequest, ChatResponse
     from relayport.model.errors import GatewayError
     from relayport.model.http import UpstreamRequest, UpstreamResponse
-    from relayport.model.media import MediaRequest, SubmittedTask, TaskRecord, TaskUpdate
+    from relayport.model.media import (
+        EmbeddingRequest,
+        EmbeddingResponse,
+        MediaRequest,
+        SubmittedTask,
+        TaskRecord,
+        TaskUpdate,
+    )
     from relayport.provider import (
         Deployment,
         Passthrough,
@@ -231,6 +238,71 @@ def relayport_parse_poll(
     """
 
 
+@hookspec(firstresult=True)
+def relayport_cancel_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
+    """Build the request that cancels a vendor task, for vendors that can cancel.
+
+    Return None when the vendor cannot: the client then gets 501 and the task runs on.
+    A 2xx answer marks the task cancelled; an error answer goes through ``relayport_map_error``.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the task.
+    :param task: the stored, unfinished task.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_content_request(deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
+    """Build the request that downloads one result of a finished task into the result store.
+
+    The core's default is a plain GET of ``task.outputs[index].url``; implement it for vendors
+    whose results need the key (OpenAI's ``/videos/{id}/content``) or another step. Outputs
+    carrying ``b64`` are decoded without asking. The answer's body is stored as it streams in.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment that served the task.
+    :param task: the succeeded task.
+    :param index: which of ``task.outputs`` to fetch.
+    """
+
+
+# -------------------------------------------------------------------------
+# embeddings
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relayport_embeddings_request(deployment: Deployment, request: EmbeddingRequest) -> UpstreamRequest | None:
+    """Build the vendor request for an embeddings call.
+
+    The core's default serves providers with ``openai_compat`` (``POST /embeddings``).
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the call.
+    :param request: the canonical request (``input`` as the client sent it, ``dimensions``).
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_parse_embeddings(
+    deployment: Deployment, request: EmbeddingRequest, response: UpstreamResponse
+) -> EmbeddingResponse | None:
+    """Parse a 2xx embeddings answer into vectors in input order, with usage.
+
+    Vectors may stay base64 strings (float32, little-endian) when the vendor sent them so;
+    the surface converts to what the client asked for.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment that served the call.
+    :param request: the canonical request.
+    :param response: status, headers and the raw body.
+    """
+
+
 # Hooks dispatched per call to the plugin owning the deployment's provider.
 PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_passthrough",
@@ -243,4 +315,8 @@ PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_parse_submit",
     "relayport_poll_request",
     "relayport_parse_poll",
+    "relayport_cancel_request",
+    "relayport_content_request",
+    "relayport_embeddings_request",
+    "relayport_parse_embeddings",
 )

@@ -26,6 +26,8 @@ from relayport.model.content import (
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.model.media import (
+    EmbeddingRequest,
+    EmbeddingResponse,
     MediaKind,
     MediaOutput,
     MediaRequest,
@@ -49,7 +51,7 @@ from relayport.model.stream import (
 from relayport.model.usage import Usage
 
 __all__ = [
-    "AudioBlock", "Block", "ChatRequest", "ChatResponse", "Choice", "FileBlock", "Finish",
+    "AudioBlock", "Block", "ChatRequest", "EmbeddingRequest", "EmbeddingResponse", "ChatResponse", "Choice", "FileBlock", "Finish",
     "GatewayError", "ImageBlock", "MediaInputs", "MediaKind", "MediaOutput", "MediaRequest",
     "Message", "RawBlock", "ReasoningDelta", "ReasoningSignature", "RedactedReasoning",
     "RedactedThinkingBlock", "StreamError", "StreamEvent", "StreamStart", "SubmittedTask",

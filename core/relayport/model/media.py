@@ -68,6 +68,8 @@ class SubmittedTask:
 
     vendor_task_id: str | None
     update: TaskUpdate | None = None
+    # Kept on the task for later hooks (`TaskRecord.vendor_state`), e.g. BFL's polling URL.
+    vendor_state: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -79,6 +81,9 @@ class TaskUpdate:
     usage: Usage | None = None
     # Seconds the vendor asked us to wait before the next poll, when it said.
     poll_after: float | None = None
+    # Merged into `TaskRecord.vendor_state`: lets a plugin run a multi-step result (MiniMax's
+    # "Success" carries a file_id; the next poll request retrieves its download URL).
+    vendor_state: dict[str, Any] | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -99,3 +104,53 @@ class TaskRecord:
     progress: float | None = None
     outputs: list[MediaOutput] = attrs.field(factory=list)
     error: GatewayError | None = None
+    usage: Usage | None = None
+    # Who may see it: a digest of the gateway key that created it ("anonymous" without keys).
+    owner: str = "anonymous"
+    # The vendor's own last answer (decoded JSON), served with `?format=native`.
+    native: Any = None
+    # Set by the store on every write; a write naming an older version loses (compare-and-set).
+    version: int = 0
+    completed_at: float | None = None
+    last_polled_at: float = 0.0
+    next_poll_at: float = 0.0
+    poll_errors: int = 0
+    callback_url: str | None = None
+    # "" (none), "pending", "sent" or "failed": a final task's callback is POSTed once.
+    callback_state: str = ""
+    callback_attempts: int = 0
+    # "" (nothing to fetch), "pending", "stored" or "failed": the result copy in the result store.
+    content_state: str = ""
+    # Short vendor-specific facts a plugin needs again later (e.g. which endpoint family
+    # served the submit, an absolute polling URL); never secrets.
+    vendor_state: dict[str, Any] = attrs.field(factory=dict)
+    # What the plugin changed to make the vendor take the request (`x-relayport-adjustments`).
+    adjustments: list[str] = attrs.field(factory=list)
+    # Scheme and host the client reached the gateway at: content URLs in callbacks use it.
+    origin: str = ""
+
+    @property
+    def has_chores(self) -> bool:
+        """Work left after the task became final: storing its result, calling back."""
+        return self.content_state == "pending" or self.callback_state == "pending"
+
+
+@attrs.define
+class EmbeddingRequest:
+    """An embeddings call. `input` is what the client sent: a string, strings, or token arrays."""
+
+    model: str
+    input: Any
+    dimensions: int | None = None
+    user: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class EmbeddingResponse:
+    """Vectors in input order: lists of floats, or base64 float32 (little-endian) strings as
+    OpenAI sends with `encoding_format: base64`; the surface converts to what the client asked."""
+
+    data: list[list[float] | str]
+    model: str
+    usage: Usage = attrs.field(factory=Usage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -15,16 +16,23 @@ from relayport.plugins import PluginSet, load_plugins
 from relayport.provider import Route, Surface
 from relayport.response_store import ResponseStore
 from relayport.routing import Router
+from relayport.secrets import resolve_secret
 from relayport.server import keys
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
+from relayport.server.media_routes import media_surface
 from relayport.server.openai_routes import openai_surface
 from relayport.server.ops_routes import healthz, list_plugins
 from relayport.server.responses_routes import responses_surface
 from relayport.server.shared import SharedRoute
 from relayport.services import SERVICES, Services
+from relayport.tasks.poller import Poller
+from relayport.tasks.results import ResultStore
+from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import TaskStore
 from relayport.upstream import new_session
+from relayport.urlguard import new_fetch_session
+from relayport.wire.tasks import unified
 
 
 def create_app(
@@ -48,8 +56,10 @@ def create_app(
     ops = Surface("ops", (), render_error=render_openai)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/-/plugins", list_plugins)
+    secret = config.tasks.callback_secret
+    app[keys.CALLBACK_SECRET] = resolve_secret(secret, dict(environ)) if secret else None
     shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
-    for surface in [openai_surface(), responses_surface(), *plugins.surfaces]:
+    for surface in [openai_surface(), responses_surface(), media_surface(), *plugins.surfaces]:
         for route in surface.routes:
             shared.setdefault((route.method, route.path), []).append((surface, route))
             handler_surfaces[route.handler] = surface
@@ -83,11 +93,29 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _task_store(app: web.Application) -> AsyncIterator[None]:
-    store = TaskStore(app[keys.CONFIG].server.state_path)
+    """The task store, result store, runner and the background poller (one asyncio task)."""
+    config = app[keys.CONFIG]
+    store = TaskStore(config.server.state_path)
     await store.open()
+    t = config.tasks
+    results = ResultStore.for_state(config.server.state_path, t.results_path, t.results_max_bytes,
+                                    t.results_retention)
+    fetch_session = new_fetch_session(config.fetch)
+    secret = app[keys.CALLBACK_SECRET]
+    runner = TaskRunner(store, app[keys.SESSION], app[keys.ROUTER], t, results, fetch_session, config.fetch,
+                        secret.reveal() if secret else None)
     app[keys.TASKS] = store
+    app[keys.RESULTS] = results
+    app[keys.TASK_RUNNER] = runner
+    poller = Poller(runner, unified)
+    loop_task = asyncio.create_task(poller.run(), name="relayport-task-poller")
     yield
+    loop_task.cancel()
+    await asyncio.gather(loop_task, return_exceptions=True)
+    await poller.stop()
+    await fetch_session.close()
     await store.close()
+    results.close()
 
 
 async def _response_store(app: web.Application) -> AsyncIterator[None]:

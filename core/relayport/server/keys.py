@@ -27,7 +27,14 @@ HANDLER_SURFACES: web.AppKey[dict[object, Surface]] = web.AppKey("relayport.hand
 
 if TYPE_CHECKING:
     from relayport.response_store import ResponseStore
+    from relayport.secrets import Secret
+    from relayport.tasks.results import ResultStore
+    from relayport.tasks.runner import TaskRunner
     from relayport.tasks.store import TaskStore
 
 TASKS: web.AppKey[TaskStore] = web.AppKey("relayport.tasks")
+TASK_RUNNER: web.AppKey[TaskRunner] = web.AppKey("relayport.task_runner")
+RESULTS: web.AppKey[ResultStore] = web.AppKey("relayport.results")
+# The resolved `tasks.callback_secret` (a Secret: never printed).
+CALLBACK_SECRET: web.AppKey[Secret | None] = web.AppKey("relayport.callback_secret")
 RESPONSES: web.AppKey[ResponseStore] = web.AppKey("relayport.responses")

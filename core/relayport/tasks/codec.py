@@ -12,7 +12,8 @@ from relayport.model import content
 from relayport.model.errors import GatewayError
 from relayport.model.media import TaskRecord
 
-converter = cattrs.Converter()
+# No per-field error collection: records are ours, and this runs for every poll.
+converter = cattrs.Converter(detailed_validation=False)
 attrs.resolve_types(content.ToolResultBlock, globals(), vars(content))
 converter.register_unstructure_hook(
     GatewayError,

@@ -200,3 +200,102 @@ class ProviderConformance:
         r = httpx.get(gateway.url + "/-/plugins", headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
         assert r.status_code == 200
         assert VENDOR_KEY not in r.text and GATEWAY_KEY not in r.text
+
+
+MEDIA_CAPABILITIES = frozenset({"images", "video_generation", "speech", "embeddings"})
+OTHER_GATEWAY_KEY = "sk-gateway-conformance-other"
+
+
+class MediaConformance:
+    """The conformance suite for media-task plugins (video or image generation).
+
+    Subclass it with `provider`, `entry_point`, `model`, `kind` ("video" or "image"),
+    `vendor_key` (what the fake accepts) and `make_fake()`: a started-on-demand fake whose tasks
+    reach success on their own when polled (its `url` is the base URL to configure, unless
+    `base_url(fake)` says otherwise). The suite submits a task through the gateway's unified
+    route, lets the background poller finish it, and checks the task object, the content route,
+    key binding and that the vendor key never shows.
+    """
+
+    provider: str
+    entry_point: str
+    model: str
+    kind: str = "video"
+    vendor_key: str = VENDOR_KEY
+
+    def make_fake(self) -> Any:
+        raise NotImplementedError
+
+    def base_url(self, fake: Any) -> str:
+        return str(fake.url)
+
+    @pytest.fixture
+    def vendor(self) -> Iterator[Any]:
+        fake = self.make_fake()
+        fake.start()
+        yield fake
+        fake.stop()
+
+    @pytest.fixture
+    def gateway(self, vendor: Any) -> Iterator[GatewayHandle]:
+        config = {
+            "server": {"state_path": ":memory:"},
+            "auth": {"keys": [GATEWAY_KEY, OTHER_GATEWAY_KEY]},
+            "models": [{"name": "conformance-model", "provider": self.provider, "model": self.model,
+                        "base_url": self.base_url(vendor), "api_key": self.vendor_key}],
+            "tasks": {"poll_intervals": {self.provider: 0.05}, "jitter": 0.0},
+        }
+        handle = start_gateway(config, env={})
+        yield handle
+        handle.stop()
+
+    def test_loads_through_its_entry_point(self) -> None:
+        plugins = load_plugins({"RELAYPORT_LOAD_PLUGINS": self.entry_point})
+        assert not plugins.failures, plugins.failures
+        entry = plugins.provider(self.provider)
+        assert entry is not None and entry.plugin == self.entry_point
+
+    def test_provider_spec_is_well_formed(self) -> None:
+        entry = load_plugins({"RELAYPORT_LOAD_PLUGINS": self.entry_point}).provider(self.provider)
+        assert entry is not None
+        spec = entry.spec
+        assert spec.base_url.startswith("https://")
+        assert spec.key_env
+        assert spec.capabilities <= KNOWN_CAPABILITIES, spec.capabilities - KNOWN_CAPABILITIES
+        assert spec.capabilities & MEDIA_CAPABILITIES, "a media plugin declares its media capabilities"
+
+    def test_task_runs_to_its_content(self, vendor: Any, gateway: GatewayHandle) -> None:
+        import time
+
+        import httpx
+
+        route = "/v1/videos/generations" if self.kind == "video" else "/v1/images/generations"
+        headers = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+        r = httpx.post(gateway.url + route, headers=headers, timeout=30,
+                       json={"model": "conformance-model", "prompt": "a conformance test", "async": True})
+        assert r.status_code == 200, r.text
+        task = r.json()
+        assert task["id"].startswith("task_") and task["task_id"] == task["id"]
+        assert task["status"] in ("queued", "running", "succeeded")
+        deadline = time.time() + 20
+        while task["status"] not in ("succeeded", "failed", "cancelled") and time.time() < deadline:
+            time.sleep(0.05)
+            task = httpx.get(f"{gateway.url}{route}/{task['id']}", headers=headers).json()
+        assert task["status"] == "succeeded", task
+        assert task["progress"] == 100 and task["error"] is None and task["vendor"] is not None
+        assert set(task) >= {"model", "created_at", "updated_at", "completed_at", "result", "usage"}
+        content = httpx.get(task["result"]["outputs"][0]["url"], headers=headers, timeout=30)
+        assert content.status_code == 200 and content.content
+        part = httpx.get(task["result"]["outputs"][0]["url"], headers={**headers, "Range": "bytes=0-0"})
+        assert part.status_code == 206 and part.content == content.content[:1]
+        other = httpx.get(f"{gateway.url}{route}/{task['id']}", headers={"Authorization": f"Bearer {OTHER_GATEWAY_KEY}"})
+        assert other.status_code == 404
+        for text in (r.text, orjson.dumps(task).decode()):
+            assert self.vendor_key not in text
+
+    def test_keys_never_shown(self, gateway: GatewayHandle) -> None:
+        import httpx
+
+        r = httpx.get(gateway.url + "/-/plugins", headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        assert r.status_code == 200
+        assert self.vendor_key not in r.text and GATEWAY_KEY not in r.text

@@ -17,6 +17,7 @@ import attrs
 import orjson
 from aiohttp import web
 
+from relayport.testing.openai_media import OpenAIMedia
 from relayport.testing.servers import ServerThread
 
 
@@ -187,6 +188,12 @@ class FakeOpenAI(FakeUpstream):
         self.open_finish = open_finish
         self.bare = bare
         self.turns: deque[dict[str, Any]] = deque()
+        self.media: OpenAIMedia | None = None  # images, videos, speech, embeddings (made on start)
+
+    def start(self) -> FakeOpenAI:
+        super().start()
+        self.media = OpenAIMedia(self.url)
+        return self
 
     @property
     def base_url(self) -> str:
@@ -218,6 +225,10 @@ class FakeOpenAI(FakeUpstream):
                 "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0}}
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        if self.media is not None and rec.path.startswith("/files/"):
+            answer = await self.media.answer(request, rec.path, rec.body)
+            assert answer is not None
+            return answer
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
             return await self.play(request, openai_error(
                 401, "Incorrect API key provided.", code="invalid_api_key"))
@@ -227,6 +238,10 @@ class FakeOpenAI(FakeUpstream):
                                                         "input_tokens": len(str(said).split())}))
         if rec.path.endswith("/responses"):
             return await self.play(request, self._responses_reply(rec))
+        if not rec.path.endswith("/chat/completions") and self.media is not None:
+            answer = await self.media.answer(request, rec.path, rec.body)
+            if answer is not None:
+                return answer
         if not rec.path.endswith("/chat/completions"):
             return await self.play(request, openai_error(404, f"Unknown path {rec.path}", code="unknown_url"))
         try:
