@@ -218,6 +218,21 @@ def test_media_arrays_reach_a_vision_model(fake: FakeMoonshot, client: Any) -> N
         {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}]
 
 
+def test_per_model_options_say_what_an_unknown_id_sees(fake: FakeMoonshot) -> None:
+    gw = start_gateway_for([{"name": name, "provider": "moonshot", "model": "kimi-custom", "base_url": fake.base_url,
+                             "api_key": VENDOR_KEY, "options": options}
+                            for name, options in (("seeing", {"vision": True}), ("plain", {}))])
+    try:
+        sdk = openai.OpenAI(base_url=gw.openai_base_url, api_key=GATEWAY_KEY, max_retries=0)
+        image = {"images": ["https://example.com/a.png"]}
+        sdk.chat.completions.create(model="seeing", messages=[{"role": "user", "content": "?"}], extra_body=image)
+        assert fake.last.json()["messages"][0]["content"][-1]["type"] == "image_url"
+        with pytest.raises(openai.BadRequestError, match="kimi-custom does not take images"):
+            sdk.chat.completions.create(model="plain", messages=[{"role": "user", "content": "?"}], extra_body=image)
+    finally:
+        gw.stop()
+
+
 def test_text_models_get_string_content(fake: FakeMoonshot, client: Any) -> None:
     client.chat.completions.create(model="moonshot-8k", messages=[
         {"role": "user", "content": [{"type": "text", "text": "a "}, {"type": "text", "text": "b"}]}])

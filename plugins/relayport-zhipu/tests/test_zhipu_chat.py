@@ -200,6 +200,23 @@ def test_enable_search_becomes_the_web_search_tool_and_sources_come_back(fake: F
     assert "tools" not in fake.last.json()
 
 
+def test_per_model_options_set_the_search_engine_and_vision(fake: FakeZhipu) -> None:
+    gw = start_gateway_for([{"name": "custom", "provider": "zhipu", "model": "glm-custom-vision",
+                             "base_url": fake.base_url, "api_key": VENDOR_KEY,
+                             "options": {"search_engine": "search_pro", "vision": True}}])
+    try:
+        sdk = openai.OpenAI(base_url=gw.openai_base_url, api_key=GATEWAY_KEY, max_retries=0)
+        fake.vision_models.add("glm-custom-vision")
+        fake.queue_text("ok")
+        sdk.chat.completions.create(model="custom", messages=[{"role": "user", "content": "看图"}],
+                                    extra_body={"enable_search": True, "images": ["https://example.com/a.png"]})
+        sent = fake.last.json()
+        assert sent["tools"][0]["web_search"]["search_engine"] == "search_pro"
+        assert sent["messages"][0]["content"][-1]["type"] == "image_url"  # the id alone says "text model"
+    finally:
+        gw.stop()
+
+
 # ----------------------------------------------------------------------------- media
 
 

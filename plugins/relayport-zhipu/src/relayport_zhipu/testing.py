@@ -39,6 +39,7 @@ class FakeZhipu(FakeOpenAI):
 
     def __init__(self, api_key: str | None = "zhipu-fake-key.secret") -> None:
         super().__init__(api_key=api_key)
+        self.vision_models: set[str] = set()  # vision models whose ids do not say so
 
     @property
     def base_url(self) -> str:
@@ -78,7 +79,7 @@ class FakeZhipu(FakeOpenAI):
         if thinking is not None and (not isinstance(thinking, dict)
                                      or thinking.get("type") not in ("enabled", "disabled")):
             return glm_error(400, "1214", "thinking.type 参数非法。")
-        vision = bool(_VISION.match(str(body.get("model"))))
+        vision = bool(_VISION.match(str(body.get("model")))) or body.get("model") in self.vision_models
         for m in body.get("messages") or ():
             content = m.get("content")
             for part in content if isinstance(content, list) else ():
