@@ -1,0 +1,129 @@
+"""relayport plugin for Moonshot Kimi (api.moonshot.cn; api.moonshot.ai with its own keys).
+
+Kimi speaks OpenAI chat with these differences, each handled here or by the base's options:
+- thinking: kimi-k2.5 and later think unless sent `thinking: {type: disabled}`; kimi-k2-thinking*
+  always think; older models never do (`relayport_moonshot.models`). Reasoning comes back in
+  `reasoning_content`; a thinking turn needs it on earlier tool calls, so a placeholder fills it
+  when the client dropped it. `reasoning_effort` is not Kimi's: it becomes `thinking.type`;
+- streams put usage inside `choices[0].usage` of the last chunk, whatever `stream_options` said,
+  and cache hits in `usage.cached_tokens`: moved to OpenAI's places on both paths;
+- `enable_search` is the built-in `$web_search` tool, and turns thinking off (announced). The
+  model answers with a `$web_search` tool call the client echoes back as the tool result;
+- vision models take `image_url` and (k2.5+) `video_url` parts; text models want string
+  content (text parts are joined); files and audio are a 400 that names them;
+- partial mode: an Anthropic client's prefilled assistant turn is sent with `partial: true`
+  (OpenAI clients send the flag themselves: passthrough keeps it);
+- errors: `{"error": {"type", "message"}}`, mapped by type (`relayport_moonshot.errors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from relayport import hookimpl
+from relayport.model.chat import ChatRequest
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.openai_compat import OpenAICompat, adapt_body, compat_for, passthrough, translate_request
+from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
+from relayport_moonshot import request as kimi_request
+from relayport_moonshot.errors import map_moonshot_error
+from relayport_moonshot.request import budget_of
+
+
+def map_cached_tokens(usage: dict[str, Any]) -> bool:
+    """Copy Kimi's top-level `usage.cached_tokens` into `prompt_tokens_details.cached_tokens`."""
+    cached = usage.get("cached_tokens")
+    if not isinstance(cached, int):
+        return False
+    details = usage.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        details = usage["prompt_tokens_details"] = {}
+    if details.get("cached_tokens") == cached:
+        return False
+    details["cached_tokens"] = cached
+    return True
+
+
+COMPAT = OpenAICompat(
+    thinking="thinking_type",
+    usage_in_choices=True,   # streams: the last chunk's choices[0].usage
+    fill_missing=True,       # no logprobs/refusal in Kimi's answers
+    patch_usage=map_cached_tokens,
+)
+
+MOONSHOT = ProviderSpec(
+    name="moonshot",
+    base_url="https://api.moonshot.cn/v1",
+    key_env=("MOONSHOT_API_KEY",),
+    model_patterns=("kimi-*", "moonshot-v1-*"),
+    capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "search"}),
+    openai_compat=COMPAT,
+    description="Moonshot Kimi (set base_url https://api.moonshot.ai/v1 for the global platform)",
+)
+
+
+@hookimpl
+def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(MOONSHOT)
+
+
+@hookimpl
+def relayport_passthrough(deployment: Deployment, surface: str, body: dict,
+                          headers: dict[str, str]) -> Passthrough | None:
+    if surface != OPENAI_CHAT:
+        return None
+    compat = compat_for(deployment, COMPAT)
+    search = body.get("enable_search") is True
+    budget = budget_of(body)
+    adapt_body(body, deployment, compat)  # the gateway's extension fields, in the base's way
+    adjustments: list[str] = []
+    kimi_request.adapt(body, deployment.model, search, budget, deployment.options, adjustments)
+    plan = passthrough(deployment, compat, body)
+    if plan is None:
+        return None
+    plan.request.adjustments[:0] = adjustments
+    if plan.patch is not None and any(isinstance(t, dict) and t.get("type") == "builtin_function"
+                                      for t in body.get("tools") or ()):
+        plan.patch = _with_function_calls(plan.patch)
+    return plan
+
+
+@hookimpl
+def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
+    up = translate_request(deployment, COMPAT, request)
+    body = orjson.loads(up.body or b"{}")
+    budget = request.thinking.budget_tokens if request.thinking else None
+    kimi_request.adapt(body, deployment.model, request.enable_search is True, budget, deployment.options,
+                       up.adjustments)
+    messages = body.get("messages")
+    if messages and messages[-1].get("role") == "assistant":
+        # A prefilled last turn (Anthropic clients) is Kimi's partial mode: it continues it.
+        messages[-1]["partial"] = True
+    up.body = orjson.dumps(body)
+    return up
+
+
+def _with_function_calls(base: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], bool]:
+    """The base's fixer, plus: Kimi types its `$web_search` call "builtin_function", which OpenAI's
+    schema (and strict clients) do not know; the call is a function call to them."""
+
+    def patch(obj: dict[str, Any]) -> bool:
+        changed = base(obj)
+        for choice in obj.get("choices") or ():
+            msg = (choice.get("delta") or choice.get("message")) if isinstance(choice, dict) else None
+            for call in (msg.get("tool_calls") or ()) if isinstance(msg, dict) else ():
+                if isinstance(call, dict) and call.get("type") == "builtin_function":
+                    call["type"] = "function"
+                    changed = True
+        return changed
+
+    return patch
+
+
+@hookimpl
+def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError:
+    return map_moonshot_error(response, deployment.provider.name)

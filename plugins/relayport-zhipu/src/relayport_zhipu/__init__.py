@@ -1,0 +1,149 @@
+"""relayport plugin for Zhipu GLM: BigModel (open.bigmodel.cn) and Z.ai (api.z.ai).
+
+GLM speaks OpenAI chat with these differences, each handled here or by the base's options:
+- thinking is `thinking: {type: enabled|disabled}`; `reasoning_effort` is not GLM's, so it
+  becomes `thinking.type` (announced); reasoning comes back in `reasoning_content`;
+- web search is the `web_search` tool (`enable_search` adds it); sources come back in a
+  top-level `web_search` list, which passthrough keeps;
+- vision models (glm-4v, glm-4.5v, glm-4.6v, glm-5v-turbo...) take `image_url`, `video_url` and
+  `file_url` parts; text models take none (a 400 that names the medium, before any call);
+- `tool_stream: true` makes GLM-4.6+ stream tool-call arguments; set for streamed tool calls;
+- output: chunks without `object`/`finish_reason`, usage on the last content chunk whatever
+  `stream_options` said, `finish_reason: "sensitive"` for safety stops, no `logprobs`/`refusal`:
+  all normalised into OpenAI's shapes on passthrough and translation alike;
+- errors: business codes in the body (`relayport_zhipu.errors`); a safety block (1301) that
+  arrives inside a started stream ends it with `finish_reason: "content_filter"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from relayport import hookimpl
+from relayport.model.chat import ChatRequest
+from relayport.model.errors import GatewayError
+from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.stream import Finish, StreamError, StreamEvent
+from relayport.openai_compat import (
+    OpenAICompat,
+    OpenAIStreamParser,
+    adapt_body,
+    compat_for,
+    passthrough,
+    translate_request,
+)
+from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
+from relayport_zhipu import request as glm_request
+from relayport_zhipu.errors import CONTENT_FILTER, map_zhipu_error
+from relayport_zhipu.request import budget_of
+
+COMPAT = OpenAICompat(
+    thinking="thinking_type",
+    stream_usage="always",   # usage rides on the last content chunk, asked for or not
+    finish_map={},           # "sensitive" -> content_filter is among the base's common spellings
+    fill_missing=True,       # no object/logprobs on chunks, no refusal on messages
+)
+
+_CAPABILITIES = frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "files", "search"})
+
+ZHIPU = ProviderSpec(
+    name="zhipu",
+    base_url="https://open.bigmodel.cn/api/paas/v4",
+    key_env=("ZHIPUAI_API_KEY", "ZHIPU_API_KEY"),
+    model_patterns=("glm-*",),
+    capabilities=_CAPABILITIES,
+    openai_compat=COMPAT,
+    description="Zhipu GLM on BigModel (mainland China)",
+)
+
+ZAI = ProviderSpec(
+    name="zai",
+    base_url="https://api.z.ai/api/paas/v4",
+    key_env=("ZAI_API_KEY",),
+    model_patterns=("glm-*",),
+    capabilities=_CAPABILITIES,
+    openai_compat=COMPAT,
+    description="Zhipu GLM on Z.ai (international)",
+)
+
+
+@hookimpl
+def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(ZHIPU)
+    register(ZAI)
+
+
+@hookimpl
+def relayport_passthrough(deployment: Deployment, surface: str, body: dict,
+                          headers: dict[str, str]) -> Passthrough | None:
+    if surface != OPENAI_CHAT:
+        return None
+    compat = compat_for(deployment, COMPAT)
+    search = body.get("enable_search")
+    budget = budget_of(body)
+    adapt_body(body, deployment, compat)  # the gateway's extension fields, in the base's way
+    adjustments: list[str] = []
+    glm_request.adapt(body, deployment.model, search is True, budget, deployment.options, adjustments)
+    plan = passthrough(deployment, compat, body)
+    if plan is None:
+        return None
+    plan.request.adjustments[:0] = adjustments
+    if plan.request.stream and plan.patch is not None:
+        plan.patch = _stream_patch(plan.patch, deployment.model)
+    return plan
+
+
+@hookimpl
+def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
+    up = translate_request(deployment, COMPAT, request)
+    body = orjson.loads(up.body or b"{}")
+    budget = request.thinking.budget_tokens if request.thinking else None
+    glm_request.adapt(body, deployment.model, request.enable_search is True, budget, deployment.options,
+                      up.adjustments)
+    up.body = orjson.dumps(body)
+    return up
+
+
+@hookimpl
+def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser:
+    return GLMStreamParser(compat_for(deployment, COMPAT))
+
+
+class GLMStreamParser(OpenAIStreamParser):
+    """The base parser; a safety block (1301) arriving as an error event ends the stream
+    with a `content_filter` finish, as passthrough does, instead of failing it."""
+
+    def feed_sse(self, data: bytes) -> list[StreamEvent]:
+        out = super().feed_sse(data)
+        if out and isinstance(out[-1], StreamError) and out[-1].error.code == CONTENT_FILTER:
+            out[-1] = Finish("content_filter", raw=CONTENT_FILTER)
+        return out
+
+
+@hookimpl
+def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError:
+    return map_zhipu_error(response, deployment.provider.name)
+
+
+def _stream_patch(base: Callable[[dict[str, Any]], bool], model: str) -> Callable[[dict[str, Any]], bool]:
+    """The base's chunk fixer, plus GLM's chunk gaps: a missing `finish_reason` (OpenAI's
+    schema requires the key) and a safety block sent as an error event after output began."""
+
+    def patch(obj: dict[str, Any]) -> bool:
+        err = obj.get("error")
+        if isinstance(err, dict) and str(err.get("code")) == CONTENT_FILTER:
+            obj.clear()
+            obj.update({"model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "content_filter"}]})
+            base(obj)
+            return True
+        changed = base(obj)
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict) and "finish_reason" not in choice:
+                choice["finish_reason"] = None
+                changed = True
+        return changed
+
+    return patch
