@@ -47,6 +47,9 @@ class OpenAICompat:
         models refuse `max_tokens` and take only `max_completion_tokens`).
     :param patch_usage: rewrites the vendor's usage object into OpenAI's fields in place,
         returning True when it changed something (e.g. DeepSeek's cache-hit counts).
+    :param native_form: recognises a body in the vendor's own (non-OpenAI) format sent to
+        `/v1/chat/completions` (DashScope's `input` + `parameters`); such a body skips the
+        OpenAI shape checks, and the plugin's `relayport_passthrough` must take it.
     """
 
     chat_path: str = "/chat/completions"
@@ -57,6 +60,7 @@ class OpenAICompat:
     native_media_arrays: bool = False
     max_tokens_field: str = "max_tokens"
     patch_usage: UsagePatch | None = None
+    native_form: Callable[[dict[str, Any]], bool] | None = None
 
 
 _EXTENSION_KEYS = openai_chat.EXTENSION_FIELDS
