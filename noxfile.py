@@ -7,7 +7,8 @@ from pathlib import Path
 import nox
 
 nox.options.sessions = ["tests"]
-nox.options.default_venv_backend = "venv"
+# uv makes the many per-plugin environments cheap (seconds each); plain venv+pip where uv is absent.
+nox.options.default_venv_backend = "uv|venv"
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())

@@ -122,7 +122,9 @@ def test_readme_example_is_valid() -> None:
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
     config = parse_config(tomllib.loads(example), "README.md")
     assert config.auth.keys == ["env:RELAYPORT_KEY", "sk-literal-key"]
-    first, fallback = config.models
+    first, fallback, local = config.models
+    assert (local.provider, local.base_url, local.options) == (
+        "openai-compatible", "http://127.0.0.1:8000/v1", {"think_tags": True, "max_output_tokens": 8192})
     assert first.timeouts == Timeouts(connect=10, first_byte=600, idle=300, total=1800)
     assert first.headers == {"OpenAI-Organization": "org-123"}
     assert (first.name, fallback.name) == ("gpt-4o-mini", "gpt-4o-mini")

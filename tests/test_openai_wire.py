@@ -821,10 +821,15 @@ def test_reasoning_and_thinking_blocks_stream_is_valid_openai() -> None:
     ]
 
 
-def test_usage_chunk_without_any_usage_reported_is_zero_and_valid() -> None:
+def test_no_usage_chunk_is_invented_when_the_vendor_reported_none() -> None:
+    # Issue 8 item 5: a client told "0 tokens" would bill or budget wrongly; nothing is honest.
     enc = ChunkEncoder("chatcmpl-x", "m", include_usage=True, created=1)
-    chunks = _check_stream(_chunks(enc.encode([TextDelta("x"), Finish("length")]) + enc.finish()), True)
-    assert chunks[-1]["usage"]["total_tokens"] == 0
+    raw = enc.encode([TextDelta("x"), Finish("length")]) + enc.finish()
+    chunks = _chunks(raw)
+    assert chunks[-1] == "[DONE]"
+    for chunk in chunks[:-1]:
+        validate_chat_chunk(chunk)
+    assert all(c["choices"] and c.get("usage") is None for c in chunks[:-1])
 
 
 def test_finish_is_written_once() -> None:

@@ -26,9 +26,10 @@ def test_example_plugin_loads_through_its_entry_point():
 
 
 def test_load_and_disable_lists():
-    assert set(load_plugins({"RELAYPORT_LOAD_PLUGINS": "openai"}).providers) == {"openai"}
+    # "openai-compatible" is the core's own (configured in TOML), present whatever loads.
+    assert set(load_plugins({"RELAYPORT_LOAD_PLUGINS": "openai"}).providers) == {"openai", "openai-compatible"}
     both = set(load_plugins({"RELAYPORT_LOAD_PLUGINS": "openai, deepseek"}).providers)
-    assert both == {"openai", "deepseek"}
+    assert both == {"openai", "deepseek", "openai-compatible"}
     without = load_plugins({"RELAYPORT_DISABLE_PLUGINS": "openai"}).providers
     assert "openai" not in without and "deepseek" in without
 

@@ -340,6 +340,9 @@ def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | 
                 changed = True
             if plan.usage is not None:
                 usage = plan.usage(obj) or usage
+            if plan.tail is not None and (extra := plan.tail(obj)) is not None:
+                lines[j] += b"\n\ndata: " + orjson.dumps(extra)
+                changed = True
         if changed:
             blocks[i] = b"\n".join(lines)
     return (b"\n\n".join(blocks) if changed else complete), usage

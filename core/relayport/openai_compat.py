@@ -8,16 +8,19 @@ hook by implementing it; its own implementation runs before the builtin one.
 
 from __future__ import annotations
 
+import fnmatch
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 import orjson
 
+from relayport.compat.quirks import Normalizer, ThinkSplitter, split_think
 from relayport.model.chat import ChatRequest, ChatResponse, Thinking
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.model.stream import Finish, StreamError, StreamEvent
+from relayport.model.stream import Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta
 from relayport.model.usage import Usage
 from relayport.provider import Deployment, Passthrough
 from relayport.wire import openai_chat
@@ -45,8 +48,34 @@ class OpenAICompat:
         they are inlined as content parts of the last user message.
     :param max_tokens_field: the name the vendor takes for the output cap (OpenAI's reasoning
         models refuse `max_tokens` and take only `max_completion_tokens`).
+    :param max_tokens_fields: fnmatch pattern -> field, for vendors whose models differ
+        (OpenAI: gpt-5 and o-series take only `max_completion_tokens`); first match wins.
     :param patch_usage: rewrites the vendor's usage object into OpenAI's fields in place,
-        returning True when it changed something (e.g. DeepSeek's cache-hit counts).
+        returning True when it changed something (e.g. DeepSeek's cache-hit counts). It sees
+        the usage wherever the vendor put it (inside a choice too, with `usage_in_choices`).
+    :param passthrough: False: OpenAI clients' calls are always translated (parsed and
+        re-encoded), never forwarded as bytes.
+    :param think_tags: the vendor puts reasoning inside `<think>...</think>` at the start of
+        `content`; it is split out into `reasoning_content`. Calls are then translated.
+    :param usage_in_choices: the vendor may put usage inside `choices[i].usage` (Kimi
+        streams); it is moved to the top-level `usage`.
+    :param stream_usage: "openai": the vendor honours `stream_options.include_usage`;
+        "always": it sends usage on content chunks whether asked or not (on the last one, or
+        cumulative on every one). The client then gets OpenAI's separate final usage chunk
+        when it asked and no usage when it did not.
+    :param finish_map: vendor finish-reason spellings -> OpenAI's (stop, length, tool_calls,
+        content_filter, function_call); setting it (even to `{}`) turns on finish fixing with
+        common spellings built in: the string "null" or "" becomes null, unknown values "stop".
+    :param fill_missing: fill fields OpenAI clients expect and the vendor omits: `id`,
+        `object`, `created`, `logprobs` and `message.refusal` (null).
+    :param max_output_tokens: fnmatch pattern -> the model's output limit; a larger
+        request is clamped (announced in `x-relayport-adjustments`). Per model in TOML:
+        `options.max_output_tokens`.
+    :param json_schema: False: the vendor cannot take `response_format: json_schema`; it is
+        sent as `json_object` with the schema in a system instruction (announced).
+    :param drop_fields: request fields removed before the call (extensions a server refuses).
+    :param replay_reasoning: False: `reasoning_content` of assistant turns in the history is
+        not sent back to the vendor.
     :param native_form: recognises a body in the vendor's own (non-OpenAI) format sent to
         `/v1/chat/completions` (DashScope's `input` + `parameters`); such a body skips the
         OpenAI shape checks, and the plugin's `relayport_passthrough` must take it.
@@ -60,7 +89,142 @@ class OpenAICompat:
     native_media_arrays: bool = False
     max_tokens_field: str = "max_tokens"
     patch_usage: UsagePatch | None = None
+    max_tokens_fields: Mapping[str, str] = attrs.field(factory=dict)
+    passthrough: bool = True
+    think_tags: bool = False
+    usage_in_choices: bool = False
+    stream_usage: str = attrs.field(default="openai", validator=attrs.validators.in_(("openai", "always")))
+    finish_map: Mapping[str, str] | None = None
+    fill_missing: bool = False
+    max_output_tokens: Mapping[str, int] = attrs.field(factory=dict)
+    json_schema: bool = True
+    drop_fields: tuple[str, ...] = ()
+    replay_reasoning: bool = True
     native_form: Callable[[dict[str, Any]], bool] | None = None
+    # True when only the output cap's spelling may need fixing on the way out (OpenAI,
+    # DeepSeek without limits): the passthrough then skips everything else.
+    _plain_request: bool = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        plain = (not self.max_tokens_fields and not self.max_output_tokens and self.json_schema
+                 and self.reasoning_field == "reasoning_content" and self.replay_reasoning
+                 and not self.drop_fields)
+        object.__setattr__(self, "_plain_request", plain)
+
+    def normalizer(self) -> Normalizer | None:
+        """A fresh per-call output fixer, or None when the vendor's output needs no fixing."""
+        if (self.reasoning_field == "reasoning_content" and not self.usage_in_choices
+                and self.finish_map is None and not self.fill_missing):
+            return None
+        return Normalizer(self.reasoning_field, self.usage_in_choices, self.finish_map, self.fill_missing)
+
+
+# Per-model TOML `options` that override the provider's OpenAICompat (see `compat_for`).
+OPTION_KEYS = frozenset({
+    "reasoning_field", "think_tags", "thinking", "usage_in_choices", "stream_usage", "finish_map",
+    "fill_missing", "max_tokens_field", "json_schema", "drop_fields", "replay_reasoning",
+    "passthrough", "chat_path", "search_field",
+})
+_effective: weakref.WeakKeyDictionary[Deployment, OpenAICompat] = weakref.WeakKeyDictionary()
+
+
+def compat_for(deployment: Deployment, compat: OpenAICompat | None = None) -> OpenAICompat:
+    """The provider's OpenAICompat with the deployment's TOML `options` applied (cached)."""
+    base = compat or deployment.provider.openai_compat
+    assert base is not None
+    options = deployment.options
+    if not options or OPTION_KEYS.isdisjoint(options):
+        return base
+    found = _effective.get(deployment)
+    if found is None:
+        changes = {k: v for k, v in options.items() if k in OPTION_KEYS}
+        if "drop_fields" in changes:
+            changes["drop_fields"] = tuple(changes["drop_fields"])
+        try:
+            found = attrs.evolve(base, **changes)
+        except (TypeError, ValueError) as exc:
+            raise GatewayError(500, f"Model '{deployment.name}' has invalid options: {exc}") from None
+        _effective[deployment] = found
+    return found
+
+
+def _by_model(mapping: Mapping[str, Any], model: str) -> Any:
+    for pattern, value in mapping.items():
+        if fnmatch.fnmatchcase(model, pattern):
+            return value
+    return None
+
+
+def output_limit(deployment: Deployment, compat: OpenAICompat) -> int | None:
+    """The model's max output tokens: TOML `options.max_output_tokens`, else the plugin's table."""
+    limit = deployment.options.get("max_output_tokens") if deployment.options else None
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return limit
+    return _by_model(compat.max_output_tokens, deployment.model) if compat.max_output_tokens else None
+
+
+def tokens_field(deployment: Deployment, compat: OpenAICompat) -> str:
+    if compat.max_tokens_fields:
+        return _by_model(compat.max_tokens_fields, deployment.model) or compat.max_tokens_field
+    return compat.max_tokens_field
+
+
+def vendor_body(body: dict[str, Any], deployment: Deployment, compat: OpenAICompat,
+                adjustments: list[str]) -> None:
+    """What both paths do to an OpenAI body before it goes to the vendor: the output cap in the
+    vendor's field and within the model's limit, schema downgrade, history reasoning field."""
+    has_max = "max_tokens" in body or "max_completion_tokens" in body
+    limit = output_limit(deployment, compat) if (has_max or compat.max_output_tokens
+                                                 or deployment.options) else None
+    if has_max or limit is not None:
+        value = body.pop("max_completion_tokens", None)
+        legacy = body.pop("max_tokens", None)
+        if value is None:
+            value = legacy
+        if isinstance(value, int) and limit is not None and value > limit:
+            adjustments.append(f"max_tokens clamped to {limit}")
+            value = limit
+        if value is not None:
+            body[tokens_field(deployment, compat)] = value
+    if not compat.json_schema:
+        _downgrade_schema(body, adjustments)
+    if compat.reasoning_field != "reasoning_content" or not compat.replay_reasoning:
+        _history_reasoning(body, compat)
+    for key in compat.drop_fields:
+        body.pop(key, None)
+
+
+def _cap_spelling(body: dict[str, Any], field: str) -> None:
+    """The client's `max_tokens` or `max_completion_tokens` (which wins) as the vendor's field."""
+    other = "max_tokens" if field == "max_completion_tokens" else "max_completion_tokens"
+    if other in body:
+        value = body.pop(other)
+        if other == "max_completion_tokens" or field not in body:
+            body[field] = value
+
+
+def _downgrade_schema(body: dict[str, Any], adjustments: list[str]) -> None:
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return
+    spec = fmt.get("json_schema")
+    schema = spec.get("schema", {}) if isinstance(spec, dict) else {}
+    body["response_format"] = {"type": "json_object"}
+    instruction = ("Answer with a single JSON object (no prose, no code fences) that is valid "
+                   "against this JSON Schema:\n" + orjson.dumps(schema).decode())
+    messages = body.setdefault("messages", [])
+    if isinstance(messages, list):
+        messages.insert(0, {"role": "system", "content": instruction})
+    adjustments.append("json_schema sent as json_object with the schema in a system message")
+
+
+def _history_reasoning(body: dict[str, Any], compat: OpenAICompat) -> None:
+    field = compat.reasoning_field
+    for m in body.get("messages") or ():
+        if isinstance(m, dict) and m.get("role") == "assistant" and "reasoning_content" in m:
+            value = m.pop("reasoning_content")
+            if compat.replay_reasoning:
+                m[field] = value
 
 
 _EXTENSION_KEYS = openai_chat.EXTENSION_FIELDS
@@ -148,25 +312,95 @@ def _usage_patcher(patch_usage: UsagePatch) -> Callable[[dict[str, Any]], bool]:
     return patch
 
 
-def passthrough(deployment: Deployment, compat: OpenAICompat, body: dict[str, Any]) -> Passthrough:
+def passthrough(deployment: Deployment, compat: OpenAICompat, body: dict[str, Any]) -> Passthrough | None:
+    """The plan for forwarding an OpenAI client's call; None when it must be translated."""
+    compat = compat_for(deployment, compat)
+    if not compat.passthrough or compat.think_tags:
+        return None  # tags straddle chunks: the translating parser splits them
+    stream = bool(body.get("stream"))
     adapt_body(body, deployment, compat)
+    adjustments: list[str] = []
+    if compat._plain_request and not deployment.options:
+        _cap_spelling(body, compat.max_tokens_field)
+    else:
+        vendor_body(body, deployment, compat, adjustments)
     headers = deployment.auth_headers()
     headers["Content-Type"] = "application/json"
     request = UpstreamRequest(
         "POST", deployment.url(compat.chat_path), headers, orjson.dumps(body),
-        stream=bool(body.get("stream")),
+        stream=stream, adjustments=adjustments,
     )
-    return Passthrough(
-        request,
-        patch=_usage_patcher(compat.patch_usage) if compat.patch_usage else None,
-        usage=_usage_reader(compat),
-    )
+    normalizer = compat.normalizer()
+    if normalizer is None and compat.stream_usage == "openai" and not compat.usage_in_choices:
+        # The fast path (OpenAI, DeepSeek): events are decoded only when they carry usage.
+        return Passthrough(
+            request,
+            patch=_usage_patcher(compat.patch_usage) if compat.patch_usage else None,
+            usage=_usage_reader(compat),
+        )
+    include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
+    fixer = _PassthroughFixer(compat, normalizer, stream, include_usage)
+    return Passthrough(request, patch=fixer.patch, usage=fixer.usage, tail=fixer.tail if stream else None,
+                       marker=b"data:" if stream else b'"usage"')
+
+
+class _PassthroughFixer:
+    """Per-call state of a quirky vendor's passthrough: every event is decoded and fixed.
+
+    Usage the vendor put on content chunks is taken off them and, when the client asked with
+    `stream_options.include_usage`, sent as OpenAI's separate final chunk after the finish.
+    """
+
+    def __init__(self, compat: OpenAICompat, normalizer: Normalizer | None, stream: bool,
+                 include_usage: bool) -> None:
+        self._normalizer = normalizer
+        self._patch_usage = compat.patch_usage
+        self._stream = stream
+        self._move = stream and (compat.stream_usage == "always" or compat.usage_in_choices)
+        self._include = include_usage
+        self._finished = False
+        self._held: dict[str, Any] | None = None  # usage taken off a chunk, for accounting
+        self._tail: dict[str, Any] | None = None
+
+    def patch(self, obj: dict[str, Any]) -> bool:
+        changed = self._normalizer.fix(obj, self._stream) if self._normalizer is not None else False
+        usage = obj.get("usage")
+        if isinstance(usage, dict) and self._patch_usage is not None:
+            changed = self._patch_usage(usage) or changed
+        if not self._move:
+            return changed
+        choices = obj.get("choices")
+        if choices and any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+            self._finished = True
+        if "usage" in obj and choices:
+            del obj["usage"]
+            changed = True
+            if isinstance(usage, dict):
+                self._held = usage
+                if self._include and self._finished:
+                    self._tail = {"id": obj.get("id"), "object": "chat.completion.chunk",
+                                  "created": obj.get("created"), "model": obj.get("model"),
+                                  "choices": [], "usage": usage}
+        elif self._include and isinstance(usage, dict):
+            self._tail = None  # the vendor sent OpenAI's own usage chunk
+        return changed
+
+    def usage(self, obj: dict[str, Any]) -> Usage | None:
+        usage = obj.get("usage")
+        if not isinstance(usage, dict):
+            usage, self._held = self._held, None
+        return openai_chat.decode_usage(usage) if isinstance(usage, dict) else None
+
+    def tail(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        out, self._tail = self._tail, None
+        return out
 
 
 def translate_request(deployment: Deployment, compat: OpenAICompat, request: ChatRequest) -> UpstreamRequest:
+    compat = compat_for(deployment, compat)
     body = openai_chat.encode_request(request, deployment.model)
-    if compat.max_tokens_field != "max_tokens" and "max_tokens" in body:
-        body[compat.max_tokens_field] = body.pop("max_tokens")
+    adjustments: list[str] = []
+    vendor_body(body, deployment, compat, adjustments)
     if request.media and compat.native_media_arrays:
         body.update(images=request.media.images, videos=request.media.videos,
                     file_urls=request.media.file_urls, voices=request.media.voices)
@@ -176,7 +410,7 @@ def translate_request(deployment: Deployment, compat: OpenAICompat, request: Cha
     headers = deployment.auth_headers()
     headers["Content-Type"] = "application/json"
     return UpstreamRequest("POST", deployment.url(compat.chat_path), headers, orjson.dumps(body),
-                           stream=request.stream)
+                           stream=request.stream, adjustments=adjustments)
 
 
 def parse_response(compat: OpenAICompat, response: UpstreamResponse) -> ChatResponse:
@@ -186,21 +420,44 @@ def parse_response(compat: OpenAICompat, response: UpstreamResponse) -> ChatResp
         raise GatewayError(502, "The vendor sent a response that is not JSON.") from None
     if isinstance(obj, dict) and "error" in obj and "choices" not in obj:
         raise GatewayError(502, f"The vendor answered with an error: {obj['error']}")
+    normalizer = compat.normalizer()
+    if normalizer is not None and isinstance(obj, dict):
+        normalizer.fix(obj, False)
     if compat.patch_usage and isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
         compat.patch_usage(obj["usage"])
-    return openai_chat.decode_response(obj, compat.reasoning_field)
+    if compat.think_tags and isinstance(obj, dict):
+        _split_message_tags(obj)
+    return openai_chat.decode_response(obj, "reasoning_content" if normalizer else compat.reasoning_field)
+
+
+def _split_message_tags(obj: dict[str, Any]) -> None:
+    for choice in obj.get("choices") or ():
+        msg = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(msg, dict) and isinstance(msg.get("content"), str) and "<think>" in msg["content"]:
+            reasoning, content = split_think(msg["content"])
+            msg["content"] = content
+            if reasoning is not None and not msg.get("reasoning_content"):
+                msg["reasoning_content"] = reasoning
 
 
 class OpenAIStreamParser:
-    """Parses an OpenAI-format chat stream (`data: {chunk}` ... `data: [DONE]`)."""
+    """Parses an OpenAI-format chat stream (`data: {chunk}` ... `data: [DONE]`).
+
+    A subclass may override `feed` (one event at a time): the whole-read fast path then
+    hands it each event instead of bypassing it.
+    """
 
     framing = "sse"
 
     def __init__(self, compat: OpenAICompat) -> None:
-        self._decoder = openai_chat.ChunkDecoder(compat.reasoning_field)
+        self._normalizer = compat.normalizer()
+        field = "reasoning_content" if self._normalizer is not None else compat.reasoning_field
+        self._decoder = openai_chat.ChunkDecoder(field)
         self._patch = compat.patch_usage
+        self._think = ThinkSplitter() if compat.think_tags else None
         self._done = False
         self._finished = False
+        self._own_feed = type(self).feed is not OpenAIStreamParser.feed
         # Runs of content (and reasoning) chunks of one read are joined before decoding.
         self._runs = (FieldRuns("content"), FieldRuns(compat.reasoning_field))
 
@@ -213,12 +470,16 @@ class OpenAIStreamParser:
 
     def feed_sse(self, data: bytes) -> list[StreamEvent]:
         """A whole read at once (the core's fast path, see `StreamParser`)."""
-        for runs in self._runs:
-            data = runs.merge(data)
+        if not self._own_feed:
+            for runs in self._runs:
+                data = runs.merge(data)
         out: list[StreamEvent] = []
         try:
             for payload in payloads(data):
-                out.extend(self._feed_data(payload))
+                if self._own_feed:
+                    out.extend(self.feed(SSEEvent(payload)))
+                else:
+                    out.extend(self._feed_data(payload))
                 if self._done:
                     break
         except GatewayError as exc:
@@ -230,7 +491,7 @@ class OpenAIStreamParser:
     def _feed_data(self, data: bytes) -> list[StreamEvent]:
         if data == DONE:
             self._done = True
-            return []
+            return self._flush_think()
         if not data:
             return []
         try:
@@ -242,17 +503,48 @@ class OpenAIStreamParser:
         if "error" in obj and not obj.get("choices"):
             message, _, code, _ = _error_fields(obj["error"])
             raise GatewayError(502, f"The vendor failed mid-stream: {message}", code=code)
+        if self._normalizer is not None:
+            self._normalizer.fix(obj, True)
         if self._patch and isinstance(obj.get("usage"), dict):
             self._patch(obj["usage"])
         events = self._decoder.decode(obj)
+        if self._think is not None:
+            events = self._split_think(events)
         if not self._finished:
             self._finished = any(isinstance(e, Finish) for e in events)
         return events
 
+    def _split_think(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        splitter = self._think
+        assert splitter is not None
+        out: list[StreamEvent] = []
+        for ev in events:
+            if isinstance(ev, TextDelta):
+                reasoning, content = splitter.feed(ev.text)
+            elif isinstance(ev, Finish):
+                reasoning, content = splitter.flush()
+            else:
+                out.append(ev)
+                continue
+            if reasoning:
+                out.append(ReasoningDelta(reasoning))
+            if content:
+                out.append(TextDelta(content))
+            if isinstance(ev, Finish):
+                out.append(ev)
+        return out
+
+    def _flush_think(self) -> list[StreamEvent]:
+        if self._think is None:
+            return []
+        reasoning, content = self._think.flush()
+        out: list[StreamEvent] = [ReasoningDelta(reasoning)] if reasoning else []
+        return out + ([TextDelta(content)] if content else [])
+
     def close(self) -> list[StreamEvent]:
         if not self._done and not self._finished:
             raise GatewayError(502, "The vendor closed the stream before it finished.")
-        return []
+        return self._flush_think()
 
 
 def _error_fields(err: Any) -> tuple[str, str | None, str | None, str | None]:

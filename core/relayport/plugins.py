@@ -176,9 +176,17 @@ def _build_relays(
             sub.register(builtins, name="relayport.builtins")
             for gname, gplugin in global_plugins:
                 sub.register(gplugin, name=gname)
-            sub.register(owner, name=entry.plugin)
-            relays[id(owner)] = _direct_relay(sub.hook)
+            if owner is not builtins:
+                sub.register(owner, name=entry.plugin)
+            relay = _direct_relay(sub.hook)
+            own = {h.name for h in sub.get_hookcallers(owner) or ()} if owner is not builtins else set()
+            # Read by the builtin passthrough: the owner serves OpenAI clients its own way.
+            relay.owner_translates = not own.isdisjoint(_OWN_PARSING)
+            relays[id(owner)] = relay
         entry.hooks = relays[id(owner)]
+
+
+_OWN_PARSING = frozenset({"relayport_passthrough", "relayport_parse_response", "relayport_stream_parser"})
 
 
 def _direct_relay(hook: pluggy.HookRelay) -> Any:

@@ -115,6 +115,8 @@ class Passthrough:
     :param marker: bytes that must appear in a stream event for it to be decoded at all.
     :param stream_error: the bytes that end a stream the vendor broke off (timeout, dropped
         connection), in the client's wire format; OpenAI's error event by default.
+    :param tail: called after `patch` with each patched stream event; a dict it returns is
+        sent as one more event right after that one (e.g. OpenAI's separate usage chunk).
     """
 
     request: UpstreamRequest
@@ -122,6 +124,7 @@ class Passthrough:
     usage: Callable[[dict[str, Any]], Usage | None] | None = None
     marker: bytes = b'"usage"'
     stream_error: Callable[[GatewayError], bytes] = attrs.field(factory=lambda: openai_error_event)
+    tail: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
 
 
 def openai_error_event(err: GatewayError) -> bytes:

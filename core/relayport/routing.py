@@ -48,6 +48,9 @@ class Router:
                     f"(installed providers: {installed})"
                 )
                 continue
+            if not (m.base_url or entry.spec.base_url):
+                problems.append(f"models[{i}] ({m.name!r}): provider {m.provider!r} needs base_url")
+                continue
             self._named.setdefault(m.name, []).append(self._from_config(m, entry))
         if problems:
             raise ConfigError(f"{config.source}:\n  " + "\n  ".join(problems))
@@ -98,6 +101,10 @@ class Router:
         )
 
     def _remember(self, name: str, entry: ProviderEntry, model: str) -> list[Deployment]:
+        if not entry.spec.base_url:
+            raise GatewayError(404, f"The model '{name}' needs provider '{entry.spec.name}', which has "
+                               "no default base_url: configure the model in [[models]].",
+                               type="invalid_request_error", code="model_not_found", param="model")
         key = _env_key(entry, self._env)
         if key is None and entry.spec.key_env:
             raise GatewayError(

@@ -156,14 +156,36 @@ class FakeOpenAI(FakeUpstream):
     Without scripted replies it answers "echo: <last user text>" (streamed word by word when
     asked to stream), honouring `stream_options.include_usage`. `queue_text` scripts a turn
     rendered as JSON or SSE depending on the request, like the real API.
+
+    Quirks of OpenAI-compatible vendors, as options (a plugin's tests play its vendor with them):
+
+    :param reasoning_field: the message/delta field reasoning goes in (StepFun: "reasoning").
+    :param usage_style: "openai", or "deepseek" (cache hits in `prompt_cache_hit_tokens`).
+    :param usage_placement: where a stream's usage goes: "openai" (a separate final chunk with
+        empty `choices`, only when `stream_options.include_usage` asked), "choice" (inside
+        `choices[0].usage` of the finishing chunk, always: Kimi), "last_chunk" (top-level usage
+        on the finishing chunk, always), "every_chunk" (cumulative usage on every chunk, always).
+    :param think_tags: reasoning goes into `content` as `<think>...</think>` (MiniMax, vLLM),
+        streamed in pieces of 3 characters so tags straddle chunks.
+    :param finish_spellings: finish reasons renamed on the wire (e.g. {"length": "max_tokens"}).
+    :param open_finish: what non-final chunks carry as `finish_reason` (DashScope: the string
+        "null", MiniMax: ""); OpenAI sends null.
+    :param bare: omit `id`, `object`, `created`, `logprobs` and `refusal` like minimal servers do.
     """
 
     def __init__(self, api_key: str | None = "sk-fake-upstream", reasoning_field: str = "reasoning_content",
-                 usage_style: str = "openai") -> None:
+                 usage_style: str = "openai", *, usage_placement: str = "openai", think_tags: bool = False,
+                 finish_spellings: dict[str, str] | None = None, open_finish: Any = None,
+                 bare: bool = False) -> None:
         super().__init__(self._answer)
         self.api_key = api_key
         self.reasoning_field = reasoning_field
         self.usage_style = usage_style
+        self.usage_placement = usage_placement
+        self.think_tags = think_tags
+        self.finish_spellings = finish_spellings or {}
+        self.open_finish = open_finish
+        self.bare = bare
         self.turns: deque[dict[str, Any]] = deque()
 
     @property
@@ -223,35 +245,67 @@ class FakeOpenAI(FakeUpstream):
 
     def _completion(self, body: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": turn["text"] or None, "refusal": None}
-        if turn["reasoning"]:
+        if turn["reasoning"] and self.think_tags:
+            message["content"] = f"<think>{turn['reasoning']}</think>\n" + (turn["text"] or "")
+        elif turn["reasoning"]:
             message[self.reasoning_field] = turn["reasoning"]
         if turn["tool_calls"]:
             message["tool_calls"] = turn["tool_calls"]
         finish = turn["finish_reason"] or ("tool_calls" if turn["tool_calls"] else "stop")
-        return {
+        choice = {"index": 0, "message": message, "logprobs": None,
+                  "finish_reason": self.finish_spellings.get(finish, finish)}
+        out = {
             "id": "chatcmpl-fake123", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model"), "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "choices": [choice],
             "usage": turn["usage"] or self.usage(12, 7),
         }
+        if self.bare:
+            for key in ("id", "object", "created"):
+                del out[key]
+            del choice["logprobs"], message["refusal"]
+        return out
 
     def _stream_reply(self, body: dict[str, Any], turn: dict[str, Any]) -> Reply:
-        base = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": body.get("model"), "system_fingerprint": "fp_fake"}
+        base: dict[str, Any] = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk",
+                                "created": int(time.time()), "model": body.get("model"),
+                                "system_fingerprint": "fp_fake"}
+        if self.bare:
+            base = {"model": body.get("model")}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        placement = self.usage_placement
+        final_usage = turn["usage"] or self.usage(12, 7)
+        sent = 0
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            obj = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-            if include_usage:
+            nonlocal sent
+            sent += 1
+            wire_finish = self.open_finish if finish is None else self.finish_spellings.get(finish, finish)
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": wire_finish}
+            if not self.bare:
+                choice["logprobs"] = None
+            obj = {**base, "choices": [choice]}
+            if placement == "openai" and include_usage:
                 obj["usage"] = None
+            elif placement == "every_chunk":
+                obj["usage"] = final_usage if finish else self.usage(12, sent)
+            elif finish and placement == "last_chunk":
+                obj["usage"] = final_usage
+            elif finish and placement == "choice":
+                choice["usage"] = final_usage
             return b"data: " + orjson.dumps(obj) + b"\n\n"
 
         events = [chunk({"role": "assistant", "content": ""})]
-        if turn["reasoning"]:
-            for word in _pieces(turn["reasoning"]):
-                events.append(chunk({self.reasoning_field: word}))
-        for word in _pieces(turn["text"] or ""):
-            events.append(chunk({"content": word}))
+        if turn["reasoning"] and self.think_tags:
+            tagged = f"<think>{turn['reasoning']}</think>\n" + (turn["text"] or "")
+            for i in range(0, len(tagged), 3):
+                events.append(chunk({"content": tagged[i:i + 3]}))
+        else:
+            if turn["reasoning"]:
+                for word in _pieces(turn["reasoning"]):
+                    events.append(chunk({self.reasoning_field: word}))
+            for word in _pieces(turn["text"] or ""):
+                events.append(chunk({"content": word}))
         for i, call in enumerate(turn["tool_calls"] or ()):
             args = call["function"]["arguments"]
             half = len(args) // 2
@@ -261,8 +315,8 @@ class FakeOpenAI(FakeUpstream):
             events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]}))
         finish = turn["finish_reason"] or ("tool_calls" if turn["tool_calls"] else "stop")
         events.append(chunk({}, finish))
-        if include_usage:
-            events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": turn["usage"] or self.usage(12, 7)}) + b"\n\n")
+        if include_usage and placement == "openai":
+            events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": final_usage}) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
         return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
 

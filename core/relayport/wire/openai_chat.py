@@ -760,7 +760,8 @@ class ChunkEncoder:
             return b""
         self._finished = True
         out = b""
-        if self.include_usage:
+        if self.include_usage and self.usage is not None:
+            # No usage from the vendor means none to report, not zero tokens.
             self._ensure_id()
             chunk = {
                 "id": self.id,
@@ -768,7 +769,7 @@ class ChunkEncoder:
                 "created": self.created,
                 "model": self.model,
                 "choices": [],
-                "usage": encode_usage(self.usage or Usage()),
+                "usage": encode_usage(self.usage),
             }
             out = b"data: " + orjson.dumps(chunk) + b"\n\n"
         return out + b"data: [DONE]\n\n"

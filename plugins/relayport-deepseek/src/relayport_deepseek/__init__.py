@@ -6,6 +6,11 @@ What differs from OpenAI, per DeepSeek's API docs:
   takes only `high` and `max` (low/medium mean high, xhigh means max);
 - cache hits are counted in `usage.prompt_cache_hit_tokens`, which we map onto OpenAI's
   `prompt_tokens_details.cached_tokens` so OpenAI clients see them;
+- output limits per model (DeepSeek's pricing page): deepseek-chat 8K, deepseek-reasoner 64K;
+  a larger `max_tokens` is clamped (Claude Code sends 32000) rather than refused, and
+  `max_completion_tokens`, which DeepSeek ignores, is sent as `max_tokens`;
+- `reasoning_content` of earlier assistant turns is sent back by default; per model
+  `options.replay_reasoning = false` strips it (the core's `OpenAICompat.replay_reasoning`);
 - under load DeepSeek keeps the connection open with blank lines / `: keep-alive` comments,
   which the core's JSON and SSE readers already skip.
 """
@@ -45,6 +50,8 @@ DEEPSEEK = ProviderSpec(
         thinking="thinking_type",
         effort_map={"minimal": "high", "low": "high", "medium": "high", "xhigh": "max"},
         patch_usage=map_cache_usage,
+        max_output_tokens={"deepseek-chat": 8192, "deepseek-reasoner": 65536},
+        json_schema=False,
     ),
     description="DeepSeek chat and reasoner models",
 )

@@ -1,0 +1,1 @@
+"""Pieces of the OpenAI-compatible base that fix vendor quirks (see `relayport.openai_compat`)."""
