@@ -8,6 +8,8 @@ suffix, so a proxy or mirror in `base_url` serves both APIs.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from relayport.model.errors import GatewayError
 from relayport.provider import Deployment
 
@@ -21,6 +23,7 @@ NATIVE_ROOT = "/api/v1"
 DEFAULT_BASE_URL = BEIJING + COMPAT_ROOT
 
 
+@lru_cache(maxsize=256)  # a handful of configured base URLs, asked on every call
 def host_root(base_url: str) -> str:
     """The base URL without either API root."""
     url = base_url.rstrip("/")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import re
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -33,12 +34,18 @@ def stream_only(model: str, options: Any, thinking: bool | None) -> bool:
     forced = options.get("stream_only") if options else None
     if forced is not None:
         return bool(forced)
+    family = _family(model)
+    return family == "always" or (family == "thinking" and thinking is not False)
+
+
+@lru_cache(maxsize=1024)  # asked on every non-streaming call: decided once per model name
+def _family(model: str) -> str:
     name = model.lower()
     if any(fnmatch.fnmatchcase(name, p) for p in ALWAYS_STREAMING):
-        return True
+        return "always"
     if _OPEN_QWEN3.match(name) and "instruct" not in name:
-        return thinking is not False
-    return False
+        return "thinking"  # stream-only while thinking
+    return ""
 
 
 def stream_body(body: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from functools import lru_cache
 from typing import Any
 
 # DashScope documents web search for its commercial text models only: "qwen-vl series, the
@@ -18,6 +19,11 @@ def searches(model: str, options: Any) -> bool:
     forced = options.get("search") if options else None
     if forced is not None:
         return bool(forced)
+    return _searches(model)
+
+
+@lru_cache(maxsize=1024)  # asked on every call: decided once per model name
+def _searches(model: str) -> bool:
     name = model.lower()
     return not (_OPEN_WEIGHT.match(name) or any(fnmatch.fnmatchcase(name, p) for p in _NO_SEARCH))
 
