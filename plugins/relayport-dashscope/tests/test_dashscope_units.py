@@ -6,7 +6,7 @@ import pytest
 
 from relayport.model.errors import GatewayError
 from relayport.provider import Deployment
-from relayport_dashscope import DASHSCOPE, joined, models
+from relayport_dashscope import DASHSCOPE, joined, models, native
 from relayport_dashscope.hosts import compat_url, host_root, native_url
 
 
@@ -90,3 +90,25 @@ def test_join_refuses_a_stream_cut_short():
 def test_which_models_search(model, expected):
     assert models.searches(model, {}) is expected
     assert models.searches(model, {"search": not expected}) is (not expected)
+
+
+def test_native_usage_is_read_for_accounting():
+    usage = native.usage_of({"usage": {"input_tokens": 5207, "output_tokens": 110, "video_tokens": 5182,
+                                       "prompt_tokens_details": {"cached_tokens": 64},
+                                       "output_tokens_details": {"reasoning_tokens": 30}}})
+    assert usage is not None
+    assert (usage.input_tokens, usage.output_tokens, usage.cached_tokens, usage.reasoning_tokens,
+            usage.input_video_tokens) == (5207, 110, 64, 30, 5182)
+    assert native.usage_of({"output": {}}) is None
+
+
+@pytest.mark.parametrize(("model", "content", "options", "expected"), [
+    ("qwen-plus", "hi", {}, native.TEXT_GENERATION),
+    ("qwen-plus", [{"image": "https://x/a.png"}, {"text": "?"}], {}, native.MULTIMODAL_GENERATION),
+    ("qwen-vl-max", [{"text": "hi"}], {}, native.MULTIMODAL_GENERATION),
+    ("qwen3.5-plus", "hi", {}, native.MULTIMODAL_GENERATION),
+    ("qwen-omni-turbo", "hi", {}, native.MULTIMODAL_GENERATION),
+    ("my-finetune", "hi", {"native_endpoint": "multimodal"}, native.MULTIMODAL_GENERATION),
+])
+def test_native_endpoint_choice(model, content, options, expected):
+    assert native.endpoint(model, [{"role": "user", "content": content}], options) == expected
