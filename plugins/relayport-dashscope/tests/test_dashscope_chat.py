@@ -8,10 +8,10 @@ import httpx
 import openai
 import orjson
 import pytest
-from conftest import client
-from dashscope_fake import COMPAT
+from ds_fixtures import client, dashscope_fixture, ds_gateway_fixture  # noqa: F401  (fixtures)
 
 from relayport.testing import openapi
+from relayport_dashscope.testing import COMPAT
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
                                          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from dashscope_fake import FakeDashScope
-
 from relayport.testing.conformance import ProviderConformance
+from relayport_dashscope.testing import FakeDashScope
 
 
 class TestDashScopeConformance(ProviderConformance):

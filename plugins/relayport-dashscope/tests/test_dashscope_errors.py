@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import orjson
 import pytest
-from conftest import client
+from ds_fixtures import client, dashscope_fixture, ds_gateway_fixture  # noqa: F401  (fixtures)
 
 from relayport.testing import openapi
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import orjson
-from dashscope_fake import MULTIMODAL, TEXT
+from ds_fixtures import client, dashscope_fixture, ds_gateway_fixture  # noqa: F401  (fixtures)
 
 from relayport.testing import openapi
+from relayport_dashscope.testing import MULTIMODAL, TEXT
 
 VIDEO_TURN = [
     {"role": "system", "content": [{"text": "You are a helpful assistant."}]},

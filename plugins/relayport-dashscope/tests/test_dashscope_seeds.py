@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from dashscope_fake import COMPAT, MULTIMODAL
+from ds_fixtures import dashscope_fixture, ds_gateway_fixture  # noqa: F401  (fixtures)
 
 from relayport.testing import openapi
 from relayport.testing.fakes import Reply
+from relayport_dashscope.testing import COMPAT, MULTIMODAL
 
 SEEDS = json.loads((Path(__file__).parent / "data" / "seed_examples.json").read_text("utf-8"))
 

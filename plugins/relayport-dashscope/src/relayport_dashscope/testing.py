@@ -1,4 +1,7 @@
-"""A fake DashScope speaking both of its chat APIs on loopback, with the rules it enforces.
+"""A fake DashScope for tests: both of its chat APIs on loopback, with the rules it enforces.
+
+Shipped in the package (like `relayport_anthropic.testing`) so that tests outside it, e.g. the
+end-to-end tests of other surfaces, can play DashScope too.
 
 - `{url}/compatible-mode/v1/chat/completions`: OpenAI-like JSON and SSE as DashScope sends
   them: `"usage": null` on every chunk when usage is asked for, tool-call fragments after the

@@ -1,10 +1,38 @@
-"""An Anthropic client on /v1/messages reaches Qwen by translation to DashScope's compatible mode."""
+"""An Anthropic client on /v1/messages reaches Qwen by translation to DashScope's compatible mode.
+
+Here rather than in plugins/relayport-dashscope: it needs two plugins (relayport-anthropic's
+surface and relayport-dashscope's vendor), which only the whole suite installs together; each
+plugin's own tests also run alone, with just that plugin installed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import anthropic
 import pytest
-from dashscope_fake import COMPAT
+
+from relayport.testing.servers import GatewayHandle
+from relayport_dashscope.testing import COMPAT, FakeDashScope
+
+
+@pytest.fixture
+def dashscope() -> Iterator[FakeDashScope]:
+    fake = FakeDashScope()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def ds_gateway(relayport_gateway: Callable[..., GatewayHandle],
+               dashscope: FakeDashScope) -> Callable[[str], GatewayHandle]:
+    def start(model: str) -> GatewayHandle:
+        return relayport_gateway({"models": [{"name": model, "provider": "dashscope", "model": model,
+                                              "base_url": dashscope.base_url, "api_key": dashscope.api_key}]},
+                                 env={})
+
+    return start
 
 
 def _client(gw) -> anthropic.Anthropic:

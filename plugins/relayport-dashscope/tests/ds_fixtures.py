@@ -1,32 +1,31 @@
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
 import pytest
-from dashscope_fake import FakeDashScope
 
 from relayport.testing.servers import GatewayHandle
+from relayport_dashscope.testing import FakeDashScope
 
-# Anthropic clients reach Qwen through the /v1/messages surface of relayport-anthropic, another
-# package: those end-to-end tests run where it is installed (the whole suite, `nox -s tests`),
-# not in this plugin's alone-environment (`nox -s plugin`), which proves the package itself.
-collect_ignore = [] if importlib.util.find_spec("relayport_anthropic") else ["test_dashscope_anthropic.py"]
+# The test modules import these fixtures by their function names, which differ from the fixture
+# names so that the imports do not shadow the tests' parameters. Not a conftest.py: the test
+# folders of all plugins share one pytest session, where every conftest module is named
+# `conftest`, and another plugin's `from conftest import ...` would find ours.
 
 
-@pytest.fixture
-def dashscope() -> Iterator[FakeDashScope]:
+@pytest.fixture(name="dashscope")
+def dashscope_fixture() -> Iterator[FakeDashScope]:
     fake = FakeDashScope()
     fake.start()
     yield fake
     fake.stop()
 
 
-@pytest.fixture
-def ds_gateway(relayport_gateway: Callable[..., GatewayHandle],
-               dashscope: FakeDashScope) -> Callable[..., GatewayHandle]:
+@pytest.fixture(name="ds_gateway")
+def ds_gateway_fixture(relayport_gateway: Callable[..., GatewayHandle],
+                       dashscope: FakeDashScope) -> Callable[..., GatewayHandle]:
     """A gateway whose models (name -> DashScope model id) all go to the fake."""
 
     def start(*models: str, base_url: str | None = None, **options: Any) -> GatewayHandle:
