@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from relayport.testing.fakes import FakeOpenAI, RecordedRequest, Reply, _pieces
+from relayport.testing.fakes import FakeOpenAI, RecordedRequest, Reply
 
 COMPAT = "/compatible-mode/v1/chat/completions"
 TEXT = "/api/v1/services/aigc/text-generation/generation"
@@ -59,6 +59,12 @@ BUSINESS = {
                                  "message": "You exceeded your current quota, please check your plan "
                                             "and billing details."}, "Throttling.AllocationQuota"),
 }
+
+
+def _pieces(text: str) -> list[str]:
+    """Stream deltas (word by word) that concatenate back to `text` exactly."""
+    words = text.split(" ")
+    return [p for p in [words[0], *(" " + w for w in words[1:])] if p] if text else []
 
 
 def _rid() -> str:
