@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamResponse
+from relayport.vendor_errors import error_message
 from relayport.vendor_errors import map_error as core_map_error
 
 # Content inspection (input or output): compat `data_inspection_failed`, native `DataInspectionFailed`.
@@ -56,8 +57,6 @@ def map_error(response: UpstreamResponse) -> GatewayError:
 
 def error_from_event(obj: dict, status: int = 502) -> GatewayError:
     """The error a stream event or a 200 body carries, in either envelope."""
-    from relayport.vendor_errors import error_message
-
     message, kind, code, param = error_message(obj)
     code = code or kind
     err = GatewayError(status, f"dashscope: {message or 'the vendor failed'}",
