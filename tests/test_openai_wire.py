@@ -307,6 +307,13 @@ def test_stop_as_string_and_list() -> None:
     assert decode_request(body()).stop is None
 
 
+def test_stop_as_token_ids_rides_along_to_openai_format_vendors() -> None:
+    # DashScope takes token ids (never mixed with strings): kept for vendors of this format.
+    req = decode_request(body(stop=[37763, 367]))
+    assert req.stop is None and req.extra["stop"] == [37763, 367]
+    assert encode_request(req, "qwen-plus")["stop"] == [37763, 367]
+
+
 def test_max_completion_tokens_wins_over_max_tokens() -> None:
     assert decode_request(body(max_tokens=10, max_completion_tokens=20)).max_tokens == 20
     assert decode_request(body(max_tokens=10)).max_tokens == 10
@@ -398,7 +405,8 @@ TOOL = {"type": "function", "function": {"name": "f"}}
         (body(max_completion_tokens="10"), "max_completion_tokens"),
         (body(n=True), "n"),
         (body(seed="1"), "seed"),
-        (body(stop=[1]), "stop"),
+        (body(stop=["a", 1]), "stop"),
+        (body(stop=[1.5]), "stop"),
         (body(response_format="json"), "response_format"),
         (body(parallel_tool_calls="no"), "parallel_tool_calls"),
         (body(user=5), "user"),

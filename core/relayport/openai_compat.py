@@ -76,6 +76,9 @@ class OpenAICompat:
     :param drop_fields: request fields removed before the call (extensions a server refuses).
     :param replay_reasoning: False: `reasoning_content` of assistant turns in the history is
         not sent back to the vendor.
+    :param native_form: recognises a body in the vendor's own (non-OpenAI) format sent to
+        `/v1/chat/completions` (DashScope's `input` + `parameters`); such a body skips the
+        OpenAI shape checks, and the plugin's `relayport_passthrough` must take it.
     """
 
     chat_path: str = "/chat/completions"
@@ -97,6 +100,7 @@ class OpenAICompat:
     json_schema: bool = True
     drop_fields: tuple[str, ...] = ()
     replay_reasoning: bool = True
+    native_form: Callable[[dict[str, Any]], bool] | None = None
     # True when only the output cap's spelling may need fixing on the way out (OpenAI,
     # DeepSeek without limits): the passthrough then skips everything else.
     _plain_request: bool = attrs.field(init=False, eq=False, repr=False)

@@ -52,7 +52,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json_object(request)
     model = get(body, "model", str, "model", required=True)
     deployments = gateway.resolve(model)
-    if deployments[0].provider.openai_compat is not None:
+    compat = deployments[0].provider.openai_compat
+    if compat is not None and not (compat.native_form is not None and compat.native_form(body)):
         check_passthrough_body(body)
     forwarded = await gateway.passthrough(request, OPENAI_CHAT, body, deployments)
     if not isinstance(forwarded, list):

@@ -129,7 +129,14 @@ def decode_request(obj: Any) -> ChatRequest:
     if max_tokens is None:
         max_tokens = get(obj, "max_tokens", int, "max_tokens")
     if "stop" in obj:
-        fields["stop"] = str_list(obj, "stop", "stop")
+        stop = obj["stop"]
+        if isinstance(stop, list) and stop and all(type(v) is int for v in stop):
+            # Token ids (DashScope takes them): only vendors of this same format can use them.
+            extra["stop"] = stop
+        elif isinstance(stop, list) and any(type(v) is int for v in stop):
+            raise invalid("stop", "strings or token ids, not both in one list")
+        else:
+            fields["stop"] = str_list(obj, "stop", "stop")
     if "tools" in obj:
         fields["tools"] = _decode_tools(obj)
     if "tool_choice" in obj:

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from relayport.testing.conformance import ProviderConformance
+from relayport_dashscope.testing import FakeDashScope
+
+
+class TestDashScopeConformance(ProviderConformance):
+    provider = "dashscope"
+    entry_point = "dashscope"
+    model = "qwen-plus"
+
+    def make_fake(self) -> FakeDashScope:
+        return FakeDashScope()
