@@ -101,7 +101,13 @@ class UpstreamCall:
         headers = {**req.headers, **cred.headers} if cred is not None else dict(req.headers)
         signer = dep.provider.signer
         if signer is not None:
-            signer(dep, credentials.OutgoingRequest(req.method, req.url, headers, data, cred))
+            try:
+                signer(dep, credentials.OutgoingRequest(req.method, req.url, headers, data, cred))
+            except GatewayError:
+                raise
+            except Exception as exc:  # a plugin bug must reach the client as an error, not a traceback
+                raise GatewayError(500, f"{dep.provider.name}: signing the request failed "
+                                   f"({type(exc).__name__}).", code="upstream_signing") from None
         return headers
 
     async def _request(self, headers: Mapping[str, str], data: bytes | None) -> aiohttp.ClientResponse:
