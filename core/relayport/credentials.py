@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -56,7 +56,11 @@ class Credential:
 
 
 class CredentialProvider(Protocol):
-    """Fetches credentials for one deployment; made by `ProviderSpec.credentials`."""
+    """Fetches credentials for one deployment; made by `ProviderSpec.credentials`.
+
+    It may also have `async aclose()` (release its HTTP session): the gateway calls it on
+    shutdown.
+    """
 
     async def fetch(self) -> Credential:
         """A fresh credential. Raise `GatewayError` to give the client a specific answer;
@@ -143,6 +147,19 @@ class CredentialCache:
         self._pending = None
         if not fut.cancelled():
             fut.exception()  # retrieved: a failure reaches the waiters, not the loop's log
+
+
+async def close_all(deployments: Iterable[Deployment]) -> None:
+    """On shutdown: let credential providers that hold sessions release them."""
+    for dep in deployments:
+        cache = dep.credential_state
+        close = getattr(getattr(cache, "_provider", None), "aclose", None)
+        if close is None:
+            continue
+        try:
+            await close()
+        except Exception as exc:  # shutting down: note it and go on with the others
+            log.warning("%s: closing the credential provider failed (%s)", dep.provider.name, type(exc).__name__)
 
 
 def credential_error(provider: str, exc: BaseException) -> GatewayError:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
+from relayport import credentials
 from relayport.config import Config
 from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
@@ -67,6 +68,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
         gateway.call_log = handler.fast_info("relayport.calls")
     app[keys.GATEWAY] = gateway
     yield
+    await credentials.close_all(app[keys.ROUTER].deployments())
     await session.close()
 
 

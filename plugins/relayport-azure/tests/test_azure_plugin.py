@@ -13,6 +13,8 @@ import pytest
 from aiohttp import web
 
 import relayport_azure
+from relayport import credentials
+from relayport.server import keys
 from relayport.testing import openapi
 from relayport.testing.conformance import ProviderConformance
 from relayport.testing.fakes import FakeOpenAI, RecordedRequest, Reply
@@ -183,6 +185,10 @@ class FakeTokenCredential:
 
     def __init__(self) -> None:
         self.scopes: list[tuple[str, ...]] = []
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         import time
@@ -201,6 +207,9 @@ def test_entra_token_when_no_key(relayport_gateway, azure, monkeypatch):
     assert [r.headers.get("authorization") for r in azure.requests] == [f"Bearer {TOKEN}"] * 3
     assert not any("api-key" in r.headers for r in azure.requests)
     assert cred.scopes == [("https://cognitiveservices.azure.com/.default",)]  # fetched once, cached
+    # On shutdown the gateway closes the azure-identity credential (it holds a session).
+    gw.server.call(credentials.close_all(gw.server.app[keys.ROUTER].deployments()))
+    assert cred.closed
 
 
 def test_entra_scope_option(relayport_gateway, azure, monkeypatch):

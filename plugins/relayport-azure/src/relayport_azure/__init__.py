@@ -61,6 +61,9 @@ class EntraToken:
         token = await self.credential.get_token(self.scope)
         return Credential({"Authorization": "Bearer " + token.token}, expires_at=float(token.expires_on))
 
+    async def aclose(self) -> None:
+        await self.credential.close()  # azure-identity's aio credentials hold an HTTP session
+
 
 def entra_for(dep: Deployment) -> EntraToken | None:
     if dep.api_key is not None:
