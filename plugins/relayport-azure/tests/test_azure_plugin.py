@@ -43,7 +43,8 @@ class FakeAzure(FakeOpenAI):
                 "code": "401", "message": "Access denied due to invalid subscription key or wrong API "
                 "endpoint."}}, status=401))
         parts = rec.path.strip("/").split("/")
-        v1 = rec.path == "/openai/v1/chat/completions"
+        v1 = rec.path == "/openai/v1/chat/completions" and rec.query.get("api-version", "preview") in (
+            "preview", "latest")
         dated = parts[:2] == ["openai", "deployments"] and parts[3:] == ["chat", "completions"]
         if not (v1 or (dated and rec.query.get("api-version"))):
             return await self.play(request, Reply.json(
@@ -127,6 +128,12 @@ def test_v1_api_non_stream(relayport_gateway, azure):
     assert sent.headers["api-key"] == KEY and "authorization" not in sent.headers
     assert sent.json()["model"] == "my-gpt4o"  # the deployment name
     assert sent.json()["max_completion_tokens"] == 50
+
+
+def test_v1_preview_channel(relayport_gateway, azure):
+    gw = gateway(relayport_gateway, azure, api_version="preview")
+    assert client(gw).chat.completions.create(model="gpt", messages=MSG).choices[0].message.content
+    assert (azure.last.path, azure.last.query) == ("/openai/v1/chat/completions", {"api-version": "preview"})
 
 
 def test_dated_deployments_api_stream(relayport_gateway, azure):

@@ -4,7 +4,8 @@ What differs from OpenAI, per Microsoft's Azure OpenAI docs:
 - `base_url` is the resource endpoint (`https://<resource>.openai.azure.com`); a model's
   `model` is the deployment name. `options.api_version = "v1"` (the default) calls the v1 API,
   `{endpoint}/openai/v1/chat/completions` with the deployment as `model`; a dated version
-  (`"2024-10-21"`) calls `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`;
+  (`"2024-10-21"`) calls `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`,
+  and `"preview"` the v1 API's preview channel (`?api-version=preview`);
 - the key goes in an `api-key` header; with no key, a Microsoft Entra ID token is fetched with
   azure-identity (`pip install 'relayport-azure[entra]'`, `DefaultAzureCredential`, scope
   `options.entra_scope`) and sent as a bearer token, refreshed by the core before it expires;
@@ -91,6 +92,8 @@ def chat_url(dep: Deployment) -> str:
     version = str(dep.options.get("api_version", "v1"))
     if version == "v1":
         return dep.url("/openai/v1/chat/completions")
+    if version in ("preview", "latest"):  # the v1 API's preview channel
+        return dep.url(f"/openai/v1/chat/completions?api-version={version}")
     name = urllib.parse.quote(dep.model, safe="")
     return dep.url(f"/openai/deployments/{name}/chat/completions?api-version={urllib.parse.quote(version)}")
 
