@@ -281,6 +281,13 @@ def test_google_invalid_argument() -> None:
     assert (err.status, err.type, err.code, err.retryable) == (400, "invalid_request_error", "INVALID_ARGUMENT", False)
 
 
+def test_azure_numeric_status_is_not_a_type() -> None:
+    # Azure repeats the HTTP status as a number in `status`; it used to crash the reader.
+    err = map_error(response(400, '{"error":{"message":"filtered","type":null,"param":"prompt",'
+                                  '"code":"content_filter","status":400}}'), "azure")
+    assert (err.status, err.type, err.code, err.param) == (400, "invalid_request_error", "content_filter", "prompt")
+
+
 def test_dashscope_envelope() -> None:
     err = map_error(
         response(429, '{"code":"Throttling","message":"Requests rate limit exceeded.","request_id":"b7b2"}'),

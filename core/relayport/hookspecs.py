@@ -6,6 +6,10 @@ served and are dispatched only to the plugin that registered its provider (plus 
 that register no provider, and the core's builtin defaults), so their cost does not grow
 with the number of installed plugins.
 
+Credentials that must be fetched and refreshed, and request signing, are not hooks but
+`ProviderSpec.credentials` / `ProviderSpec.signer` (see `relayport.credentials`): the core
+awaits the plugin's async credential provider itself.
+
 Implement hooks in a module (or object) named by an entry point in the ``relayport`` group::
 
     [project.entry-points.relayport]

@@ -17,6 +17,7 @@ from relayport.secrets import Secret
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from relayport.credentials import CredentialFactory, Signer
     from relayport.openai_compat import OpenAICompat
     from relayport.wire.sse import SSEEvent
 
@@ -45,6 +46,12 @@ class ProviderSpec:
         `POST {base_url}/responses` itself: Responses calls then pass through).
     :param openai_compat: set for vendors that speak OpenAI chat; the core's builtin hooks
         then translate, parse and pass through for it, configured by this object.
+    :param credentials: for credentials that are fetched and expire (OAuth, Entra ID): called
+        once per deployment, returns a `relayport.credentials.CredentialProvider` (or None to
+        use the static key); the core caches its credential, refreshes it before expiry and
+        once after a vendor 401. See `relayport.credentials`.
+    :param signer: signs every request after translation, over its final method, URL,
+        headers and body (AWS SigV4); adds headers in place.
     """
 
     name: str
@@ -55,6 +62,8 @@ class ProviderSpec:
     capabilities: frozenset[str] = frozenset({"chat", "stream"})
     openai_compat: OpenAICompat | None = None
     description: str = ""
+    credentials: CredentialFactory | None = None
+    signer: Signer | None = None
 
 
 @attrs.define(frozen=True)
@@ -85,6 +94,8 @@ class Deployment:
     timeouts: Timeouts = Timeouts()
     options: Mapping[str, Any] = attrs.field(factory=dict)
     headers: Mapping[str, str] = attrs.field(factory=dict)
+    # The CredentialCache (or a marker for "none") `relayport.credentials.cache_for` made.
+    credential_state: Any = attrs.field(default=None, init=False)
 
     def url(self, path: str) -> str:
         """Join the base URL and a path without doubling slashes."""

@@ -74,6 +74,10 @@ class Router:
         """The configured model names, each with its first deployment."""
         return [(name, deps[0]) for name, deps in self._named.items()]
 
+    def deployments(self) -> list[Deployment]:
+        """Every deployment made so far, configured and resolved on demand."""
+        return [d for deps in (*self._named.values(), *self._dynamic.values()) for d in deps]
+
     def resolve(self, name: str) -> list[Deployment]:
         """The deployments that may serve `name`, healthy ones first; 404 when none."""
         deps = self._named.get(name) or self._dynamic.get(name) or self._resolve_dynamic(name)

@@ -6,11 +6,13 @@ import asyncio
 import functools
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from types import TracebackType
 
 import aiohttp
 import orjson
 
+from relayport import credentials
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment, Timeouts
@@ -78,18 +80,49 @@ class UpstreamCall:
     async def __aenter__(self) -> aiohttp.ClientResponse:
         req, dep = self._req, self._dep
         data = req.body if req.body is not None else (orjson.dumps(req.json) if req.json is not None else None)
+        spec = dep.provider
+        if spec.credentials is None and spec.signer is None:
+            self._resp = await self._request(req.headers, data)
+            return self._resp
+        cache = credentials.cache_for(dep)
+        cred = await cache.get() if cache is not None else None
+        resp = await self._request(self._authorize(cred, data), data)
+        if resp.status == 401 and cache is not None:
+            # The vendor no longer takes the credential (revoked, rotated, clock skew): one
+            # refresh, shared with every call it rejected, and one more try.
+            await _drain(resp)
+            cred = await cache.refresh(cred)
+            resp = await self._request(self._authorize(cred, data), data)
+        self._resp = resp
+        return resp
+
+    def _authorize(self, cred: credentials.Credential | None, data: bytes | None) -> dict[str, str]:
+        req, dep = self._req, self._dep
+        headers = {**req.headers, **cred.headers} if cred is not None else dict(req.headers)
+        signer = dep.provider.signer
+        if signer is not None:
+            try:
+                signer(dep, credentials.OutgoingRequest(req.method, req.url, headers, data, cred))
+            except GatewayError:
+                raise
+            except Exception as exc:  # a plugin bug must reach the client as an error, not a traceback
+                raise GatewayError(500, f"{dep.provider.name}: signing the request failed "
+                                   f"({type(exc).__name__}).", code="upstream_signing") from None
+        return headers
+
+    async def _request(self, headers: Mapping[str, str], data: bytes | None) -> aiohttp.ClientResponse:
+        req, dep = self._req, self._dep
         first_byte = dep.timeouts.first_byte if req.stream else None
         try:
             async with asyncio.timeout(first_byte):
-                self._resp = await self._session.request(
-                    req.method, req.url, data=data, headers=req.headers,
+                return await self._session.request(
+                    req.method, req.url, data=data, headers=headers,
                     timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy,
                 )
         except TimeoutError:
             raise _timed_out(dep) from None
         except aiohttp.ClientError as exc:
             raise _unreachable(dep, exc) from None
-        return self._resp
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -110,6 +143,16 @@ def _unreachable(dep: Deployment, exc: BaseException) -> GatewayError:
     # The exception text may name the host, never the key; keep it short for the client.
     return GatewayError(502, f"{dep.provider.name}: cannot reach the vendor ({type(exc).__name__}).",
                         code="upstream_unreachable", retryable=True)
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    """Read a small answer we discard, so its connection can be reused."""
+    try:
+        async with asyncio.timeout(5):
+            await resp.read()
+    except (TimeoutError, aiohttp.ClientError):
+        resp.close()
+    resp.release()
 
 
 async def read_body(dep: Deployment, resp: aiohttp.ClientResponse) -> bytes:

@@ -61,9 +61,11 @@ def error_message(obj: Any) -> tuple[str | None, str | None, str | None, str | N
         code = err.get("code")
         if isinstance(err.get("status"), str) and not isinstance(code, str):
             code = err["status"]  # Google: `code` repeats the HTTP status, `status` says what happened
+        status = err.get("status")
         return (
             err.get("message") or err.get("msg"),
-            err.get("type") or err.get("status"),
+            # Azure repeats the HTTP status as a number in `status`: only words are a type.
+            err.get("type") or (status if isinstance(status, str) else None),
             None if code is None else str(code),
             err.get("param"),
         )

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
+from relayport import credentials
 from relayport.config import Config
 from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
@@ -88,6 +89,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     app[keys.GATEWAY] = gateway
     app[SERVICES] = Services(gateway, app[keys.ROUTER])
     yield
+    await credentials.close_all(app[keys.ROUTER].deployments())
     await gateway.close()
     await session.close()
 

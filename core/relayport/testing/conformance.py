@@ -112,7 +112,9 @@ class ProviderConformance:
         entry = load_plugins({"RELAYPORT_LOAD_PLUGINS": self.entry_point}).provider(self.provider)
         assert entry is not None
         spec = entry.spec
-        assert spec.base_url.startswith("https://"), "the default base URL must be the vendor's HTTPS API"
+        # Empty: every customer has their own endpoint (Azure resources), named per model.
+        assert spec.base_url == "" or spec.base_url.startswith("https://"), \
+            "the default base URL must be the vendor's HTTPS API (or empty: configured per model)"
         assert spec.key_env, "name the environment variable(s) the vendor key is read from"
         assert spec.capabilities <= KNOWN_CAPABILITIES, spec.capabilities - KNOWN_CAPABILITIES
         assert "chat" in spec.capabilities
