@@ -34,6 +34,9 @@ def for_client(headers: Mapping[str, str], status: int) -> dict[str, str]:
     rid = request_id(headers)
     if rid:
         out[UPSTREAM_REQUEST_ID] = rid
+        if "request-id" in headers:
+            # Anthropic's own name, which the anthropic SDK reads (`_request_id`): kept as is.
+            out["request-id"] = headers["request-id"]
     if status == 429 or status == 529:
         # The vendor's values pass unchanged: the client's own retry logic reads them.
         for name, value in headers.items():

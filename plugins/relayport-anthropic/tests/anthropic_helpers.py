@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from relayport.provider import Deployment
+from relayport import hookimpl
+from relayport.openai_compat import OpenAICompat
+from relayport.provider import Deployment, ProviderSpec
 from relayport.secrets import Secret
 from relayport.wire import openai_chat
 from relayport_anthropic import egress
@@ -51,3 +54,12 @@ def sse_events(raw: bytes) -> list[tuple[str | None, dict[str, Any]]]:
         if data is not None:
             out.append((name, orjson.loads(data)))
     return out
+
+
+class OpenAICompatVendor:
+    """A stand-in OpenAI-compatible vendor plugin, so these tests need no other vendor package."""
+
+    @hookimpl
+    def relayport_register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
+        register(ProviderSpec(name="compat", base_url="https://compat.invalid/v1", key_env=("COMPAT_KEY",),
+                              auth="bearer", openai_compat=OpenAICompat()))

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from anthropic_helpers import ANTHROPIC_KEY, GATEWAY_KEY, OPENAI_KEY
+from anthropic_helpers import ANTHROPIC_KEY, GATEWAY_KEY, OPENAI_KEY, OpenAICompatVendor
 
-from relayport import hookimpl
-from relayport.openai_compat import OpenAICompat
-from relayport.provider import ProviderSpec
 from relayport.testing.fakes import FakeOpenAI
 from relayport.testing.servers import GatewayHandle, start_gateway
 from relayport_anthropic.testing import FakeAnthropic
-
-
-class OpenAICompatVendor:
-    """A stand-in OpenAI-compatible vendor plugin, so these tests need no other vendor package."""
-
-    @hookimpl
-    def relayport_register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
-        register(ProviderSpec(name="compat", base_url="https://compat.invalid/v1", key_env=("COMPAT_KEY",),
-                              auth="bearer", openai_compat=OpenAICompat()))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from anthropic.types import RawMessageStreamEvent
 from anthropic_helpers import ANTHROPIC_KEY, GATEWAY_KEY, OPENAI_KEY, sse_events
 from pydantic import TypeAdapter
 
-from relayport.testing.fakes import FakeOpenAI
+from relayport.testing.fakes import FakeOpenAI, Reply
 from relayport.testing.servers import GatewayHandle
 from relayport_anthropic.testing import FakeAnthropic, anthropic_error
 
@@ -312,3 +312,21 @@ def test_models_in_anthropic_format(anthropic_client: Any, openai_client: Any) -
     assert info.value.body["type"] == "error"  # Anthropic's envelope
     # The OpenAI SDK on the same path still gets OpenAI's list.
     assert [m.id for m in openai_client.models.list().data][:1] == ["claude-test"]
+
+
+def test_the_vendors_request_id_reaches_the_anthropic_sdk(anthropic_client: Any, fake_anthropic: FakeAnthropic,
+                                                          fake_compat: FakeOpenAI) -> None:
+    # Claude passed through: its own `request-id`, where the SDK reads it.
+    raw = anthropic_client.messages.with_raw_response.create(
+        model="claude-test", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert raw.headers["request-id"] == "req_fake0001" and raw.request_id == "req_fake0001"
+    assert raw.headers["x-upstream-request-id"] == "req_fake0001"
+    assert raw.headers["x-request-id"] != "req_fake0001"  # the gateway's own call id
+    # An OpenAI-compatible vendor's `x-request-id`, translated: named `request-id` too.
+    fake_compat.push(Reply.json({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+                                 "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                              "message": {"role": "assistant", "content": "hi"}}]},
+                                headers={"x-request-id": "req_compat_7"}))
+    raw = anthropic_client.messages.with_raw_response.create(
+        model="compat-test", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert raw.request_id == "req_compat_7" and raw.headers["x-upstream-request-id"] == "req_compat_7"

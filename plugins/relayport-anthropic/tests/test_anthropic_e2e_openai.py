@@ -384,7 +384,7 @@ def mixed(fake_anthropic: FakeAnthropic, fake_compat: Any) -> Any:
     """One model name, two deployments: a vendor that passes OpenAI through, down (a closed
     port), then Claude, which needs translation; and the same the other way round for
     Anthropic clients."""
-    from conftest import OpenAICompatVendor
+    from anthropic_helpers import OpenAICompatVendor
 
     from relayport.testing.servers import closed_port, start_gateway
 

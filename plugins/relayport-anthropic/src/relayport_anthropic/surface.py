@@ -17,6 +17,7 @@ from relayport.model.errors import GatewayError
 from relayport.model.http import adjustment_headers
 from relayport.provider import Deployment, Route, Surface
 from relayport.services import services
+from relayport.vendor_headers import UPSTREAM_REQUEST_ID
 from relayport.wire.fields import get
 from relayport_anthropic import estimate, ingress
 from relayport_anthropic.errors import render_error
@@ -65,9 +66,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
         return web.Response(body=orjson.dumps(ingress.encode_response(result, model)),
-                            content_type="application/json", headers=result.headers)
+                            content_type="application/json", headers=_with_request_id(result.headers))
     stream = await gateway.open_stream(chat, deployments)
-    out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers})
+    out = web.StreamResponse(headers={**SSE_HEADERS, **_with_request_id(stream.headers)})
     encoder = EventEncoder(model, estimate.input_tokens(chat))
     try:
         await out.prepare(request)
@@ -134,3 +135,11 @@ SURFACE = Surface(
     render_error=render_error,
     claims=_claims,
 )
+
+
+def _with_request_id(headers: dict[str, str]) -> dict[str, str]:
+    """The vendor's request id also as `request-id`, where the anthropic SDK looks for it."""
+    rid = headers.get(UPSTREAM_REQUEST_ID)
+    if rid and "request-id" not in headers:
+        return {**headers, "request-id": rid}
+    return headers
