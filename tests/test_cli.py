@@ -208,7 +208,10 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
 def test_serve_with_config_is_healthy_fast_and_stops_cleanly(workdir: Path, serve: Serve) -> None:
     proc, port, elapsed = serve("--config", "good.toml")
     print(f"\nrelayport serve: healthy {elapsed * 1000:.0f} ms after spawn")
-    assert elapsed < 1.5, f"took {elapsed:.2f} s from spawn to healthy"
+    # A bound against pathological start-up (a plugin importing a heavy SDK eagerly, a blocking
+    # call at start), not a benchmark: it must hold on a loaded 2-core CI machine with every
+    # plugin of this repo installed. The README gives the measured figure.
+    assert elapsed < 5.0, f"took {elapsed:.2f} s from spawn to healthy"
     assert stop(proc) == 0
     log = (workdir / "serve-0.log").read_text()
     assert f"listening on http://127.0.0.1:{port}" in log

@@ -629,6 +629,8 @@ def test_real_spec_is_cached_and_loads_fast() -> None:
     fresh = openapi._load_document(spec)  # bypasses the in-process memo; reads the cache file
     elapsed = time.perf_counter() - start
     assert fresh == memoised
-    assert elapsed < 1.0, f"warm load took {elapsed:.2f}s; is the cache being used?"
+    # A cold conversion takes tens of seconds; a warm load well under one. The margin is for a
+    # loaded CI machine.
+    assert elapsed < 3.0, f"warm load took {elapsed:.2f}s; is the cache being used?"
     assert openapi.load_spec_document() is memoised
     assert openapi.validator_for("ErrorResponse") is openapi.validator_for("ErrorResponse")
