@@ -629,7 +629,7 @@ def test_real_spec_is_cached_and_loads_fast() -> None:
     fresh = openapi._load_document(spec)  # bypasses the in-process memo; reads the cache file
     elapsed = time.perf_counter() - start
     assert fresh == memoised
-    # A cold conversion takes tens of seconds; a warm load well under one. The margin is for a
+    # A warm load reads the converted cache instead of parsing the 3 MB YAML. The margin is for a
     # loaded CI machine.
     assert elapsed < 3.0, f"warm load took {elapsed:.2f}s; is the cache being used?"
     assert openapi.load_spec_document() is memoised
