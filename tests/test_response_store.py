@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from relayport import response_store
-from relayport.response_store import ResponseStore, owner_of
+from relayport.responses import store as response_store
+from relayport.responses.store import ResponseStore, owner_of
 
 
 async def test_bound_to_the_key_and_expiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

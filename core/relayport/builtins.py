@@ -26,10 +26,10 @@ from relayport.provider import (
     ProviderSpec,
     StreamParser,
 )
-from relayport.responses_passthrough import responses_passthrough
-from relayport.responses_vendor import ResponsesStreamParser, speaks_responses_only
-from relayport.responses_vendor import parse_response as parse_responses_api
-from relayport.responses_vendor import translate_request as translate_to_responses_api
+from relayport.responses.passthrough import responses_passthrough
+from relayport.responses.vendor import ResponsesStreamParser, speaks_responses_only
+from relayport.responses.vendor import parse_response as parse_responses_api
+from relayport.responses.vendor import translate_request as translate_to_responses_api
 from relayport.vendor_errors import map_error
 from relayport.wire import embeddings
 

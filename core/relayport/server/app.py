@@ -15,7 +15,7 @@ from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
 from relayport.plugins import PluginSet, load_plugins
 from relayport.provider import Route, Surface
-from relayport.response_store import ResponseStore
+from relayport.responses.store import ResponseStore
 from relayport.routing import Router
 from relayport.secrets import resolve_secret
 from relayport.server import keys

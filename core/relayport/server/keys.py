@@ -26,7 +26,7 @@ KEYRING: web.AppKey[KeyRing] = web.AppKey("relayport.keyring")
 HANDLER_SURFACES: web.AppKey[dict[object, Surface]] = web.AppKey("relayport.handler_surfaces")
 
 if TYPE_CHECKING:
-    from relayport.response_store import ResponseStore
+    from relayport.responses.store import ResponseStore
     from relayport.secrets import Secret
     from relayport.tasks.results import ResultStore
     from relayport.tasks.runner import TaskRunner

@@ -22,7 +22,7 @@ from relayport.gateway import SSE_HEADERS
 from relayport.model.errors import GatewayError
 from relayport.model.stream import StreamError
 from relayport.provider import OPENAI_RESPONSES, OPENAI_RESPONSES_INPUT_TOKENS, Deployment, Route, Surface
-from relayport.response_store import owner_of
+from relayport.responses.store import owner_of
 from relayport.server.auth import presented_key
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
