@@ -371,3 +371,67 @@ def test_passthrough_false_always_translates(relayport_gateway, fake_openai):
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in translated if c["choices"]) == "echo: hi"
     for chunk in translated:
         openapi.validate_chat_chunk(chunk)
+
+
+# ------------------------------------------------------------------ a vendor's own `adapt`
+
+
+class Adapted:
+    """A vendor whose `adapt` renames `user` to `end_user`, refuses `seed` and announces the
+    thinking budget it cannot take: one function, run on both paths."""
+
+    seen: list[tuple[bool, int | None, bool | None]] = []
+
+    @staticmethod
+    def adapt(body: dict[str, Any], call: Any) -> None:
+        from relayport.model.errors import GatewayError
+
+        Adapted.seen.append((call.translated, call.thinking.budget_tokens if call.thinking else None,
+                             call.enable_search))
+        if "seed" in body:
+            raise GatewayError(400, "This vendor takes no seed.", param="seed")
+        if "user" in body:
+            body["end_user"] = body.pop("user")
+        if call.thinking and call.thinking.budget_tokens is not None:
+            call.adjustments.append("thinking budget dropped")
+
+    @hookimpl
+    def relayport_register_providers(self, register):
+        from relayport.provider import ProviderSpec
+
+        register(ProviderSpec(name="adapted", base_url="https://adapted.invalid/v1", key_env=("ADAPTED_KEY",),
+                              openai_compat=OpenAICompat(adapt=Adapted.adapt)))
+
+
+@pytest.fixture
+def adapted(relayport_gateway):
+    fake = FakeOpenAI(api_key=None).start()
+    gw = relayport_gateway({"auth": {"keys": [GW_KEY]}, "models": [
+        {"name": "ad", "provider": "adapted", "base_url": fake.base_url}]}, env={},
+        extra_plugins={"adapted": Adapted()})
+    Adapted.seen.clear()
+    yield fake, gw
+    fake.stop()
+
+
+def test_adapt_runs_on_both_paths(adapted):
+    fake, gw = adapted
+    oa = openai.OpenAI(base_url=gw.openai_base_url, api_key=GW_KEY, max_retries=0)
+    raw = oa.chat.completions.with_raw_response.create(
+        model="ad", user="u-1", messages=[{"role": "user", "content": "hi"}],
+        extra_body={"thinking_budget": 512, "enable_search": True})
+    assert raw.headers["x-relayport-adjustments"] == "thinking budget dropped"
+    sent = fake.last.json()
+    assert sent["end_user"] == "u-1" and "user" not in sent and "thinking_budget" not in sent
+    assert Adapted.seen == [(False, 512, True)]  # read before the base folded them away
+
+    an = anthropic.Anthropic(base_url=gw.url, api_key=GW_KEY, max_retries=0)
+    raw2 = an.messages.with_raw_response.create(
+        model="ad", max_tokens=100, messages=[{"role": "user", "content": "hi"}],
+        thinking={"type": "enabled", "budget_tokens": 1024}, metadata={"user_id": "u-2"})
+    assert raw2.headers["x-relayport-adjustments"].endswith("thinking budget dropped")
+    assert Adapted.seen[-1] == (True, 1024, None)
+
+    with pytest.raises(openai.BadRequestError) as err:
+        oa.chat.completions.create(model="ad", seed=7, messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body["param"] == "seed"

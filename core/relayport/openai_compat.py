@@ -76,6 +76,11 @@ class OpenAICompat:
     :param drop_fields: request fields removed before the call (extensions a server refuses).
     :param replay_reasoning: False: `reasoning_content` of assistant turns in the history is
         not sent back to the vendor.
+    :param adapt: the vendor's own last word on the request, on both paths: called with the
+        OpenAI-form body after the base's changes, just before it is encoded, and a `VendorCall`
+        saying what the client asked (thinking, search) and whether the call is translated. It
+        changes the body in place, appends to `call.adjustments`, or raises `GatewayError` (400)
+        for what the vendor cannot take. One function instead of wrapping both hooks.
     :param native_form: recognises a body in the vendor's own (non-OpenAI) format sent to
         `/v1/chat/completions` (DashScope's `input` + `parameters`); such a body skips the
         OpenAI shape checks, and the plugin's `relayport_passthrough` must take it.
@@ -101,6 +106,7 @@ class OpenAICompat:
     drop_fields: tuple[str, ...] = ()
     replay_reasoning: bool = True
     native_form: Callable[[dict[str, Any]], bool] | None = None
+    adapt: Callable[[dict[str, Any], VendorCall], None] | None = None
     # True when only the output cap's spelling may need fixing on the way out (OpenAI,
     # DeepSeek without limits): the passthrough then skips everything else.
     _plain_request: bool = attrs.field(init=False, eq=False, repr=False)
@@ -117,6 +123,21 @@ class OpenAICompat:
                 and self.finish_map is None and not self.fill_missing):
             return None
         return Normalizer(self.reasoning_field, self.usage_in_choices, self.finish_map, self.fill_missing)
+
+
+@attrs.define
+class VendorCall:
+    """What an `OpenAICompat.adapt` function is told besides the body."""
+
+    deployment: Deployment
+    # The client's thinking request and `enable_search`, read before the base folded them into
+    # the vendor's spelling (so a budget the vendor has no field for can still be announced).
+    thinking: Thinking | None
+    enable_search: bool | None
+    adjustments: list[str]
+    # True when the body was encoded from a canonical request (a client of another surface,
+    # or a fallback), False for an OpenAI client's own body passed through.
+    translated: bool
 
 
 # Per-model TOML `options` that override the provider's OpenAICompat (see `compat_for`).
@@ -318,12 +339,19 @@ def passthrough(deployment: Deployment, compat: OpenAICompat, body: dict[str, An
     if not compat.passthrough or compat.think_tags:
         return None  # tags straddle chunks: the translating parser splits them
     stream = bool(body.get("stream"))
-    adapt_body(body, deployment, compat)
     adjustments: list[str] = []
+    call = None
+    if compat.adapt is not None:
+        search = body.get("enable_search")
+        call = VendorCall(deployment, openai_chat.decode_thinking(body),
+                          search if isinstance(search, bool) else None, adjustments, translated=False)
+    adapt_body(body, deployment, compat)
     if compat._plain_request and not deployment.options:
         _cap_spelling(body, compat.max_tokens_field)
     else:
         vendor_body(body, deployment, compat, adjustments)
+    if compat.adapt is not None and call is not None:
+        compat.adapt(body, call)
     headers = deployment.auth_headers()
     headers["Content-Type"] = "application/json"
     request = UpstreamRequest(
@@ -407,6 +435,9 @@ def translate_request(deployment: Deployment, compat: OpenAICompat, request: Cha
     apply_thinking(body, request.thinking, compat)
     if request.enable_search is not None and compat.search_field:
         body[compat.search_field] = request.enable_search
+    if compat.adapt is not None:
+        compat.adapt(body, VendorCall(deployment, request.thinking, request.enable_search, adjustments,
+                                      translated=True))
     headers = deployment.auth_headers()
     headers["Content-Type"] = "application/json"
     return UpstreamRequest("POST", deployment.url(compat.chat_path), headers, orjson.dumps(body),

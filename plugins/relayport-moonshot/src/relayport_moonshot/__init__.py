@@ -21,17 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from relayport import hookimpl
-from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
-from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.openai_compat import OpenAICompat, adapt_body, compat_for, passthrough, translate_request
+from relayport.model.http import UpstreamResponse
+from relayport.openai_compat import OpenAICompat, VendorCall, passthrough
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
 from relayport_moonshot import request as kimi_request
 from relayport_moonshot.errors import map_moonshot_error
-from relayport_moonshot.request import budget_of
 
 
 def map_cached_tokens(usage: dict[str, Any]) -> bool:
@@ -48,7 +44,19 @@ def map_cached_tokens(usage: dict[str, Any]) -> bool:
     return True
 
 
+def adapt(body: dict[str, Any], call: VendorCall) -> None:
+    """Kimi's own changes, on both paths (`relayport_moonshot.request`)."""
+    budget = call.thinking.budget_tokens if call.thinking else None
+    kimi_request.adapt(body, call.deployment.model, call.enable_search is True, budget,
+                       call.deployment.options, call.adjustments)
+    messages = body.get("messages")
+    if call.translated and messages and messages[-1].get("role") == "assistant":
+        # A prefilled last turn (Anthropic clients) is Kimi's partial mode: it continues it.
+        messages[-1]["partial"] = True
+
+
 COMPAT = OpenAICompat(
+    adapt=adapt,
     thinking="thinking_type",
     usage_in_choices=True,   # streams: the last chunk's choices[0].usage
     fill_missing=True,       # no logprobs/refusal in Kimi's answers
@@ -76,35 +84,11 @@ def relayport_passthrough(deployment: Deployment, surface: str, body: dict,
                           headers: dict[str, str]) -> Passthrough | None:
     if surface != OPENAI_CHAT:
         return None
-    compat = compat_for(deployment, COMPAT)
-    search = body.get("enable_search") is True
-    budget = budget_of(body)
-    adapt_body(body, deployment, compat)  # the gateway's extension fields, in the base's way
-    adjustments: list[str] = []
-    kimi_request.adapt(body, deployment.model, search, budget, deployment.options, adjustments)
-    plan = passthrough(deployment, compat, body)
-    if plan is None:
-        return None
-    plan.request.adjustments[:0] = adjustments
-    if plan.patch is not None and any(isinstance(t, dict) and t.get("type") == "builtin_function"
-                                      for t in body.get("tools") or ()):
+    plan = passthrough(deployment, COMPAT, body)
+    if plan is not None and plan.patch is not None and any(
+            isinstance(t, dict) and t.get("type") == "builtin_function" for t in body.get("tools") or ()):
         plan.patch = _with_function_calls(plan.patch)
     return plan
-
-
-@hookimpl
-def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
-    up = translate_request(deployment, COMPAT, request)
-    body = orjson.loads(up.body or b"{}")
-    budget = request.thinking.budget_tokens if request.thinking else None
-    kimi_request.adapt(body, deployment.model, request.enable_search is True, budget, deployment.options,
-                       up.adjustments)
-    messages = body.get("messages")
-    if messages and messages[-1].get("role") == "assistant":
-        # A prefilled last turn (Anthropic clients) is Kimi's partial mode: it continues it.
-        messages[-1]["partial"] = True
-    up.body = orjson.dumps(body)
-    return up
 
 
 def _with_function_calls(base: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], bool]:

@@ -20,27 +20,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from relayport import hookimpl
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
-from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.http import UpstreamResponse
 from relayport.model.stream import Finish, StreamError, StreamEvent
-from relayport.openai_compat import (
-    OpenAICompat,
-    OpenAIStreamParser,
-    adapt_body,
-    compat_for,
-    passthrough,
-    translate_request,
-)
+from relayport.openai_compat import OpenAICompat, OpenAIStreamParser, VendorCall, compat_for, passthrough
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
 from relayport_zhipu import request as glm_request
 from relayport_zhipu.errors import CONTENT_FILTER, map_zhipu_error
-from relayport_zhipu.request import budget_of
+
+
+def adapt(body: dict[str, Any], call: VendorCall) -> None:
+    """GLM's own changes, on both paths (`relayport_zhipu.request`)."""
+    budget = call.thinking.budget_tokens if call.thinking else None
+    glm_request.adapt(body, call.deployment.model, call.enable_search is True, budget,
+                      call.deployment.options, call.adjustments)
+
 
 COMPAT = OpenAICompat(
+    adapt=adapt,
     thinking="thinking_type",
     stream_usage="always",   # usage rides on the last content chunk, asked for or not
     finish_map={},           # "sensitive" -> content_filter is among the base's common spellings
@@ -81,30 +80,10 @@ def relayport_passthrough(deployment: Deployment, surface: str, body: dict,
                           headers: dict[str, str]) -> Passthrough | None:
     if surface != OPENAI_CHAT:
         return None
-    compat = compat_for(deployment, COMPAT)
-    search = body.get("enable_search")
-    budget = budget_of(body)
-    adapt_body(body, deployment, compat)  # the gateway's extension fields, in the base's way
-    adjustments: list[str] = []
-    glm_request.adapt(body, deployment.model, search is True, budget, deployment.options, adjustments)
-    plan = passthrough(deployment, compat, body)
-    if plan is None:
-        return None
-    plan.request.adjustments[:0] = adjustments
-    if plan.request.stream and plan.patch is not None:
+    plan = passthrough(deployment, COMPAT, body)
+    if plan is not None and plan.request.stream and plan.patch is not None:
         plan.patch = _stream_patch(plan.patch, deployment.model)
     return plan
-
-
-@hookimpl
-def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
-    up = translate_request(deployment, COMPAT, request)
-    body = orjson.loads(up.body or b"{}")
-    budget = request.thinking.budget_tokens if request.thinking else None
-    glm_request.adapt(body, deployment.model, request.enable_search is True, budget, deployment.options,
-                      up.adjustments)
-    up.body = orjson.dumps(body)
-    return up
 
 
 @hookimpl

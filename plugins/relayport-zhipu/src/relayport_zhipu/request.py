@@ -29,12 +29,6 @@ def is_vision(model: str) -> bool:
     return bool(_VISION.match(model))
 
 
-def budget_of(body: dict[str, Any]) -> Any:
-    """The thinking budget a client's OpenAI body asks for, before the base folds it away."""
-    block = body.get("thinking")
-    return body.get("thinking_budget", block.get("budget_tokens") if isinstance(block, dict) else None)
-
-
 def adapt(body: dict[str, Any], model: str, search: bool, budget: Any, options: Mapping[str, Any],
           adjustments: list[str]) -> None:
     """Make an OpenAI-form body GLM's, in place; raise `GatewayError` for what GLM cannot take."""
