@@ -206,3 +206,18 @@ def test_other_errors_inside_a_stream_reach_the_sdk_as_errors(fake: FakeSpark, c
         for _ in stream:
             pass
     assert "engine internal error" in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v2/"])
+def test_base_url_from_sparks_sdk_examples_serves_both_paths(fake: FakeSpark, suffix: str) -> None:
+    handle = start_gateway({"server": {"state_path": ":memory:"}, "auth": {"keys": [GATEWAY_KEY]}, "models": [
+        {"name": name, "provider": "spark", "model": name, "base_url": fake.base_url + suffix, "api_key": VENDOR_KEY}
+        for name in ("generalv3.5", "x1")]}, env={})
+    try:
+        client = openai.OpenAI(base_url=handle.openai_base_url, api_key=GATEWAY_KEY, max_retries=0)
+        client.chat.completions.create(model="generalv3.5", messages=[{"role": "user", "content": "q"}])
+        assert fake.last.path == "/v1/chat/completions"
+        client.chat.completions.create(model="x1", messages=[{"role": "user", "content": "q"}])
+        assert fake.last.path == "/v2/chat/completions"
+    finally:
+        handle.stop()

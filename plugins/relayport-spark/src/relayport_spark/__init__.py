@@ -3,7 +3,8 @@
 What differs from OpenAI (xfyun.cn/doc/spark/HTTP调用文档 and X1http, and clients that call it):
 - model ids are Spark's own: `lite`, `generalv3` (Pro), `pro-128k`, `generalv3.5` (Max),
   `max-32k`, `4.0Ultra` on `/v1/chat/completions`, and the reasoning model `x1` on
-  `/v2/chat/completions` of the same host (`options.chat_path` overrides);
+  `/v2/chat/completions` of the same host, whether `base_url` is the host or its `/v1` or
+  `/v2` (`options.chat_path` overrides);
 - the key is the HTTP `APIPassword`, or `APIKey:APISecret` joined by a colon, as a Bearer token;
 - every answer and chunk carries `code` (0 = success), `message`, `sid`: a non-zero `code` is
   an error even under HTTP 200, so calls are always translated (`relayport_spark.response`);
@@ -67,12 +68,21 @@ def _reasoning(model: str) -> bool:
 def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
     up = translate_request(deployment, COMPAT, request)
     reasoning = _reasoning(deployment.model)
-    if reasoning and "chat_path" not in deployment.options:
-        up.url = deployment.url(V2_PATH)
+    if "chat_path" not in deployment.options:
+        up.url = chat_url(deployment.base_url, reasoning)
     body = orjson.loads(up.body or b"{}")
     adapt(body, deployment.model, reasoning, request, up.adjustments)
     up.body = orjson.dumps(body)
     return up
+
+
+def chat_url(base_url: str, reasoning: bool) -> str:
+    """The chat URL for a model, from the host root or from the `/v1` or `/v2` base URL that
+    Spark's OpenAI SDK examples configure (either one serves both kinds of model here)."""
+    root = base_url.rstrip("/")
+    if root.endswith(("/v1", "/v2")):
+        root = root[:-3]
+    return root + (V2_PATH if reasoning else "/v1/chat/completions")
 
 
 def adapt(body: dict[str, Any], model: str, reasoning: bool, request: ChatRequest,
