@@ -11,7 +11,7 @@ import pytest
 from relayport.testing import openapi
 from relayport.testing.conformance import ProviderConformance
 from relayport.testing.fakes import Reply
-from relayport_openrouter.testing import FakeOpenRouter
+from relayport_openrouter.testing import FakeOpenRouter, openrouter_error
 
 MODEL = "anthropic/claude-sonnet-4.5"
 CALL = {"id": "call_1", "type": "function",
@@ -173,3 +173,13 @@ def test_mid_stream_error_is_an_error_for_anthropic_clients(fake, gw):
             model="claude", max_tokens=100, messages=[{"role": "user", "content": "x"}]) as stream:
         for _ in stream:
             pass
+
+
+def test_moderation_block_is_a_403_content_filter(fake, client):
+    fake.push(openrouter_error(403, "Input flagged by moderation", {
+        "reasons": ["harassment"], "flagged_input": "...", "provider_name": "OpenAI", "model_slug": MODEL}))
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "hi"}])
+    body = info.value.response.json()
+    openapi.validate_error(body)
+    assert body["error"]["code"] == "content_filter" and "flagged" in body["error"]["message"]

@@ -126,7 +126,7 @@ def test_image_reaches_a_vision_model_and_a_text_model_refuses_it(fake, client):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="step-text", messages=[{"role": "user", "content": image}])
     assert "image" in info.value.message
-    openapi.validate_error(info.value.body if "error" in info.value.body else {"error": info.value.body})
+    openapi.validate_error(info.value.response.json())
 
 
 def test_bad_key_is_a_401_in_openais_envelope(relayport_gateway, fake):

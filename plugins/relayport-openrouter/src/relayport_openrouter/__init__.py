@@ -39,18 +39,21 @@ OPENROUTER = ProviderSpec(
     description="OpenRouter (many vendors' models behind one key)",
 )
 
-# OpenRouter's HTTP status -> (OpenAI error type, code) where the status's own type says too little.
-_KINDS = {402: ("insufficient_quota", "insufficient_credits"), 403: ("invalid_request_error", "content_filter")}
 
 
 def map_openrouter_error(response: UpstreamResponse, vendor: str) -> GatewayError:
     err = map_error(response, vendor)
     if err.code == str(response.status):
         err.code = None  # OpenRouter's `code` only repeats the HTTP status
-    kind = _KINDS.get(err.status)
-    if kind is not None:
-        err.type, err.code = kind
     meta = _metadata(response.body)
+    if err.status == 402:
+        err.type, err.code = "insufficient_quota", "insufficient_credits"
+    elif err.status == 403 and "flagged_input" in meta:
+        # A moderation block (metadata: reasons, flagged_input, provider_name, model_slug);
+        # other 403s are permissions or guardrails and keep their own wording.
+        err.code = "content_filter"
+        if isinstance(meta.get("reasons"), list):
+            err.extra["reasons"] = [str(r) for r in meta["reasons"]]
     if isinstance(meta.get("limit_source"), str):
         err.extra["limit_source"] = meta["limit_source"]  # openrouter_credits or openrouter_key_limit
     if err.status == 402 and "retry-after" not in response.headers:

@@ -48,8 +48,6 @@ class FakeStepFun(FakeOpenAI):
                     return openai_error(400, f"model {model} does not support image input")
                 if kind == "video_url" and not any(fnmatch(model, p) for p in VIDEO):
                     return openai_error(400, f"model {model} does not support video input")
-            if m.get("role") == "assistant" and "reasoning_content" in m:
-                return openai_error(400, "unknown field messages.reasoning_content")
         if body.get("reasoning_effort") not in (None, "low", "medium", "high"):
             return openai_error(400, "reasoning_effort must be one of low, medium, high")
         return None
