@@ -19,8 +19,9 @@ import orjson
 import pytest
 
 from relayport import hookimpl
+from relayport.model import Thinking
 from relayport.model.stream import TextDelta
-from relayport.openai_compat import OpenAICompat, OpenAIStreamParser
+from relayport.openai_compat import OpenAICompat, OpenAIStreamParser, apply_thinking
 from relayport.testing import openapi
 from relayport.testing.fakes import FakeOpenAI
 from tests import acme_plugin
@@ -371,3 +372,26 @@ def test_passthrough_false_always_translates(relayport_gateway, fake_openai):
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in translated if c["choices"]) == "echo: hi"
     for chunk in translated:
         openapi.validate_chat_chunk(chunk)
+
+
+@pytest.mark.parametrize(("thinking", "sent", "wire"), [
+    ({"effort": "high"}, {}, {"effort": "high"}),
+    ({"enabled": True, "budget_tokens": 2048}, {}, {"enabled": True, "max_tokens": 2048}),
+    ({"enabled": True, "effort": "low", "budget_tokens": 2048}, {}, {"enabled": True, "effort": "low"}),
+    ({"enabled": False, "effort": "low"}, {"exclude": True}, {"exclude": True, "enabled": False}),
+])
+def test_reasoning_object_thinking_style(thinking: dict[str, Any], sent: dict[str, Any],
+                                         wire: dict[str, Any]) -> None:
+    body: dict[str, Any] = {"reasoning": sent} if sent else {}
+    apply_thinking(body, Thinking(**thinking), OpenAICompat(thinking="reasoning_object"))
+    assert body["reasoning"] == wire
+    assert sent == ({"exclude": True} if sent else {})  # the client's own object is not mutated
+
+
+def test_empty_delta_role_is_dropped_only_on_chunks() -> None:
+    normalizer = OpenAICompat(reasoning_field="reasoning").normalizer()
+    assert normalizer is not None
+    chunk = {"choices": [{"index": 0, "delta": {"role": "", "content": "x"}, "finish_reason": None}]}
+    assert normalizer.fix(chunk, True) and chunk["choices"][0]["delta"] == {"content": "x"}
+    chunk = {"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    assert not normalizer.fix(chunk, True) and chunk["choices"][0]["delta"] == {"role": "assistant"}
