@@ -19,8 +19,9 @@ import orjson
 import pytest
 
 from relayport import hookimpl
+from relayport.model import Thinking
 from relayport.model.stream import TextDelta
-from relayport.openai_compat import OpenAICompat, OpenAIStreamParser
+from relayport.openai_compat import OpenAICompat, OpenAIStreamParser, apply_thinking
 from relayport.testing import openapi
 from relayport.testing.fakes import FakeOpenAI
 from tests import acme_plugin
@@ -435,3 +436,26 @@ def test_adapt_runs_on_both_paths(adapted):
     with pytest.raises(openai.BadRequestError) as err:
         oa.chat.completions.create(model="ad", seed=7, messages=[{"role": "user", "content": "hi"}])
     assert err.value.body["param"] == "seed"
+
+
+@pytest.mark.parametrize(("thinking", "sent", "wire"), [
+    ({"effort": "high"}, {}, {"effort": "high"}),
+    ({"enabled": True, "budget_tokens": 2048}, {}, {"enabled": True, "max_tokens": 2048}),
+    ({"enabled": True, "effort": "low", "budget_tokens": 2048}, {}, {"enabled": True, "effort": "low"}),
+    ({"enabled": False, "effort": "low"}, {"exclude": True}, {"exclude": True, "enabled": False}),
+])
+def test_reasoning_object_thinking_style(thinking: dict[str, Any], sent: dict[str, Any],
+                                         wire: dict[str, Any]) -> None:
+    body: dict[str, Any] = {"reasoning": sent} if sent else {}
+    apply_thinking(body, Thinking(**thinking), OpenAICompat(thinking="reasoning_object"))
+    assert body["reasoning"] == wire
+    assert sent == ({"exclude": True} if sent else {})  # the client's own object is not mutated
+
+
+def test_empty_delta_role_is_dropped_only_on_chunks() -> None:
+    normalizer = OpenAICompat(reasoning_field="reasoning").normalizer()
+    assert normalizer is not None
+    chunk = {"choices": [{"index": 0, "delta": {"role": "", "content": "x"}, "finish_reason": None}]}
+    assert normalizer.fix(chunk, True) and chunk["choices"][0]["delta"] == {"content": "x"}
+    chunk = {"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    assert not normalizer.fix(chunk, True) and chunk["choices"][0]["delta"] == {"role": "assistant"}

@@ -39,7 +39,8 @@ class OpenAICompat:
     :param thinking: how a thinking request is spelled for this vendor:
         "reasoning_effort" (OpenAI: only `reasoning_effort`), "thinking_type"
         (`thinking: {type: enabled|disabled}` plus `reasoning_effort`: DeepSeek, Kimi, GLM,
-        Doubao, MiMo), "enable_thinking" (`enable_thinking` + `thinking_budget`: Qwen), or
+        Doubao, MiMo), "enable_thinking" (`enable_thinking` + `thinking_budget`: Qwen),
+        "reasoning_object" (`reasoning: {enabled, effort | max_tokens}`: OpenRouter), or
         "none" (drop it).
     :param effort_map: rewrites of `reasoning_effort` values the vendor does not take.
     :param search_field: the body field that turns on web search (e.g. "enable_search"),
@@ -264,6 +265,17 @@ def apply_thinking(body: dict[str, Any], thinking: Thinking | None, compat: Open
             body["thinking"] = {"type": "enabled" if thinking.enabled else "disabled"}
         if effort and thinking.enabled is not False:
             body["reasoning_effort"] = effort
+    elif compat.thinking == "reasoning_object":
+        spec = dict(body["reasoning"]) if isinstance(body.get("reasoning"), dict) else {}
+        if thinking.enabled is not None:
+            spec["enabled"] = thinking.enabled
+        if thinking.enabled is not False:  # effort or a budget, never both (OpenRouter's rule)
+            if effort:
+                spec["effort"] = effort
+            elif thinking.budget_tokens is not None:
+                spec["max_tokens"] = thinking.budget_tokens
+        if spec:
+            body["reasoning"] = spec
     elif compat.thinking == "enable_thinking":
         if thinking.enabled is not None:
             body["enable_thinking"] = thinking.enabled
@@ -531,7 +543,8 @@ class OpenAIStreamParser:
             raise GatewayError(502, "The vendor sent a stream event that is not JSON.") from None
         if not isinstance(obj, dict):
             return []
-        if "error" in obj and not obj.get("choices"):
+        # An error chunk may carry a closing choice too (OpenRouter: `finish_reason: "error"`).
+        if "error" in obj and (not obj.get("choices") or obj["error"]):
             message, _, code, _ = _error_fields(obj["error"])
             raise GatewayError(502, f"The vendor failed mid-stream: {message}", code=code)
         if self._normalizer is not None:

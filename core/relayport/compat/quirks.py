@@ -56,6 +56,9 @@ class Normalizer:
                 if value is not None or "reasoning_content" not in msg:
                     msg["reasoning_content"] = value
                 changed = True
+            if chunk and isinstance(msg, dict) and msg.get("role") == "":
+                del msg["role"]  # StepFun's open chunks say `role: ""`, outside OpenAI's enum
+                changed = True
             if self.usage_in_choices and "usage" in choice:
                 usage = choice.pop("usage")
                 if isinstance(usage, dict) and not isinstance(obj.get("usage"), dict):
