@@ -76,6 +76,7 @@ def test_magistral_stream_chunks_become_string_deltas(gw, fake):
     assert "".join(d.get("content") or "" for d in deltas) == "four it is"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 28
     assert "stream_options" not in fake.last.json()  # Mistral refuses it; it always sends usage
+    assert "x-relayport-adjustments" not in r.headers  # nothing the client asked for was lost
 
 
 def test_stream_without_include_usage_has_no_usage(gw, fake):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import anthropic
+import httpx
 import openai
 import orjson
 import pytest
@@ -55,15 +56,19 @@ def test_mini_reasoning_and_usage_counts_reasoning(gw, fake):
 
 def test_stream_reasoning_and_usage(gw, fake):
     fake.queue_text("forty two", reasoning="multiply", usage=fake.usage(10, 2, reasoning=30))
-    chunks = list(_client(gw).chat.completions.create(
-        model="mini", stream=True, stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "6*7?"}]))
+    with httpx.stream("POST", gw.openai_base_url + "/chat/completions", timeout=10, json={
+            "model": "mini", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "6*7?"}]}) as r:
+        raw = r.read()
+    chunks = [orjson.loads(line[6:]) for line in raw.split(b"\n")
+              if line.startswith(b"data: ") and line != b"data: [DONE]"]
     for chunk in chunks:
-        openapi.validate_chat_chunk(chunk.model_dump(exclude_unset=True))
-    deltas = [c.choices[0].delta for c in chunks if c.choices]
-    assert "".join(getattr(d, "reasoning_content", None) or "" for d in deltas) == "multiply"
-    assert "".join(d.content or "" for d in deltas) == "forty two"
-    assert chunks[-1].usage.completion_tokens == 32 and chunks[-1].usage.total_tokens == 42
+        openapi.validate_chat_chunk(chunk)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == "multiply"
+    assert "".join(d.get("content") or "" for d in deltas) == "forty two"
+    usage = chunks[-1]["usage"]
+    assert chunks[-1]["choices"] == [] and usage["completion_tokens"] == 32 and usage["total_tokens"] == 42
 
 
 def test_effort_dropped_for_models_that_refuse_it(gw, fake):

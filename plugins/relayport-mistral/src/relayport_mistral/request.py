@@ -13,7 +13,7 @@ from typing import Any
 from relayport.model.chat import Thinking
 
 # OpenAI-only request fields Mistral refuses, which change nothing a Mistral model could do.
-OPENAI_ONLY = ("store", "user", "service_tier", "stream_options", "logprobs", "top_logprobs", "logit_bias",
+OPENAI_ONLY = ("store", "user", "service_tier", "logprobs", "top_logprobs", "logit_bias",
                "modalities", "prompt_cache_key", "safety_identifier", "verbosity", "metadata")
 _LARGE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high",
                  "max": "high"}
@@ -35,6 +35,8 @@ def reasoning_kind(model: str) -> str:
 def adapt(body: dict[str, Any], model: str, thinking: Thinking | None, options: Mapping[str, Any],
           adjustments: list[str]) -> None:
     """Make an OpenAI-form body Mistral's, in place."""
+    # Mistral always sends usage on the last chunk; the gateway honours `include_usage` itself.
+    body.pop("stream_options", None)
     dropped = [key for key in OPENAI_ONLY if body.pop(key, None) is not None]
     if dropped:
         adjustments.append(f"{', '.join(dropped)} dropped: Mistral does not take them")
