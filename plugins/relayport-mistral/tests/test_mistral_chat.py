@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import anthropic
 import httpx
 import openai
 import orjson
@@ -87,25 +86,6 @@ def test_stream_without_include_usage_has_no_usage(gw, fake):
     assert all(c.usage is None for c in chunks)
 
 
-def test_anthropic_client_gets_thinking_from_magistral_stream(gw, fake):
-    fake.queue_text("hello there", reasoning="greet back", usage=fake.usage(11, 4))
-    client = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
-    with client.messages.stream(model="magistral", max_tokens=200,
-                                messages=[{"role": "user", "content": "hi"}]) as stream:
-        final = stream.get_final_message()
-    assert [b.type for b in final.content] == ["thinking", "text"]
-    assert final.content[0].thinking == "greet back" and final.content[1].text == "hello there"
-    assert final.usage.output_tokens == 4
-
-
-def test_anthropic_client_non_stream_thinking(gw, fake):
-    fake.queue_text("fine", reasoning="consider it")
-    client = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
-    msg = client.messages.create(model="magistral", max_tokens=200, messages=[{"role": "user", "content": "hi"}])
-    assert [(b.type, getattr(b, "thinking", None) or getattr(b, "text", None)) for b in msg.content] == [
-        ("thinking", "consider it"), ("text", "fine")]
-
-
 def test_thinking_controls_per_model(gw, fake):
     client = _client(gw)
     fake.queue_text("ok", reasoning="thought")
@@ -153,9 +133,9 @@ def test_safe_prompt_forced_by_model_option(relayport_gateway, fake):
     gw = relayport_gateway({"models": _models(fake, options={"safe_prompt": True})}, env={})
     _client(gw).chat.completions.create(model="large", messages=[{"role": "user", "content": "hi"}])
     assert fake.last.json()["safe_prompt"] is True
-    client = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
-    client.messages.create(model="large", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
-    assert fake.last.json()["safe_prompt"] is True
+    _client(gw).chat.completions.create(model="large", messages=[{"role": "user", "content": "hi"}],
+                                        extra_body={"safe_prompt": False})
+    assert fake.last.json()["safe_prompt"] is True  # the operator's setting wins
 
 
 def test_model_length_finish_is_length(gw, fake):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import anthropic
 import httpx
 import openai
 import orjson
@@ -138,17 +137,6 @@ def test_images_array_reaches_grok_as_parts(gw, fake):
         client.chat.completions.create(model="grok4", messages=[{"role": "user", "content": "watch"}],
                                        extra_body={"videos": ["https://example.com/a.mp4"]})
     assert "text and images only" in info.value.message
-
-
-def test_tools_and_anthropic_client(gw, fake):
-    call = {"id": "call_9", "type": "function", "function": {"name": "calc", "arguments": '{"x":1}'}}
-    fake.queue_text("", tool_calls=[call])
-    client = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
-    msg = client.messages.create(model="grok4", max_tokens=100, messages=[{"role": "user", "content": "calc"}],
-                                 tools=[{"name": "calc", "input_schema": {"type": "object"}}],
-                                 thinking={"type": "enabled", "budget_tokens": 2048})
-    assert msg.stop_reason == "tool_use" and msg.content[-1].input == {"x": 1}
-    assert "reasoning_effort" not in fake.last.json()  # grok-4 refuses it
 
 
 def test_wrong_key_400_is_a_401(relayport_gateway, fake):
