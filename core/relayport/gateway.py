@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from relayport import upstream, vendor_headers
+from relayport import retries, upstream, vendor_headers
 from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
@@ -26,7 +26,7 @@ from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
-from relayport.routing import Router
+from relayport.routing import Health, Route, Router
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
@@ -53,20 +53,55 @@ class Gateway:
     # ------------------------------------------------------------------ fallback loop
 
     async def _each(self, deployments: list[Deployment], attempt: Callable[[Deployment], Awaitable[Any]]) -> Any:
-        """Try deployments in order; a retryable failure moves on to the next one."""
-        last = len(deployments) - 1
-        for i, dep in enumerate(deployments):
+        """Try deployments in the route's order, retrying as `relayport.retries` decides.
+
+        Every call's answer (or error) carries `x-relayport-deployment` and
+        `x-relayport-attempts`; a passthrough stream gets them from `route_headers` before
+        its first byte.
+        """
+        route = deployments if isinstance(deployments, Route) else Route.of(deployments)
+        router = self.router
+        i = 0
+        while True:
+            dep = route[i]
+            route.attempts += 1
+            route.used += 1
+            health = router.begin(dep)
             started = time.perf_counter()
             try:
-                return await attempt(dep)
+                result = await attempt(dep)
             except GatewayError as exc:
+                router.release(dep)
                 # Every attempt leaves a log line with its outcome, failures included.
                 self.record(dep, exc.status, None, started, exc)
-                if not exc.retryable or i == last:
+                router.failed(health, exc)
+                route.failed.add(id(dep))
+                step = retries.next_attempt(route, i, exc, health, router.config, time.monotonic())
+                if step is None:
+                    exc.headers.update(route_headers(route, health))
                     raise
-                self.router.cool_down(dep, exc.retry_after)
-                log.warning("%s failed (%s); falling back to the next deployment", dep, exc)
-        raise AssertionError("unreachable: no deployments")
+                log.warning("%s failed (%s); attempt %d goes to %s", dep, exc, route.attempts + 1, route[step[0]])
+                i, wait = step
+                if wait:
+                    await asyncio.sleep(wait)
+                continue
+            except _Translate:
+                router.release(dep)
+                route.attempts -= 1
+                route.used -= 1
+                raise
+            except BaseException:
+                router.release(dep)
+                raise
+            router.succeeded(health, time.perf_counter() - started)
+            if isinstance(result, ChatStream):
+                result.health = health  # released when the stream ends
+            else:
+                router.release(dep)
+            headers = getattr(result, "headers", None)
+            if isinstance(headers, dict):
+                headers.update(route_headers(route, health))
+            return result
 
     async def _error_from(self, dep: Deployment, resp: aiohttp.ClientResponse) -> GatewayError:
         body = await upstream.read_body(dep, resp)
@@ -168,13 +203,14 @@ class Gateway:
         translation. The body may be rewritten by the plugin (model name, unsupported
         fields); answers go back byte for byte except for events the plugin's `patch` changes.
         """
-        dep0 = deployments[0]
+        route = deployments if isinstance(deployments, Route) else Route.of(deployments)
+        dep0 = route[0]
         hdrs = headers or {}
         # The hook may rewrite the body in place, so fallbacks get their own copy.
         pristine = orjson.dumps(body) if len(deployments) > 1 else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
         if first is None:
-            return deployments
+            return route
 
         async def attempt(dep: Deployment) -> web.StreamResponse:
             plan: Passthrough | None = first
@@ -188,18 +224,19 @@ class Gateway:
             async with upstream.send(self.session, dep, plan.request) as resp:
                 if resp.status >= 300:
                     raise await self._error_from(dep, resp)
+                extra = route_headers(route, self.router.health(dep))
                 if plan.request.stream and resp.content_type == "text/event-stream":
-                    return await self._pipe_stream(http_request, dep, resp, plan, started)
-                return await self._pipe_body(dep, resp, plan, started)
+                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra)
+                return await self._pipe_body(dep, resp, plan, started, extra)
 
         try:
-            result: web.StreamResponse = await self._each(deployments, attempt)
+            result: web.StreamResponse = await self._each(route, attempt)
         except _Translate as switch:
-            return deployments[deployments.index(switch.deployment):]
+            return route.rest(route.index(switch.deployment))
         return result
 
     async def _pipe_body(self, dep: Deployment, resp: aiohttp.ClientResponse, plan: Passthrough,
-                         started: float) -> web.Response:
+                         started: float, extra: dict[str, str]) -> web.Response:
         body = await upstream.read_body(dep, resp)
         usage = None
         if plan.patch is not None or plan.usage is not None:
@@ -214,14 +251,15 @@ class Gateway:
         self.record(dep, resp.status, usage, started)
         headers = adjustment_headers(plan.request.adjustments)
         headers.update(vendor_headers.for_client(resp.headers, resp.status))
+        headers.update(extra)
         return web.Response(body=body, status=resp.status, headers=headers,
                             content_type=resp.content_type or "application/json")
 
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
-                           started: float) -> web.StreamResponse:
+                           started: float, extra: dict[str, str]) -> web.StreamResponse:
         headers = {**SSE_HEADERS, **adjustment_headers(plan.request.adjustments),
-                   **vendor_headers.for_client(resp.headers, resp.status)}
+                   **vendor_headers.for_client(resp.headers, resp.status), **extra}
         out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
         marker = plan.marker
@@ -292,6 +330,10 @@ class Gateway:
             f"id={request_id.get()} model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
             f"status={status}{outcome} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
         )
+
+
+def route_headers(route: Route, health: Health) -> dict[str, str]:
+    return {"x-relayport-deployment": health.label, "x-relayport-attempts": str(route.attempts)}
 
 
 class _Translate(Exception):
@@ -391,6 +433,8 @@ class ChatStream:
         self.headers: dict[str, str] = {}
         self._error: GatewayError | None = None
         self._started = time.perf_counter()
+        # Set by the gateway: the deployment's in-flight count drops when the stream ends.
+        self.health: Health | None = None
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         return self._events()
@@ -478,6 +522,8 @@ class ChatStream:
         if self._closed:
             return
         self._closed = True
+        if self.health is not None:
+            self.health.in_flight = max(0, self.health.in_flight - 1)
         err = self._error
         self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
                             self._started, err)
