@@ -12,6 +12,7 @@ from collections import Counter
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from relayport.config import ConfigError, parse_config
@@ -254,3 +255,35 @@ def test_headers_on_passthrough_stream_and_translated_calls(relayport_gateway, f
         with _client(gw).chat.completions.with_streaming_response.create(
                 model=model, messages=MSG, stream=True) as r:
             assert r.headers["x-relayport-attempts"] == "1" and r.headers["x-relayport-deployment"] == label
+
+
+# ----------------------------------------------------------------------------- broken passthrough streams
+
+_GOOD = (b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+         b'[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}\n\n')
+
+
+@pytest.mark.parametrize("broken", [
+    # garbled mid-stream: an event whose JSON was cut, then the stream goes on
+    [_GOOD, b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"delta":{"content":"lo\n\n',
+     b"data: [DONE]\n\n"],
+    # the vendor ends the response in the middle of an event
+    [_GOOD, b'data: {"id":"c1","object":"chat.completion.chunk","choi'],
+], ids=["garbled-event", "truncated-at-end"])
+def test_malformed_passthrough_stream_ends_with_a_clean_error_event(relayport_gateway, faulty, broken):
+    gw = relayport_gateway({"models": [_dep("m", faulty.url + "/v1")]}, env={})
+    faulty.push(Reply.sse(broken, delay=0.05))
+    with httpx.stream("POST", gw.openai_base_url + "/chat/completions",
+                      json={"model": "m", "messages": MSG, "stream": True}) as r:
+        raw = r.read()
+    events = raw.split(b"\n\n")
+    # what came whole, then one error event; none of the broken bytes
+    assert events[0] + b"\n\n" == _GOOD and events[2:] == [b""], raw
+    assert orjson.loads(events[1].removeprefix(b"data: "))["error"]["code"] == "upstream_malformed_stream"
+    faulty.push(Reply.sse(broken, delay=0.05))
+    stream = _client(gw).chat.completions.create(model="m", messages=MSG, stream=True)
+    got = []
+    with pytest.raises(openai.APIError, match="broke off mid-event"):
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content)
+    assert got == ["Hel"]

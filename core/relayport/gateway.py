@@ -279,6 +279,13 @@ class Gateway:
                 # Forward whole events only: a client never sees half an event, and an event
                 # to patch is always complete in our hands.
                 complete, pending = data[: cut + 2], data[cut + 2:]
+                if len(complete) > 2 and complete[-3] not in _JSON_ENDS and (bad := _malformed_tail(complete)) >= 0:
+                    # The read's last event is a data line that cannot be JSON (truncated or
+                    # garbled): forward what came before it, then end with an error event.
+                    await out.write(complete[:bad])
+                    failure = _malformed(dep)
+                    resp.close()
+                    break
                 last = not pending and complete.endswith(_DONE_EVENT)
                 look = inspect and marker in complete
                 if look and plan.patch is not None:
@@ -298,8 +305,12 @@ class Gateway:
                 if look:
                     # Only reading usage: the client got the bytes first, accounting comes after.
                     usage = _last_usage(complete, plan) or usage
-            if pending.strip():
-                await out.write(pending)
+            else:
+                if pending.strip():
+                    if _malformed_tail(pending + b"\n\n") >= 0:
+                        failure = _malformed(dep)  # the vendor stopped in the middle of an event
+                    else:
+                        await out.write(pending)
         except TimeoutError:
             failure = upstream.timed_out(dep)
         except aiohttp.ClientError as exc:
@@ -330,6 +341,36 @@ class Gateway:
             f"id={request_id.get()} model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
             f"status={status}{outcome} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
         )
+
+
+# The byte before an event's blank line when its last line is JSON data or `[DONE]`: the one
+# check every read pays; only a read ending otherwise is looked at closer (`_malformed_tail`).
+_JSON_ENDS = frozenset(b"}]")
+
+
+def _malformed_tail(events: bytes) -> int:
+    """Where the last event of `events` (ending in a blank line) starts when its last line is
+    a data line that cannot be a JSON object, array or `[DONE]`; -1 when it looks whole.
+
+    Only the last event of a read is checked: a vendor cut off mid-event (the usual failure)
+    ends a read there; garbage in the middle of a read is not looked for (that would mean
+    looking at every event on the hot path).
+    """
+    body = events.rstrip(b"\n")
+    start = body.rfind(b"\n\n") + 2 if b"\n\n" in body else 0
+    line_at = body.rfind(b"\n") + 1
+    line = body[line_at:]
+    if not line.startswith(b"data:"):
+        return -1  # a comment, an `event:` or `id:` line: nothing to parse
+    payload = line[5:].strip()
+    if payload.endswith((b"}", b"]")) and payload[:1] in (b"{", b"["):
+        return -1
+    return start
+
+
+def _malformed(dep: Deployment) -> GatewayError:
+    return GatewayError(502, f"{dep.provider.name}: the vendor's stream broke off mid-event.",
+                        code="upstream_malformed_stream")
 
 
 def route_headers(route: Route, health: Health) -> dict[str, str]:
