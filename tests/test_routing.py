@@ -16,7 +16,9 @@ import orjson
 import pytest
 
 from relayport.config import ConfigError, parse_config
+from relayport.model.errors import GatewayError
 from relayport.plugins import load_plugins
+from relayport.retries import next_attempt
 from relayport.routing import Router
 from relayport.testing.fakes import FakeUpstream, Reply, openai_error
 from relayport.testing.servers import closed_port
@@ -287,3 +289,16 @@ def test_malformed_passthrough_stream_ends_with_a_clean_error_event(relayport_ga
         for chunk in stream:
             got.append(chunk.choices[0].delta.content)
     assert got == ["Hel"]
+
+
+def test_lower_tier_serves_before_a_cooling_deployment_of_the_tier_above():
+    r = _router([_dep("m", "http://a.test/v1", model="a"), _dep("m", "http://b.test/v1", model="b"),
+                 _dep("m", "http://c.test/v1", model="backup", priority=1)], router={"failures": 1})
+    a, b, backup = r.resolve("m")
+    r.failed(r.health(b), GatewayError(503, "down", retryable=True))  # b's breaker opens
+    route = r.resolve("m")
+    assert [d.model for d in route] == ["a", "backup", "b"]
+    route.attempts = route.used = 1
+    route.failed.add(id(a))
+    step = next_attempt(route, 0, GatewayError(503, "down", retryable=True), r.health(a), r.config, 0.0)
+    assert step == (1, 0.0)  # the lower tier, not b that cools down

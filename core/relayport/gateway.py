@@ -86,11 +86,13 @@ class Gateway:
                     await asyncio.sleep(wait)
                 continue
             except _Translate:
+                health.probing = False  # no call was made: the next one may probe
                 router.release(dep)
                 route.attempts -= 1
                 route.used -= 1
                 raise
             except BaseException:
+                health.probing = False  # a cancelled probe must not keep the deployment out
                 router.release(dep)
                 raise
             router.succeeded(health, time.perf_counter() - started)

@@ -38,7 +38,7 @@ def next_attempt(route: Route, i: int, exc: GatewayError, health: Health, config
         for j, dep in enumerate(route):
             if route.groups[j] != group or id(dep) in route.failed:
                 continue
-            if route.tiers[j] == tier:
+            if route.tiers[j] == tier and id(dep) not in route.cooling:
                 return j, 0.0
             if later is None and j > i:
                 later = j

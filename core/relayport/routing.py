@@ -78,6 +78,7 @@ class Route(list[Deployment]):
 
     groups: list[int]
     tiers: list[int]
+    cooling: set[int]  # ids of deployments that were cooling down when the call began
     failed: set[int]
     attempts: int
     used: int  # attempts spent on the current group
@@ -89,13 +90,14 @@ class Route(list[Deployment]):
         route = cls(deps)
         route.groups = groups if groups is not None else [0] * len(route)
         route.tiers = tiers if tiers is not None else [0] * len(route)
-        route.failed, route.attempts, route.used, route.retries = set(), 0, 0, 0
+        route.failed, route.cooling, route.attempts, route.used, route.retries = set(), set(), 0, 0, 0
         return route
 
     def rest(self, start: int) -> Route:
         """The route from `start` on, sharing this call's state (passthrough -> translation)."""
         route = Route.of(self[start:], self.groups[start:], self.tiers[start:])
-        route.failed, route.attempts, route.used = self.failed, self.attempts, self.used
+        route.failed, route.cooling = self.failed, self.cooling
+        route.attempts, route.used = self.attempts, self.used
         return route
 
 
@@ -204,7 +206,9 @@ class Router:
                 order.append(dep)
                 groups.append(g)
                 prios.append(self.health(dep).priority)
-        return Route.of(order, groups, prios)
+        route = Route.of(order, groups, prios)
+        route.cooling.update(id(d) for d, g in zip(order, groups, strict=True) if self.health(d).cooling(now))
+        return route
 
     def _order(self, tier: list[Deployment]) -> list[Deployment]:
         if len(tier) == 1:
