@@ -302,3 +302,27 @@ def test_lower_tier_serves_before_a_cooling_deployment_of_the_tier_above():
     route.failed.add(id(a))
     step = next_attempt(route, 0, GatewayError(503, "down", retryable=True), r.health(a), r.config, 0.0)
     assert step == (1, 0.0)  # the lower tier, not b that cools down
+
+
+def test_no_call_lost_under_a_fault_mix_with_one_healthy_fallback(relayport_gateway, faulty, fake_openai):
+    # The breaker is kept closed so that every call meets a fault first.
+    gw = relayport_gateway({
+        "models": [_dep("m", faulty.url + "/v1"),
+                   {"name": "healthy", "provider": "openai", "base_url": fake_openai.base_url,
+                    "api_key": fake_openai.api_key}],
+        "router": {"fallbacks": {"m": ["healthy"]}, "failures": 1_000_000},
+    }, env={})
+    mix = [FAULTS[k] for k in ("500", "502", "503", "529", "reset")]
+    mix.append(Reply.json(openai_error(429, "slow down").body, 429, {"retry-after-ms": "1"}))
+    n = 300
+    faulty.push(*(mix[i % len(mix)] for i in range(n)))
+    client = _client(gw)
+    lost = 0
+    for _ in range(n):
+        try:
+            if client.chat.completions.create(model="m", messages=MSG).choices[0].message.content != "echo: hi":
+                lost += 1
+        except openai.APIError:
+            lost += 1
+    assert lost == 0
+    assert len(faulty.requests) == n  # every call met its fault first
