@@ -77,6 +77,23 @@ def test_check_good_config(workdir: Path) -> None:
     assert "no vendor key" in result.stderr
 
 
+def test_check_explains_the_routing_table(workdir: Path) -> None:
+    (workdir / "routes.toml").write_text(
+        '[router]\nstrategy = "weighted"\nfallbacks = { "gpt" = ["backup"] }\n'
+        '[[models]]\nname = "gpt"\nprovider = "openai"\nmodel = "gpt-4o"\nweight = 3\napi_key = "sk-secret-1"\n'
+        '[[models]]\nname = "gpt"\nprovider = "openai"\nmodel = "gpt-4o-mini"\nweight = 1\napi_key = "sk-secret-1"\n'
+        '[[models]]\nname = "gpt"\nprovider = "deepseek"\nmodel = "deepseek-chat"\npriority = 1\napi_key = "sk-secret-1"\n'
+        '[[models]]\nname = "backup"\nprovider = "deepseek"\nmodel = "deepseek-chat"\napi_key = "sk-secret-1"\n')
+    result = run(workdir, "check", "--config", "routes.toml")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "strategy weighted, max_attempts 3" in out
+    assert "priority 0 (weighted): openai/gpt-4o weight 3, openai/gpt-4o-mini weight 1" in out
+    assert "priority 1: deepseek/deepseek-chat" in out
+    assert "fallbacks: backup" in out
+    assert "sk-secret-1" not in out + result.stderr
+
+
 def test_check_typo_key(workdir: Path) -> None:
     (workdir / "typo.toml").write_text('[server]\nprot = 9000\n')
     result = run(workdir, "check", "--config", "typo.toml")

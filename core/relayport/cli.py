@@ -131,4 +131,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"warning: model {name!r} has no vendor key (set it in api_key or the provider's env var)",
               file=sys.stderr)
     print(f"{config.source}: OK ({len(config.models)} model entries)")
+    # The routing table: which deployments serve each name, in which tier, with which fallbacks.
+    for line in router.explain():  # type: ignore[attr-defined]
+        print("  " + line)
     return 0

@@ -83,10 +83,42 @@ class TasksConfig:
 
 
 @attrs.define
+class RouterConfig:
+    """How a model name's deployments share calls and survive failures: the `[router]` table."""
+
+    # weighted | least-busy | latency (EWMA of time to first byte).
+    strategy: str = "weighted"
+    # Upstream attempts per call and model name (a fallback name gets its own), retries included.
+    max_attempts: int = 3
+    # A deployment failing this many times in a row (or answering 401/403/quota) sits out
+    # `cooldown` seconds, then gets one half-open probe call.
+    failures: int = 3
+    cooldown: float = 30.0
+    # Retry the deployment that just failed (after a backoff) when no other one is left. Off by
+    # default: the official SDKs already retry twice themselves, and without it a config from
+    # before `[router]` behaves as it did (each deployment tried once).
+    retry_same: bool = False
+    # First retry of the same deployment waits about this long, doubling (with jitter) up to
+    # `max_backoff`; a vendor asking for a longer wait than `max_backoff` is not retried.
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    # Other model names tried, in order, when every deployment of a name failed.
+    fallbacks: dict[str, list[str]] = attrs.field(factory=dict)
+
+
+STRATEGIES = ("weighted", "least-busy", "latency")
+
+
+@attrs.define
 class ModelConfig:
     name: str
     provider: str
     model: str | None = None
+    # Share of calls within its priority tier; a tier where no deployment sets it is served in
+    # config order (the first healthy one serves, the others are its fallbacks).
+    weight: float | None = None
+    # Lower tiers serve first; a higher one only when every deployment above failed or cools.
+    priority: int = 0
     base_url: str | None = None
     api_key: str | None = None
     proxy: str | None = None
@@ -104,6 +136,7 @@ class Config:
     # URLs clients name (media to inline, callbacks): see relayport.urlguard.
     fetch: FetchPolicy = attrs.field(factory=FetchPolicy)
     responses: ResponsesConfig = attrs.field(factory=ResponsesConfig)
+    router: RouterConfig = attrs.field(factory=RouterConfig)
     source: str = "<defaults>"
 
 
@@ -184,10 +217,13 @@ def _validate(config: Config) -> None:
             problems.append(f"{where}.provider: must not be empty")
         if m.base_url is not None and not m.base_url.startswith(("http://", "https://")):
             problems.append(f"{where}.base_url: {m.base_url!r} must start with http:// or https://")
+        if m.weight is not None and m.weight <= 0:
+            problems.append(f"{where}.weight: must be positive")
         t = m.timeouts
         for field in ("connect", "first_byte", "idle", "total"):
             if getattr(t, field) <= 0:
                 problems.append(f"{where}.timeouts.{field}: must be positive")
+    problems.extend(_router_problems(config))
     if config.responses.ttl_seconds <= 0:
         problems.append("responses.ttl_seconds: must be positive")
     if config.fetch.max_bytes <= 0 or config.fetch.timeout <= 0:
@@ -205,6 +241,21 @@ def _validate(config: Config) -> None:
         problems.append("tasks.jitter: must be in [0, 1)")
     if problems:
         raise ConfigError(f"{config.source}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _router_problems(config: Config) -> list[str]:
+    r = config.router
+    out: list[str] = []
+    if r.strategy not in STRATEGIES:
+        out.append(f"router.strategy: {r.strategy!r} is not one of {', '.join(STRATEGIES)}")
+    if r.max_attempts < 1 or r.failures < 1:
+        out.append("router.max_attempts and router.failures: must be >= 1")
+    if r.cooldown <= 0 or r.backoff < 0 or r.max_backoff < r.backoff:
+        out.append("router.cooldown must be positive and 0 <= router.backoff <= router.max_backoff")
+    for name, others in r.fallbacks.items():
+        if name in others:
+            out.append(f"router.fallbacks.{name}: a model cannot fall back to itself")
+    return out
 
 
 def load_config(path: str | os.PathLike[str] | None) -> Config:

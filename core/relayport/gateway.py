@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from relayport import upstream, vendor_headers
+from relayport import retries, upstream, vendor_headers
 from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
@@ -26,7 +26,7 @@ from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
-from relayport.routing import Router
+from relayport.routing import Health, Route, Router
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
@@ -53,20 +53,57 @@ class Gateway:
     # ------------------------------------------------------------------ fallback loop
 
     async def _each(self, deployments: list[Deployment], attempt: Callable[[Deployment], Awaitable[Any]]) -> Any:
-        """Try deployments in order; a retryable failure moves on to the next one."""
-        last = len(deployments) - 1
-        for i, dep in enumerate(deployments):
+        """Try deployments in the route's order, retrying as `relayport.retries` decides.
+
+        Every call's answer (or error) carries `x-relayport-deployment` and
+        `x-relayport-attempts`; a passthrough stream gets them from `route_headers` before
+        its first byte.
+        """
+        route = deployments if isinstance(deployments, Route) else Route.of(deployments)
+        router = self.router
+        i = 0
+        while True:
+            dep = route[i]
+            route.attempts += 1
+            route.used += 1
+            health = router.begin(dep)
             started = time.perf_counter()
             try:
-                return await attempt(dep)
+                result = await attempt(dep)
             except GatewayError as exc:
+                router.release(dep)
                 # Every attempt leaves a log line with its outcome, failures included.
                 self.record(dep, exc.status, None, started, exc)
-                if not exc.retryable or i == last:
+                router.failed(health, exc)
+                route.failed.add(id(dep))
+                step = retries.next_attempt(route, i, exc, health, router.config, time.monotonic())
+                if step is None:
+                    exc.headers.update(route_headers(route, health))
                     raise
-                self.router.cool_down(dep, exc.retry_after)
-                log.warning("%s failed (%s); falling back to the next deployment", dep, exc)
-        raise AssertionError("unreachable: no deployments")
+                log.warning("%s failed (%s); attempt %d goes to %s", dep, exc, route.attempts + 1, route[step[0]])
+                i, wait = step
+                if wait:
+                    await asyncio.sleep(wait)
+                continue
+            except _Translate:
+                health.probing = False  # no call was made: the next one may probe
+                router.release(dep)
+                route.attempts -= 1
+                route.used -= 1
+                raise
+            except BaseException:
+                health.probing = False  # a cancelled probe must not keep the deployment out
+                router.release(dep)
+                raise
+            router.succeeded(health, time.perf_counter() - started)
+            if isinstance(result, ChatStream):
+                result.health = health  # released when the stream ends
+            else:
+                router.release(dep)
+            headers = getattr(result, "headers", None)
+            if isinstance(headers, dict):
+                headers.update(route_headers(route, health))
+            return result
 
     async def _error_from(self, dep: Deployment, resp: aiohttp.ClientResponse) -> GatewayError:
         body = await upstream.read_body(dep, resp)
@@ -168,13 +205,14 @@ class Gateway:
         translation. The body may be rewritten by the plugin (model name, unsupported
         fields); answers go back byte for byte except for events the plugin's `patch` changes.
         """
-        dep0 = deployments[0]
+        route = deployments if isinstance(deployments, Route) else Route.of(deployments)
+        dep0 = route[0]
         hdrs = headers or {}
         # The hook may rewrite the body in place, so fallbacks get their own copy.
         pristine = orjson.dumps(body) if len(deployments) > 1 else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
         if first is None:
-            return deployments
+            return route
 
         async def attempt(dep: Deployment) -> web.StreamResponse:
             plan: Passthrough | None = first
@@ -188,18 +226,19 @@ class Gateway:
             async with upstream.send(self.session, dep, plan.request) as resp:
                 if resp.status >= 300:
                     raise await self._error_from(dep, resp)
+                extra = route_headers(route, self.router.health(dep))
                 if plan.request.stream and resp.content_type == "text/event-stream":
-                    return await self._pipe_stream(http_request, dep, resp, plan, started)
-                return await self._pipe_body(dep, resp, plan, started)
+                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra)
+                return await self._pipe_body(dep, resp, plan, started, extra)
 
         try:
-            result: web.StreamResponse = await self._each(deployments, attempt)
+            result: web.StreamResponse = await self._each(route, attempt)
         except _Translate as switch:
-            return deployments[deployments.index(switch.deployment):]
+            return route.rest(route.index(switch.deployment))
         return result
 
     async def _pipe_body(self, dep: Deployment, resp: aiohttp.ClientResponse, plan: Passthrough,
-                         started: float) -> web.Response:
+                         started: float, extra: dict[str, str]) -> web.Response:
         body = await upstream.read_body(dep, resp)
         usage = None
         if plan.patch is not None or plan.usage is not None:
@@ -214,14 +253,15 @@ class Gateway:
         self.record(dep, resp.status, usage, started)
         headers = adjustment_headers(plan.request.adjustments)
         headers.update(vendor_headers.for_client(resp.headers, resp.status))
+        headers.update(extra)
         return web.Response(body=body, status=resp.status, headers=headers,
                             content_type=resp.content_type or "application/json")
 
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
-                           started: float) -> web.StreamResponse:
+                           started: float, extra: dict[str, str]) -> web.StreamResponse:
         headers = {**SSE_HEADERS, **adjustment_headers(plan.request.adjustments),
-                   **vendor_headers.for_client(resp.headers, resp.status)}
+                   **vendor_headers.for_client(resp.headers, resp.status), **extra}
         out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
         marker = plan.marker
@@ -241,6 +281,13 @@ class Gateway:
                 # Forward whole events only: a client never sees half an event, and an event
                 # to patch is always complete in our hands.
                 complete, pending = data[: cut + 2], data[cut + 2:]
+                if len(complete) > 2 and complete[-3] not in _JSON_ENDS and (bad := _malformed_tail(complete)) >= 0:
+                    # The read's last event is a data line that cannot be JSON (truncated or
+                    # garbled): forward what came before it, then end with an error event.
+                    await out.write(complete[:bad])
+                    failure = _malformed(dep)
+                    resp.close()
+                    break
                 last = not pending and complete.endswith(_DONE_EVENT)
                 look = inspect and marker in complete
                 if look and plan.patch is not None:
@@ -260,8 +307,12 @@ class Gateway:
                 if look:
                     # Only reading usage: the client got the bytes first, accounting comes after.
                     usage = _last_usage(complete, plan) or usage
-            if pending.strip():
-                await out.write(pending)
+            else:
+                if pending.strip():
+                    if _malformed_tail(pending + b"\n\n") >= 0:
+                        failure = _malformed(dep)  # the vendor stopped in the middle of an event
+                    else:
+                        await out.write(pending)
         except TimeoutError:
             failure = upstream.timed_out(dep)
         except aiohttp.ClientError as exc:
@@ -292,6 +343,40 @@ class Gateway:
             f"id={request_id.get()} model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
             f"status={status}{outcome} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
         )
+
+
+# The byte before an event's blank line when its last line is JSON data or `[DONE]`: the one
+# check every read pays; only a read ending otherwise is looked at closer (`_malformed_tail`).
+_JSON_ENDS = frozenset(b"}]")
+
+
+def _malformed_tail(events: bytes) -> int:
+    """Where the last event of `events` (ending in a blank line) starts when its last line is
+    a data line that cannot be a JSON object, array or `[DONE]`; -1 when it looks whole.
+
+    Only the last event of a read is checked: a vendor cut off mid-event (the usual failure)
+    ends a read there; garbage in the middle of a read is not looked for (that would mean
+    looking at every event on the hot path).
+    """
+    body = events.rstrip(b"\n")
+    start = body.rfind(b"\n\n") + 2 if b"\n\n" in body else 0
+    line_at = body.rfind(b"\n") + 1
+    line = body[line_at:]
+    if not line.startswith(b"data:"):
+        return -1  # a comment, an `event:` or `id:` line: nothing to parse
+    payload = line[5:].strip()
+    if payload.endswith((b"}", b"]")) and payload[:1] in (b"{", b"["):
+        return -1
+    return start
+
+
+def _malformed(dep: Deployment) -> GatewayError:
+    return GatewayError(502, f"{dep.provider.name}: the vendor's stream broke off mid-event.",
+                        code="upstream_malformed_stream")
+
+
+def route_headers(route: Route, health: Health) -> dict[str, str]:
+    return {"x-relayport-deployment": health.label, "x-relayport-attempts": str(route.attempts)}
 
 
 class _Translate(Exception):
@@ -391,6 +476,8 @@ class ChatStream:
         self.headers: dict[str, str] = {}
         self._error: GatewayError | None = None
         self._started = time.perf_counter()
+        # Set by the gateway: the deployment's in-flight count drops when the stream ends.
+        self.health: Health | None = None
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         return self._events()
@@ -478,6 +565,8 @@ class ChatStream:
         if self._closed:
             return
         self._closed = True
+        if self.health is not None:
+            self.health.in_flight = max(0, self.health.in_flight - 1)
         err = self._error
         self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
                             self._started, err)

@@ -23,7 +23,7 @@ from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
 from relayport.server.media_routes import media_surface
 from relayport.server.openai_routes import openai_surface
-from relayport.server.ops_routes import healthz, list_plugins
+from relayport.server.ops_routes import healthz, list_deployments, list_plugins
 from relayport.server.responses_routes import responses_surface
 from relayport.server.shared import SharedRoute
 from relayport.services import SERVICES, Services
@@ -57,6 +57,7 @@ def create_app(
     ops = Surface("ops", (), render_error=render_openai)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/-/plugins", list_plugins)
+    app.router.add_get("/-/deployments", list_deployments)
     secret = config.tasks.callback_secret
     app[keys.CALLBACK_SECRET] = resolve_secret(secret, dict(environ)) if secret else None
     shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
@@ -68,7 +69,7 @@ def create_app(
     for (method, path), owners in shared.items():
         handler = owners[0][1].handler if len(owners) == 1 else SharedRoute(owners).handler()
         app.router.add_route(method, path, handler)
-    handler_surfaces[healthz] = handler_surfaces[list_plugins] = ops
+    handler_surfaces[healthz] = handler_surfaces[list_plugins] = handler_surfaces[list_deployments] = ops
 
     app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_client_session)

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 
 from relayport import __version__
-from relayport.server.keys import PLUGINS
+from relayport.server.keys import PLUGINS, ROUTER
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -46,4 +46,10 @@ def describe_plugins(plugins: Any) -> dict[str, Any]:
 
 async def list_plugins(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(describe_plugins(request.app[PLUGINS])),
+                        content_type="application/json")
+
+
+async def list_deployments(request: web.Request) -> web.Response:
+    """Each deployment's routing state (breaker, in flight, latency): no keys, no URLs."""
+    return web.Response(body=orjson.dumps({"deployments": request.app[ROUTER].snapshot()}),
                         content_type="application/json")

@@ -43,6 +43,7 @@ class Reply:
     :param delay: seconds to wait before each event (or before the body).
     :param drop_after: close the connection abruptly after this many events.
     :param hang: accept the request and never answer.
+    :param reset: close the connection before sending any header (a crashed or restarted vendor).
     """
 
     status: int = 200
@@ -52,6 +53,7 @@ class Reply:
     delay: float = 0.0
     drop_after: int | None = None
     hang: bool = False
+    reset: bool = False
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -113,6 +115,10 @@ class FakeUpstream:
     async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         if reply.hang:
             await asyncio.sleep(3600)
+        if reply.reset:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=reply.status)
         if reply.events is None:
             if reply.delay:
                 await asyncio.sleep(reply.delay)
