@@ -13,10 +13,11 @@ import asyncio
 import hashlib
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
+
+from relayport import sqlite_state
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -50,10 +51,7 @@ class ResponseStore:
 
     async def open(self) -> None:
         def _open() -> sqlite3.Connection:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = sqlite_state.connect(self.path)
             db.executescript(_SCHEMA)
             return db
 

@@ -42,6 +42,7 @@ from relayport.model.stream import (
     UsageUpdate,
 )
 from relayport.provider import Deployment
+from relayport.wire.openai_chat import file_fields
 from relayport.wire.openai_responses import decode_usage
 from relayport.wire.sse import SSEEvent, payloads
 
@@ -65,16 +66,7 @@ def _part(b: Block, role: str) -> dict[str, Any] | None:
             part["detail"] = b.detail
         return part
     if isinstance(b, FileBlock):
-        f: dict[str, Any] = {"type": "input_file"}
-        if b.data is not None:
-            f["file_data"] = f"data:{b.media_type or 'application/pdf'};base64,{b.data}"
-        if b.url is not None:
-            f["file_url"] = b.url
-        if b.file_id is not None:
-            f["file_id"] = b.file_id
-        if b.filename is not None:
-            f["filename"] = b.filename
-        return f
+        return {"type": "input_file", **file_fields(b)}
     raise GatewayError(400, f"A {type(b).__name__} cannot be sent to this model (a Responses API vendor).",
                        code="unsupported_content")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from relayport import sqlite_state
 from relayport.model.media import TaskRecord
 from relayport.tasks.codec import dump_task, load_task
 
@@ -75,13 +75,7 @@ class TaskStore:
 
     async def open(self) -> None:
         def _open() -> sqlite3.Connection:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            # WAL with NORMAL sync stays durable across a process kill (not a power cut) at a
-            # fraction of FULL's fsyncs.
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = sqlite_state.connect(self.path)
             db.executescript(_SCHEMA)
             have = {row[1] for row in db.execute("PRAGMA table_info(tasks)")}
             for name, decl in _COLUMNS.items():

@@ -512,16 +512,7 @@ def _encode_known_part(b: Block) -> dict[str, Any]:
             video["fps"] = b.fps
         return {"type": "video_url", "video_url": video}
     if isinstance(b, FileBlock):
-        f: dict[str, Any] = {}
-        if b.data is not None:
-            f["file_data"] = f"data:{b.media_type or 'application/pdf'};base64,{b.data}"
-        if b.url is not None:
-            f["file_url"] = b.url
-        if b.file_id is not None:
-            f["file_id"] = b.file_id
-        if b.filename is not None:
-            f["filename"] = b.filename
-        return {"type": "file", "file": f}
+        return {"type": "file", "file": file_fields(b)}
     if isinstance(b, RawBlock):
         return b.data
     if isinstance(b, ToolResultBlock):
@@ -829,3 +820,17 @@ class ChunkDecoder:
         if isinstance(usage, dict):
             events.append(UsageUpdate(decode_usage(usage)))
         return events
+
+
+def file_fields(b: FileBlock) -> dict[str, Any]:
+    """A file block in OpenAI's fields (chat's `file` part and Responses' `input_file` alike)."""
+    f: dict[str, Any] = {}
+    if b.data is not None:
+        f["file_data"] = f"data:{b.media_type or 'application/pdf'};base64,{b.data}"
+    if b.url is not None:
+        f["file_url"] = b.url
+    if b.file_id is not None:
+        f["file_id"] = b.file_id
+    if b.filename is not None:
+        f["filename"] = b.filename
+    return f
