@@ -154,8 +154,7 @@ class Gateway:
             )
             if result is None:
                 raise GatewayError(501, f"Provider '{dep.provider.name}' cannot parse chat responses.")
-            result.headers.update(adjustment_headers(up.adjustments))
-            result.headers.update(vendor_headers.for_client(resp.headers, resp.status))
+            result.headers.update(answer_headers(up.adjustments, resp))
             self.record(dep, resp.status, result.usage, started)
             return result
 
@@ -181,8 +180,7 @@ class Gateway:
                 finally:
                     await cm.__aexit__(None, None, None)
             stream = ChatStream(self, dep, cm, resp, parser)
-            stream.headers.update(adjustment_headers(up.adjustments))
-            stream.headers.update(vendor_headers.for_client(resp.headers, resp.status))
+            stream.headers.update(answer_headers(up.adjustments, resp))
             return stream
 
         return await self._each(deployments, attempt)
@@ -251,8 +249,7 @@ class Gateway:
                     body = orjson.dumps(obj)
                 usage = plan.usage(obj) if plan.usage is not None else None
         self.record(dep, resp.status, usage, started)
-        headers = adjustment_headers(plan.request.adjustments)
-        headers.update(vendor_headers.for_client(resp.headers, resp.status))
+        headers = answer_headers(plan.request.adjustments, resp)
         headers.update(extra)
         return web.Response(body=body, status=resp.status, headers=headers,
                             content_type=resp.content_type or "application/json")
@@ -260,8 +257,7 @@ class Gateway:
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
                            started: float, extra: dict[str, str]) -> web.StreamResponse:
-        headers = {**SSE_HEADERS, **adjustment_headers(plan.request.adjustments),
-                   **vendor_headers.for_client(resp.headers, resp.status), **extra}
+        headers = {**SSE_HEADERS, **answer_headers(plan.request.adjustments, resp), **extra}
         out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
         marker = plan.marker
@@ -377,6 +373,14 @@ def _malformed(dep: Deployment) -> GatewayError:
 
 def route_headers(route: Route, health: Health) -> dict[str, str]:
     return {"x-relayport-deployment": health.label, "x-relayport-attempts": str(route.attempts)}
+
+
+def answer_headers(adjustments: list[str], resp: aiohttp.ClientResponse) -> dict[str, str]:
+    """What every answer tells the client besides its body, translated or passed through: the
+    gateway's adjustments and the vendor's headers worth keeping (request id, rate limits)."""
+    headers = adjustment_headers(adjustments)
+    headers.update(vendor_headers.for_client(resp.headers, resp.status))
+    return headers
 
 
 class _Translate(Exception):
