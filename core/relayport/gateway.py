@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from relayport import retries, upstream, vendor_headers
+from relayport.calls import CallRecord, Observer, caller
 from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
@@ -46,6 +47,8 @@ class Gateway:
         self._fetch_session: aiohttp.ClientSession | None = None
         # Set by `relayport serve` to the log handler's fast path (see relayport.logs).
         self.call_log: Callable[[str], None] | None = None
+        # Told of every finished attempt (usage meters, metrics): see relayport.calls.
+        self.observers: list[Observer] = []
 
     def resolve(self, model: str) -> list[Deployment]:
         return self.router.resolve(model)
@@ -323,7 +326,10 @@ class Gateway:
 
     def record(self, dep: Deployment, status: int, usage: Usage | None, started: float,
                error: GatewayError | None = None) -> None:
-        """The call's log line: what was asked, of whom, how it ended, what it cost."""
+        """The call's log line: what was asked, of whom, how it ended, what it cost; and the
+        call's record for the observers."""
+        if self.observers:
+            self._observe(dep, status, usage, started, error)
         if not self.log_requests:
             return
         info = self.call_log or (log.info if log.isEnabledFor(logging.INFO) else None)
@@ -339,6 +345,21 @@ class Gateway:
             f"id={request_id.get()} model={dep.name} provider={dep.provider.name} upstream_model={dep.model} "
             f"status={status}{outcome} {tokens} ms={(time.perf_counter() - started) * 1000:.1f}"
         )
+
+
+    def _observe(self, dep: Deployment, status: int, usage: Usage | None, started: float,
+                 error: GatewayError | None) -> None:
+        rec = CallRecord(
+            request_id=request_id.get(), caller=caller.get(), model=dep.name, provider=dep.provider.name,
+            deployment=self.router.health(dep).label, upstream_model=dep.model, status=status,
+            error=None if error is None else (error.code or error.type), usage=usage,
+            latency=time.perf_counter() - started,
+        )
+        for observe in self.observers:
+            try:
+                observe(rec)
+            except Exception:  # an observer's bug must not fail the call it observes
+                log.exception("call observer %r failed", observe)
 
 
 # The byte before an event's blank line when its last line is JSON data or `[DONE]`: the one

@@ -1,0 +1,39 @@
+"""What the gateway tells observers about each finished call: usage meters, metrics, tracing.
+
+`Gateway.record` builds one `CallRecord` per attempt (failed attempts included) and hands it
+to every function in `Gateway.observers`. Observers run on the event loop right after the
+call: they must only queue work (a batch writer, a counter increment), never block or await.
+With no observers nothing is built, so the hot path pays one truth test.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+
+import attrs
+
+from relayport.model.usage import Usage
+
+# Who is calling: the gateway key's identity (its name or id; never the key itself), set by
+# the auth middleware for the lifetime of the request so records can be charged to it.
+caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("relayport_caller", default=None)
+
+
+@attrs.define(slots=True)
+class CallRecord:
+    request_id: str
+    caller: str | None
+    model: str  # the configured name clients use
+    provider: str
+    deployment: str
+    upstream_model: str
+    status: int
+    error: str | None  # the error's code (or type) when the attempt failed
+    usage: Usage | None
+    latency: float  # seconds from the attempt's start to its end (a stream's last byte)
+    ttfb: float | None = None  # seconds to the first byte of a stream, when it was one
+    stream: bool = False
+
+
+Observer = Callable[[CallRecord], None]
