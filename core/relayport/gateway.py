@@ -450,10 +450,11 @@ def _last_usage(complete: bytes, plan: Passthrough) -> Usage | None:
 
 def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | None]:
     usage: Usage | None = None
-    blocks = complete.split(b"\n\n")
+    blocks: list[bytes | None] = list(complete.split(b"\n\n"))
     changed = False
     marker = plan.marker
     for i, block in enumerate(blocks):
+        assert block is not None
         at = block.find(marker)
         # `"usage":null` rides on every chunk of an OpenAI stream with include_usage: skip it
         # without decoding (only the marker's first occurrence is looked at, which is enough
@@ -472,7 +473,7 @@ def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | 
             if not isinstance(obj, dict):
                 continue
             if plan.patch is not None and plan.patch(obj):
-                lines[j] = b"data: " + orjson.dumps(obj)
+                lines[j] = b"data: " + orjson.dumps(obj) if obj else b""
                 changed = True
             if plan.usage is not None:
                 usage = plan.usage(obj) or usage
@@ -480,8 +481,12 @@ def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | 
                 lines[j] += b"\n\ndata: " + orjson.dumps(extra)
                 changed = True
         if changed:
-            blocks[i] = b"\n".join(lines)
-    return (b"\n\n".join(blocks) if changed else complete), usage
+            # A patch that emptied its object dropped the event (e.g. usage nobody asked for).
+            kept = [line for line in lines if line]
+            blocks[i] = b"\n".join(kept) if kept else None
+    if not changed:
+        return complete, usage
+    return b"\n\n".join(block for block in blocks if block is not None), usage
 
 
 class ChatStream:

@@ -421,8 +421,14 @@ class _PassthroughFixer:
                     self._tail = {"id": obj.get("id"), "object": "chat.completion.chunk",
                                   "created": obj.get("created"), "model": obj.get("model"),
                                   "choices": [], "usage": usage}
-        elif self._include and isinstance(usage, dict):
-            self._tail = None  # the vendor sent OpenAI's own usage chunk
+        elif isinstance(usage, dict):
+            if self._include:
+                self._tail = None  # the vendor sent OpenAI's own usage chunk
+            elif choices == [] and self._stream:
+                # A usage-only chunk the client did not ask for: kept for accounting, not sent.
+                self._held = usage
+                obj.clear()
+                return True
         return changed
 
     def usage(self, obj: dict[str, Any]) -> Usage | None:

@@ -125,7 +125,8 @@ class Passthrough:
     :param request: the upstream request (body already rewritten: model, auth).
     :param patch: called with the decoded JSON body (non-stream) or with each stream event whose
         bytes contain `marker`; may fix fields in place and returns True when it changed anything
-        (the core then re-encodes that body or event, and forwards the rest untouched).
+        (the core then re-encodes that body or event, and forwards the rest untouched). A stream
+        event whose object the patch emptied (`obj.clear()`) is dropped.
     :param usage: reads usage from the same objects, for accounting.
     :param marker: bytes that must appear in a stream event for it to be decoded at all.
     :param stream_error: the bytes that end a stream the vendor broke off (timeout, dropped

@@ -40,6 +40,8 @@ SENSENOVA = ProviderSpec(
     openai_compat=OpenAICompat(
         reasoning_field="reasoning",
         replay_reasoning=False,
+        # A usage-only chunk ends every stream, asked for or not: dropped when not asked.
+        stream_usage="always",
         finish_map={},
         json_schema=False,
         drop_fields=UNLISTED,
