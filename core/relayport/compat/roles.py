@@ -1,4 +1,5 @@
-"""Vendors that refuse a conversation whose roles do not alternate (Qianfan, Hunyuan).
+"""Vendors that refuse a conversation whose roles do not alternate (Qianfan, Hunyuan), or that
+know no `developer` role.
 
 OpenAI takes several user messages in a row (a client adding context, a UI sending a file
 and a question separately); these vendors answer 400 unless user (or tool) and assistant
@@ -11,6 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 ANNOUNCEMENT = "consecutive same-role messages merged"
+DEVELOPER_ANNOUNCEMENT = "developer messages sent as system"
+
+
+def developer_as_system(body: dict[str, Any], adjustments: list[str]) -> None:
+    """OpenAI's `developer` role (its newer name for system instructions) as `system`, for
+    vendors that take only the older name; announced."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(
+            isinstance(m, dict) and m.get("role") == "developer" for m in messages):
+        return
+    body["messages"] = [{**m, "role": "system"} if isinstance(m, dict) and m.get("role") == "developer" else m
+                        for m in messages]
+    adjustments.append(DEVELOPER_ANNOUNCEMENT)
 
 
 def merge_runs(body: dict[str, Any], adjustments: list[str]) -> None:

@@ -24,7 +24,7 @@ import attrs
 import orjson
 
 from relayport import hookimpl
-from relayport.compat.roles import merge_runs
+from relayport.compat.roles import developer_as_system, merge_runs
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -86,6 +86,7 @@ def adapt(body: dict[str, Any], model: str, thinking: bool | None, search: bool 
         if search:
             body.setdefault("citation", True)
             body.setdefault("search_info", True)
+    developer_as_system(body, adjustments)
     merge_runs(body, adjustments)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from relayport.compat.roles import merge_runs
+from relayport.compat.roles import developer_as_system, merge_runs
 
 
 def adapt(body: dict[str, Any], search: bool | None, adjustments: list[str]) -> None:
     if search is not None and "web_search" not in body:
         body["web_search"] = {"enable": True, "enable_trace": True} if search else {"enable": False}
+    developer_as_system(body, adjustments)
     merge_runs(body, adjustments)
