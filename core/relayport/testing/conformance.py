@@ -17,7 +17,8 @@ SDK and checks every answer against OpenAI's published OpenAPI schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import inspect
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -53,7 +54,15 @@ class VendorFake(Protocol):
     def push(self, *replies: Reply) -> None: ...
 
     def queue_text(self, text: str = "", **kwargs: Any) -> None:
-        """Script the next turn: answered as JSON or as a stream, as the request asks."""
+        """Script the next turn: answered as JSON or as a stream, as the request asks.
+
+        The checks beyond plain text pass these keywords, each in OpenAI's terms, and skip
+        (saying which keyword is missing) when the fake's `queue_text` does not take one:
+        `finish_reason` ("length", "content_filter": rendered in the vendor's own word),
+        `reasoning` (the vendor's thinking text), `tool_calls` (OpenAI-shaped calls),
+        `drop_after` (a stream's connection closes after that many events) and
+        `error_after` (a stream carries the vendor's in-band error after that many events).
+        """
 
     def error_reply(self, status: int, message: str) -> Reply:
         """The vendor's own error envelope with this status and message."""
@@ -66,6 +75,12 @@ class ProviderConformance:
     #: how the fake expects the vendor key: header name and its value format
     auth_header: str = "authorization"
     auth_format: str = "Bearer {key}"
+    #: the vendor models the reasoning and image checks use, when `model` is not one
+    reasoning_model: str | None = None
+    vision_model: str | None = None
+    #: plugins to load beside the installed ones ({name: module}): a plugin under development
+    #: that is not installed yet, or a test's own plugin
+    extra_plugins: Mapping[str, object] | None = None
 
     def make_fake(self) -> VendorFake:
         raise NotImplementedError
@@ -85,10 +100,13 @@ class ProviderConformance:
         config = {
             "server": {"state_path": ":memory:"},
             "auth": {"keys": [GATEWAY_KEY]},
-            "models": [{"name": "conformance-model", "provider": self.provider, "model": self.model,
-                        "base_url": vendor.base_url, "api_key": VENDOR_KEY}],
+            "models": [{"name": name, "provider": self.provider, "model": model,
+                        "base_url": vendor.base_url, "api_key": VENDOR_KEY}
+                       for name, model in (("conformance-model", self.model),
+                                           ("conformance-reasoning", self.reasoning_model or self.model),
+                                           ("conformance-vision", self.vision_model or self.model))],
         }
-        handle = start_gateway(config, env={})
+        handle = start_gateway(config, env={}, extra_plugins=self.extra_plugins)
         yield handle
         handle.stop()
 
@@ -99,8 +117,13 @@ class ProviderConformance:
 
     # ----------------------------------------------------------------- registration
 
+    def _plugins(self) -> Any:
+        return load_plugins({"RELAYPORT_LOAD_PLUGINS": self.entry_point}, extra_plugins=self.extra_plugins)
+
     def test_loads_through_its_entry_point(self) -> None:
-        plugins = load_plugins({"RELAYPORT_LOAD_PLUGINS": self.entry_point})
+        if self.extra_plugins:
+            pytest.skip("extra_plugins given: the plugin under test is not loaded by entry point")
+        plugins = self._plugins()
         assert not plugins.failures, plugins.failures
         entry = plugins.provider(self.provider)
         assert entry is not None, f"provider {self.provider!r} not registered by {self.entry_point!r}"
@@ -109,7 +132,7 @@ class ProviderConformance:
         assert any(p["name"] == self.entry_point and p["version"] for p in listed)
 
     def test_provider_spec_is_well_formed(self) -> None:
-        entry = load_plugins({"RELAYPORT_LOAD_PLUGINS": self.entry_point}).provider(self.provider)
+        entry = self._plugins().provider(self.provider)
         assert entry is not None
         spec = entry.spec
         # Empty: every customer has their own endpoint (Azure resources), named per model.
@@ -157,6 +180,175 @@ class ProviderConformance:
         assert finishes == ["stop"]
         assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
 
+    # ----------------------------------------------------------------- what a client relies on
+
+    def _script(self, vendor: VendorFake, text: str = "", **kwargs: Any) -> None:
+        """`vendor.queue_text(text, **kwargs)`, or a skip naming what the fake lacks."""
+        params = inspect.signature(vendor.queue_text).parameters
+        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        for name in kwargs:
+            if name not in params and not open_ended:
+                pytest.skip(f"{type(vendor).__name__}.queue_text takes no {name!r}: this check needs the "
+                            f"fake to script it (see relayport.testing.conformance.VendorFake)")
+        try:
+            vendor.queue_text(text, **kwargs)
+        except TypeError as exc:  # **kwargs passed on to something that does not take them
+            pytest.skip(f"{type(vendor).__name__}.queue_text cannot script {sorted(kwargs)}: {exc}")
+
+    def _needs(self, capability: str) -> None:
+        spec = self._plugins().provider(self.provider).spec
+        if capability not in spec.capabilities:
+            pytest.skip(f"the provider does not declare {capability!r}")
+
+    def _stream(self, gateway: GatewayHandle, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes]:
+        """The chunks of a streamed call (validated against OpenAI's schema) and the raw bytes."""
+        import httpx
+
+        body = {"model": "conformance-model", "stream": True, **body}
+        with httpx.stream("POST", gateway.openai_base_url + "/chat/completions", json=body,
+                          headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30) as r:
+            assert r.status_code == 200, r.read()
+            raw = r.read()
+        datas = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
+        chunks = [orjson.loads(d) for d in datas if d != b"[DONE]"]
+        for chunk in chunks:
+            if "error" not in chunk:
+                openapi.validate_chat_chunk(chunk)
+        return chunks, raw
+
+    @staticmethod
+    def _finishes(chunks: list[dict[str, Any]]) -> list[str]:
+        return [c["choices"][0]["finish_reason"] for c in chunks
+                if c.get("choices") and c["choices"][0].get("finish_reason")]
+
+    @pytest.mark.parametrize("reason", ["length", "content_filter"])
+    def test_finish_reasons_keep_their_meaning(self, vendor: VendorFake, gateway: GatewayHandle,
+                                               reason: str) -> None:
+        """A vendor's "max tokens" or "blocked" stop is `length` / `content_filter` to the
+        client, never `stop`: a client treats a cut answer as whole otherwise."""
+        self._script(vendor, "cut short", finish_reason=reason)
+        completion = self.client(gateway).chat.completions.create(
+            model="conformance-model", messages=[{"role": "user", "content": "hello"}], max_tokens=3)
+        assert completion.choices[0].finish_reason == reason
+        self._script(vendor, "cut short", finish_reason=reason)
+        chunks, _ = self._stream(gateway, {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 3})
+        assert self._finishes(chunks) == [reason]
+
+    def test_long_answer_arrives_whole(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """Nothing of a long answer is lost or altered: quotes, escapes, newlines, non-ASCII."""
+        text = " ".join(f'line {i}: "quoted" \\ back, tab\t, 文字 émoji 🚀 {i * 7919 % 1000}.\n'
+                        for i in range(120)).strip()
+        self._script(vendor, text)
+        completion = self.client(gateway).chat.completions.create(
+            model="conformance-model", messages=[{"role": "user", "content": "hello"}])
+        assert completion.choices[0].message.content == text
+        self._script(vendor, text)
+        chunks, _ = self._stream(gateway, {"messages": [{"role": "user", "content": "hello"}]})
+        streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+        assert streamed == text
+
+    def test_request_reaches_the_vendor(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """The `developer` instructions and the sampling parameters reach the vendor (in its
+        own fields), or the gateway says which it dropped in `x-relayport-adjustments`."""
+        import httpx
+
+        vendor.queue_text("ok")
+        marker = "conformance-developer-instructions-5371"
+        body = {"model": "conformance-model", "top_p": 0.4375, "temperature": 0.3125, "max_tokens": 321,
+                "messages": [{"role": "developer", "content": marker},
+                             {"role": "user", "content": "conformance-user-turn-8867"}]}
+        r = httpx.post(gateway.openai_base_url + "/chat/completions", json=body, timeout=30,
+                       headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        assert r.status_code == 200, r.text
+        sent = vendor.requests[-1].body.decode()
+        announced = r.headers.get("x-relayport-adjustments", "")
+        assert marker in sent, "the developer message did not reach the vendor"
+        assert "conformance-user-turn-8867" in sent
+        for name, value in (("top_p", "0.4375"), ("temperature", "0.3125"), ("max_tokens", "321")):
+            assert value in sent or name in announced, f"{name} neither reached the vendor nor was announced"
+
+    def test_reasoning_reaches_the_client(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """A thinking model's reasoning comes back as `reasoning_content`, whole and in order,
+        apart from the answer."""
+        self._needs("thinking")
+        thought = "first I weigh the options, then I pick one"
+        self._script(vendor, "the answer", reasoning=thought)
+        completion = self.client(gateway).chat.completions.create(
+            model="conformance-reasoning", messages=[{"role": "user", "content": "think"}])
+        message = completion.choices[0].message
+        assert message.content == "the answer"
+        assert getattr(message, "reasoning_content", None) == thought
+        self._script(vendor, "the answer", reasoning=thought)
+        chunks, _ = self._stream(gateway, {"model": "conformance-reasoning",
+                                           "messages": [{"role": "user", "content": "think"}]})
+        deltas = [c["choices"][0]["delta"] for c in chunks if c.get("choices")]
+        assert "".join(d.get("reasoning_content") or "" for d in deltas) == thought
+        assert "".join(d.get("content") or "" for d in deltas) == "the answer"
+
+    def test_tool_call_round_trip(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """A tool call comes back with its name and arguments, and the tool's result goes
+        back to the vendor on the next turn."""
+        self._needs("tools")
+        call = {"id": "call_conf_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}}
+        tools = [{"type": "function", "function": {
+            "name": "get_weather", "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+                           "required": ["city"]}}}]
+        self._script(vendor, "", tool_calls=[call])
+        client = self.client(gateway)
+        messages: list[dict[str, Any]] = [{"role": "user", "content": "weather in Paris?"}]
+        first = client.chat.completions.create(model="conformance-model", messages=messages, tools=tools)
+        choice = first.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        assert choice.message.tool_calls and choice.message.tool_calls[0].function.name == "get_weather"
+        assert orjson.loads(choice.message.tool_calls[0].function.arguments) == {"city": "Paris", "unit": "c"}
+        got = choice.message.tool_calls[0]
+        messages += [
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": got.id, "type": "function", "function": {"name": "get_weather",
+                                                                "arguments": got.function.arguments}}]},
+            {"role": "tool", "tool_call_id": got.id, "content": "conformance-tool-result-2207"},
+        ]
+        vendor.queue_text("it is mild")
+        second = client.chat.completions.create(model="conformance-model", messages=messages, tools=tools)
+        assert second.choices[0].message.content == "it is mild"
+        assert "conformance-tool-result-2207" in vendor.requests[-1].body.decode()
+
+    @pytest.mark.parametrize("how", ["drop_after", "error_after"])
+    def test_broken_stream_ends_in_an_error(self, vendor: VendorFake, gateway: GatewayHandle, how: str) -> None:
+        """A vendor that fails mid-stream (connection lost, or its in-band error event) ends
+        the client's stream with an error, never with a clean finish the client would trust."""
+        self._script(vendor, "these words will not all arrive in time", **{how: 3})
+        chunks, raw = self._stream(gateway, {"messages": [{"role": "user", "content": "hello"}]})
+        assert any("error" in c for c in chunks), raw[-400:]
+        assert self._finishes(chunks) == [], "a broken stream must not claim a finish reason"
+
+    def test_usage_only_when_asked_for_in_streams(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """`stream_options.include_usage` decides whether a stream ends with a usage chunk."""
+        vendor.queue_text("counted")
+        chunks, _ = self._stream(gateway, {"messages": [{"role": "user", "content": "hello"}]})
+        assert all(c.get("usage") is None for c in chunks)
+        vendor.queue_text("counted")
+        chunks, _ = self._stream(gateway, {"messages": [{"role": "user", "content": "hello"}],
+                                           "stream_options": {"include_usage": True}})
+        usage = chunks[-1].get("usage")
+        assert chunks[-1]["choices"] == [] and usage is not None
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+
+    def test_image_input_reaches_the_vendor(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """An image part reaches a vision model's vendor (inline data, in the vendor's form)."""
+        self._needs("vision")
+        import base64
+
+        png = base64.b64encode(_TINY_PNG).decode()
+        vendor.queue_text("a dot")
+        completion = self.client(gateway).chat.completions.create(model="conformance-vision", messages=[
+            {"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}}]}])
+        assert completion.choices[0].message.content == "a dot"
+        assert png in vendor.requests[-1].body.decode()
+
     @pytest.mark.parametrize("status", [400, 401, 429, 500])
     def test_vendor_error_keeps_status(self, vendor: VendorFake, gateway: GatewayHandle, status: int) -> None:
         import openai
@@ -203,6 +395,11 @@ class ProviderConformance:
         assert r.status_code == 200
         assert VENDOR_KEY not in r.text and GATEWAY_KEY not in r.text
 
+
+# A 1x1 PNG: small enough for every vendor's inline-image limit.
+_TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea7d6a4f80000000049454e44ae426082")
 
 MEDIA_CAPABILITIES = frozenset({"images", "video_generation", "speech", "embeddings"})
 OTHER_GATEWAY_KEY = "sk-gateway-conformance-other"

@@ -42,6 +42,8 @@ class Reply:
     :param events: SSE events (raw bytes, each a complete `data: ...\\n\\n` block) for a stream.
     :param delay: seconds to wait before each event (or before the body).
     :param drop_after: close the connection abruptly after this many events.
+    :param error_after: after this many events send `error_event` (the vendor's in-band error,
+        by default the `data: {"error": {...}}` chunk OpenAI-compatible servers send) and end.
     :param hang: accept the request and never answer.
     :param reset: close the connection before sending any header (a crashed or restarted vendor).
     """
@@ -52,6 +54,9 @@ class Reply:
     events: list[bytes] | None = None
     delay: float = 0.0
     drop_after: int | None = None
+    error_after: int | None = None
+    error_event: bytes = b'data: {"error":{"message":"The server had an error while processing your request.",' \
+        b'"type":"server_error","param":null,"code":null}}\n\n'
     hang: bool = False
     reset: bool = False
 
@@ -132,6 +137,9 @@ class FakeUpstream:
         self.open_streams += 1
         try:
             for i, event in enumerate(reply.events):
+                if reply.error_after is not None and i >= reply.error_after:
+                    await resp.write(reply.error_event)
+                    break
                 if reply.drop_after is not None and i >= reply.drop_after:
                     # Abrupt close: no terminating chunk, like a vendor crashing mid-stream.
                     assert request.transport is not None
@@ -208,10 +216,13 @@ class FakeOpenAI(FakeUpstream):
     def queue_text(self, text: str = "", *, reasoning: str | None = None,
                    tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
                    usage: dict[str, Any] | None = None, delay: float = 0.0,
-                   drop_after: int | None = None) -> None:
+                   drop_after: int | None = None, error_after: int | None = None) -> None:
+        """The next turn; `drop_after=n` closes a stream's connection after n events,
+        `error_after=n` sends the in-band error chunk OpenAI-compatible servers send
+        (`data: {"error": {...}}`) after n events and ends the stream there."""
         self.turns.append(dict(text=text, reasoning=reasoning, tool_calls=tool_calls,
                                finish_reason=finish_reason, usage=usage, delay=delay,
-                               drop_after=drop_after))
+                               drop_after=drop_after, error_after=error_after))
 
     def error_reply(self, status: int, message: str) -> Reply:
         kinds = {400: "invalid_request_error", 401: "invalid_request_error", 429: "rate_limit_exceeded",
@@ -268,7 +279,7 @@ class FakeOpenAI(FakeUpstream):
                     p.get("text", "") for p in c or [] if isinstance(p, dict) and p.get("type") == "text")
                 break
         return dict(text=f"echo: {text}", reasoning=None, tool_calls=None, finish_reason=None,
-                    usage=None, delay=0.0, drop_after=None)
+                    usage=None, delay=0.0, drop_after=None, error_after=None)
 
     def _completion(self, body: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": turn["text"] or None, "refusal": None}
@@ -345,7 +356,8 @@ class FakeOpenAI(FakeUpstream):
         if include_usage and placement == "openai":
             events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": final_usage}) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
-        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
+        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"],
+                         error_after=turn.get("error_after"))
 
 
     def _responses_reply(self, rec: RecordedRequest) -> Reply:

@@ -13,6 +13,24 @@ from relayport.testing.servers import GatewayHandle, start_gateway
 
 StartGateway = Callable[..., GatewayHandle]
 
+# pytest-asyncio warns in every run whose config leaves this unset; a plugin's tests should not
+# need a copy of the core's pytest settings to run quietly. A value the project sets wins.
+_ASYNCIO_DEFAULTS = {"asyncio_default_fixture_loop_scope": "function"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    cache = getattr(config, "_inicache", None)
+    if not isinstance(cache, dict):
+        return  # a pytest that keeps ini values elsewhere: the warning stays, nothing breaks
+    for name, value in _ASYNCIO_DEFAULTS.items():
+        try:
+            unset = not config.getini(name)
+        except ValueError:  # pytest-asyncio is not installed: nothing to quiet
+            continue
+        if unset:
+            cache[name] = value
+
 
 @pytest.fixture
 def relayport_gateway() -> Iterator[StartGateway]:

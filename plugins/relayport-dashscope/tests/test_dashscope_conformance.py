@@ -8,6 +8,7 @@ class TestDashScopeConformance(ProviderConformance):
     provider = "dashscope"
     entry_point = "dashscope"
     model = "qwen-plus"
+    vision_model = "qwen-vl-max"
 
     def make_fake(self) -> FakeDashScope:
         return FakeDashScope()

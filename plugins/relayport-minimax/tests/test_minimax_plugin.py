@@ -28,6 +28,7 @@ class TestMiniMaxConformance(ProviderConformance):
     provider = "minimax"
     entry_point = "minimax"
     model = "MiniMax-M2.7"
+    vision_model = "MiniMax-M3"
 
     def make_fake(self) -> FakeMiniMax:
         return FakeMiniMax()

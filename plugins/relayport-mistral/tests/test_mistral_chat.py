@@ -16,6 +16,7 @@ class TestMistralConformance(ProviderConformance):
     provider = "mistral"
     entry_point = "mistral"
     model = "mistral-large-latest"
+    reasoning_model = "magistral-medium-latest"
 
     def make_fake(self) -> FakeMistral:
         return FakeMistral()

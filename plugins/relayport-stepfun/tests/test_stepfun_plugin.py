@@ -21,6 +21,7 @@ class TestStepFunConformance(ProviderConformance):
     provider = "stepfun"
     entry_point = "stepfun"
     model = "step-2-mini"
+    vision_model = "step-1v-8k"
 
     def make_fake(self) -> FakeStepFun:
         return FakeStepFun()

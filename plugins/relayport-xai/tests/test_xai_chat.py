@@ -17,6 +17,7 @@ class TestXAIConformance(ProviderConformance):
     provider = "xai"
     entry_point = "xai"
     model = "grok-4"
+    reasoning_model = "grok-3-mini"
 
     def make_fake(self) -> FakeXAI:
         return FakeXAI()

@@ -46,6 +46,7 @@ class TestZhipuConformance(ProviderConformance):
     provider = "zhipu"
     entry_point = "zhipu"
     model = "glm-4.6"
+    vision_model = "glm-4.6v"
 
     def make_fake(self) -> FakeZhipu:
         return FakeZhipu()

@@ -110,7 +110,7 @@ class FakeAnthropic(FakeUpstream):
     def queue_text(self, text: str = "", *, reasoning: str | None = None,
                    tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
                    usage: dict[str, Any] | None = None, delay: float = 0.0,
-                   drop_after: int | None = None) -> None:
+                   drop_after: int | None = None, error_after: int | None = None) -> None:
         """The conformance suite's scripting call, in OpenAI terms."""
         content: list[dict[str, Any]] = []
         if reasoning:
@@ -123,7 +123,7 @@ class FakeAnthropic(FakeUpstream):
         stops = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                  "content_filter": "refusal"}
         self.queue_turn(content, stops.get(finish_reason or ""), usage,
-                        delay=delay, drop_after=drop_after)
+                        delay=delay, drop_after=drop_after, error_after=error_after)
 
     def error_reply(self, status: int, message: str) -> Reply:
         return anthropic_error(status, message)

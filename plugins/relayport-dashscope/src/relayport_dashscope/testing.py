@@ -269,7 +269,8 @@ class FakeDashScope(FakeOpenAI):
         if include_usage:
             events.append(chunk(None, turn["usage"] or self.usage(12, 7)))
         events.append(b"data: [DONE]\n\n")
-        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
+        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"],
+                         error_after=turn.get("error_after"))
 
     # ------------------------------------------------------------------ native API
 

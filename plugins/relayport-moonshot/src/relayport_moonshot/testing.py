@@ -135,7 +135,8 @@ class FakeMoonshot(FakeOpenAI):
         finish = turn["finish_reason"] or ("tool_calls" if turn["tool_calls"] else "stop")
         events.append(chunk({}, finish, usage=turn["usage"] or self.usage(12, 7)))
         events.append(b"data: [DONE]\n\n")
-        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
+        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"],
+                         error_after=turn.get("error_after"))
 
 
 def _pieces(text: str) -> list[str]:

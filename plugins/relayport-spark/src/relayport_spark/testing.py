@@ -127,6 +127,8 @@ class FakeSpark(FakeOpenAI):
             events.append(chunk({"reasoning_content": word, "content": ""}))
         words = _pieces(turn["text"] or "")
         error = turn.get("error")
+        if error is None and turn.get("error_after") is not None:  # the conformance suite's in-band error
+            error = (10012, "internal server error", turn["error_after"])
         if error is not None:
             events += [chunk({"content": w}) for w in words[:error[2]]]
             events.append(sep + orjson.dumps({"code": error[0], "message": error[1], "sid": SID}) + b"\n\n")

@@ -145,7 +145,8 @@ class FakeZhipu(FakeOpenAI):
         finish = turn["finish_reason"] or ("tool_calls" if turn["tool_calls"] else "stop")
         events.append(chunk({"content": ""}, finish_reason=finish, usage=turn["usage"] or self.usage(12, 7)))
         events.append(b"data: [DONE]\n\n")
-        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"])
+        return Reply.sse(events, delay=turn["delay"], drop_after=turn["drop_after"],
+                         error_after=turn.get("error_after"))
 
 
 def _pieces(text: str) -> list[str]:
