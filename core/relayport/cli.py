@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
     check = sub.add_parser("check", help="validate a config file")
     check.add_argument("--config", required=True, help="TOML config file")
+    new = sub.add_parser("new-plugin", help="write a vendor plugin package that passes its own tests")
+    new.add_argument("name", help="the vendor's name, e.g. acme (package relayport-acme)")
+    new.add_argument("--openai-compatible", action="store_true",
+                     help="the vendor speaks OpenAI's chat format (quirks as options)")
+    new.add_argument("--dir", default=".", help="where to write the package (default: here)")
     return p
 
 
@@ -40,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins(args)
         if args.command == "models":
             return _models(args)
+        if args.command == "new-plugin":
+            return _new_plugin(args)
         return _check(args)
     except ConfigError as exc:
         print(f"relayport: {exc}", file=sys.stderr)
@@ -135,3 +142,18 @@ def _check(args: argparse.Namespace) -> int:
     for line in router.explain():  # type: ignore[attr-defined]
         print("  " + line)
     return 0
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from relayport.scaffold import write_plugin
+
+    try:
+        root = write_plugin(args.name, Path(args.dir), args.openai_compatible)
+    except (ValueError, FileExistsError) as exc:
+        print(f"relayport: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {root}\nnext: cd {root} && pip install -e '.[test]' && pytest")
+    return 0
+
