@@ -145,51 +145,48 @@ async def test_vendor_refusing_or_unreachable_is_an_http_error(relayport_gateway
 
 async def test_malformed_events_get_error_events_and_the_session_goes_on(relayport_gateway, fake_openai_realtime):
     gw = gateway(relayport_gateway, fake_openai_realtime)
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(ws_url(gw), headers=gw.headers()) as ws:
-            assert (await ws.receive_json(timeout=5))["type"] == "session.created"
-            await ws.send_str("{not json")
-            await ws.send_str('{"no": "type"}')
-            await ws.send_str("[1, 2]")
-            await ws.send_bytes(b"\x00\x01")
-            codes = [(await ws.receive_json(timeout=5))["error"]["code"] for _ in range(4)]
-            assert codes == ["invalid_json", "invalid_event", "invalid_event", "invalid_event"]
-            await ws.send_json({"type": "session.update", "session": {"instructions": "still here"}})
-            assert (await ws.receive_json(timeout=5))["type"] == "session.updated"
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(gw), headers=gw.headers()) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "session.created"
+        await ws.send_str("{not json")
+        await ws.send_str('{"no": "type"}')
+        await ws.send_str("[1, 2]")
+        await ws.send_bytes(b"\x00\x01")
+        codes = [(await ws.receive_json(timeout=5))["error"]["code"] for _ in range(4)]
+        assert codes == ["invalid_json", "invalid_event", "invalid_event", "invalid_event"]
+        await ws.send_json({"type": "session.update", "session": {"instructions": "still here"}})
+        assert (await ws.receive_json(timeout=5))["type"] == "session.updated"
     assert fake_openai_realtime.frames_in == 1  # only the good event reached the vendor
 
 
 async def test_vendor_dropping_the_socket_ends_the_session_with_1011(relayport_gateway, fake_openai_realtime):
     gw = gateway(relayport_gateway, fake_openai_realtime)
     fake_openai_realtime.drop_after = 3  # session.created, session.updated, committed; then the TCP reset
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(ws_url(gw), headers=gw.headers()) as ws:
-            await ws.send_json({"type": "session.update", "session": {}})
-            await ws.send_json({"type": "input_audio_buffer.commit"})
-            await ws.send_json({"type": "response.create"})
-            started = time.monotonic()
-            got = []
-            while True:
-                msg = await ws.receive(timeout=5)
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    break
-                got.append(orjson.loads(msg.data))
-            assert time.monotonic() - started < 2
-            assert [e["type"] for e in got] == ["session.created", "session.updated", "input_audio_buffer.committed",
-                                                "error"]
-            assert got[-1]["error"]["code"] == "upstream_error"
-            assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1011
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(gw), headers=gw.headers()) as ws:
+        await ws.send_json({"type": "session.update", "session": {}})
+        await ws.send_json({"type": "input_audio_buffer.commit"})
+        await ws.send_json({"type": "response.create"})
+        started = time.monotonic()
+        got = []
+        while True:
+            msg = await ws.receive(timeout=5)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            got.append(orjson.loads(msg.data))
+        assert time.monotonic() - started < 2
+        assert [e["type"] for e in got] == ["session.created", "session.updated", "input_audio_buffer.committed",
+                                            "error"]
+        assert got[-1]["error"]["code"] == "upstream_error"
+        assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1011
 
 
 async def test_vendor_close_code_and_reason_reach_the_client(relayport_gateway, fake_openai_realtime):
     gw = gateway(relayport_gateway, fake_openai_realtime)
     fake_openai_realtime.close_next = (4001, "session expired")
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(ws_url(gw), headers=gw.headers()) as ws:
-            await ws.receive_json(timeout=5)
-            await ws.send_json({"type": "input_audio_buffer.clear"})
-            msg = await ws.receive(timeout=5)
-            assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 4001, "session expired")
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(gw), headers=gw.headers()) as ws:
+        await ws.receive_json(timeout=5)
+        await ws.send_json({"type": "input_audio_buffer.clear"})
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 4001, "session expired")
 
 
 @pytest.mark.parametrize("how", ["close", "abort"])
