@@ -216,6 +216,36 @@ async def test_a_client_that_stops_answering_pings_is_closed(relayport_gateway, 
         await ws.close()
 
 
+async def test_a_vendor_that_stops_answering_pings_ends_the_session(relayport_gateway, fake_openai_realtime):
+    gw = gateway(relayport_gateway, fake_openai_realtime, heartbeat=0.2)
+    fake_openai_realtime.answer_pings = False
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(gw), headers=gw.headers()) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "session.created"
+        started = time.monotonic()
+        error = await ws.receive_json(timeout=5)
+        msg = await ws.receive(timeout=5)
+        assert error["error"]["code"] == "upstream_error"
+        assert (msg.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1011)
+        assert time.monotonic() - started < 2
+
+
+async def test_a_vendor_that_never_answers_the_upgrade_times_out(relayport_gateway):
+    import socket
+
+    with socket.socket() as silent:  # accepts TCP connections (backlog) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        gw = relayport_gateway({"auth": {"keys": [KEY]}, "models": [
+            {"name": "voice", "provider": "openai", "base_url": f"http://127.0.0.1:{silent.getsockname()[1]}/v1",
+             "api_key": "k", "timeouts": {"connect": 0.5}}]}, env={})
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                await http.ws_connect(ws_url(gw), headers=gw.headers())
+        assert err.value.status == 504
+        assert time.monotonic() - started < 3
+
+
 async def test_100_concurrent_sessions_lose_and_reorder_nothing(relayport_gateway, fake_openai_realtime):
     gw = gateway(relayport_gateway, fake_openai_realtime)
     s = Script()

@@ -217,6 +217,10 @@ class Session:
                         continue
                     await self._relay(relay)
                 except (ConnectionError, RuntimeError):
+                    # A send failed: to the client (it left) or, for a translator's reply, to the vendor.
+                    if vendor.closed and not client.closed:
+                        return Ending("vendor", vendor.close_code, abnormal=True, weak=True,
+                                      message="The vendor's realtime connection was lost.")
                     return Ending("client", client.close_code, weak=True)
             elif kind is WSMsgType.CLOSE:
                 return Ending("vendor", msg.data, msg.extra or "")

@@ -78,6 +78,7 @@ class FakeRealtimeBase:
         self.drop_after: int | None = None
         self.close_next: tuple[int, str] | None = None
         self.delay: float = 0.0  # seconds before each response (to let a test act mid-session)
+        self.answer_pings = True  # False: a vendor that stops answering the gateway's pings
         app = web.Application()
         app.router.add_get(self.path, self._handle)
         self._server = ServerThread(app)
@@ -107,7 +108,7 @@ class FakeRealtimeBase:
         self.connections += 1
         self.queries.append(dict(request.query))
         transport = request.transport
-        ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)
+        ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None, autoping=self.answer_pings)
         await ws.prepare(request)
         state: dict[str, Any] = {"sent": 0, "transport": transport, "ws": ws, "seq": 0, "received": [],
                                  "model": request.query.get("model")}

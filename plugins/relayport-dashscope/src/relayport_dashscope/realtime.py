@@ -34,7 +34,8 @@ _PART_TYPES = {"audio": "output_audio", "text": "output_text"}
 
 
 def endpoint(deployment: Deployment, query: dict[str, str]) -> RealtimeEndpoint:
-    url = ws_url(_root(deployment)) + PATH + "?" + urlencode({**query, "model": deployment.model})
+    # Only the model: the client's other query parameters (OpenAI's `intent`...) mean nothing here.
+    url = ws_url(_root(deployment)) + PATH + "?" + urlencode({"model": deployment.model})
     return RealtimeEndpoint(url, deployment.auth_headers(), translator=DashScopeTranslator())
 
 

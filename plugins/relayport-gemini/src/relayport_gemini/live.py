@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 
@@ -30,9 +29,8 @@ INPUT_RATE = 24000  # OpenAI's pcm16 default; Gemini resamples whatever rate the
 
 def endpoint(deployment: Deployment, query: dict[str, str]) -> RealtimeEndpoint:
     version = str(deployment.options.get("api_version", "v1beta"))
+    # The client's other query parameters (OpenAI's `intent`...) mean nothing to Gemini.
     url = ws_url(deployment.base_url.rstrip("/")) + SERVICE.format(version=version)
-    if query:
-        url += "?" + urlencode(query)
     return RealtimeEndpoint(url, deployment.auth_headers(), translator=LiveTranslator(deployment.model))
 
 
