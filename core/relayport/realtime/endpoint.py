@@ -82,3 +82,11 @@ def ws_url(http_url: str) -> str:
     if http_url.startswith("http://"):
         return "ws://" + http_url[7:]
     return http_url
+
+
+def session_of(event: Event) -> Event:
+    """The `session` object of a client's `session.update`; a `RealtimeError` for anything else."""
+    session = event.get("session")
+    if not isinstance(session, dict):
+        raise RealtimeError("'session' must be an object.", "invalid_value")
+    return session

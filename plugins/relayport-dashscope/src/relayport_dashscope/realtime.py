@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from relayport.provider import Deployment
-from relayport.realtime import RealtimeEndpoint, RealtimeError, Relay
-from relayport.realtime.endpoint import ws_url
+from relayport.realtime import RealtimeEndpoint, Relay
+from relayport.realtime.endpoint import session_of, ws_url
 from relayport_dashscope.hosts import _root
 
 Event = dict[str, Any]
@@ -116,10 +116,7 @@ class DashScopeTranslator:
     def from_client(self, event: Event) -> Relay:
         kind = event["type"]
         if kind == "session.update":
-            session = event.get("session")
-            if not isinstance(session, dict):
-                raise RealtimeError("'session' must be an object.", "invalid_value")
-            return Relay(vendor=[{**event, "session": vendor_session(session)}])
+            return Relay(vendor=[{**event, "session": vendor_session(session_of(event))}])
         if kind == "response.create" and isinstance(event.get("response"), dict):
             response = dict(event["response"])
             if "output_modalities" in response:

@@ -19,7 +19,7 @@ import orjson
 
 from relayport.provider import Deployment
 from relayport.realtime import RealtimeEndpoint, RealtimeError, Relay
-from relayport.realtime.endpoint import NOTHING_TO_RELAY, ws_url
+from relayport.realtime.endpoint import NOTHING_TO_RELAY, session_of, ws_url
 
 Event = dict[str, Any]
 
@@ -135,9 +135,7 @@ class LiveTranslator:
     def from_client(self, event: Event) -> Relay:
         kind = event["type"]
         if kind == "session.update":
-            session = event.get("session")
-            if not isinstance(session, dict):
-                raise RealtimeError("'session' must be an object.", "invalid_value")
+            session = session_of(event)
             if self.set_up:
                 raise RealtimeError("Gemini Live takes the session config once, at the start; "
                                     "open a new session to change it.", "session_update_unsupported")
