@@ -15,7 +15,7 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 EXAMPLE = "examples/relayport-echo"
 # The SDKs the end-to-end tests drive the gateway with, as users would.
-SDKS = ["openai", "anthropic", "openai-agents", "google-genai"]
+SDKS = ["openai", "anthropic", "openai-agents", "google-genai", "websockets"]  # websockets: openai realtime
 # The client libraries the client matrix (tests/clients) drives the gateway with.
 CLIENTS = ["langchain-openai", "langchain-anthropic", "pydantic-ai-slim[openai,anthropic]", "litellm", "llm"]
 

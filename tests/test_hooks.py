@@ -620,3 +620,55 @@ def test_hook_relayport_urls_to_fetch(relayport_gateway, fake_upstream, fake_ope
     fake_upstream.push(Reply(status=404, body=b"gone"))
     r = httpx.post(gw.openai_base_url + "/chat/completions", json=body)
     assert r.status_code == 400 and "HTTP 404" in r.json()["error"]["message"]
+
+
+# --------------------------------------------------------------------------- realtime sessions
+
+
+async def test_hook_relayport_realtime_endpoint(relayport_gateway, fake_openai_realtime):
+    """A plugin's translator sits between the sockets: its start events go first, client events
+    reach the vendor as it rewrites them, and vendor events reach the client as it rewrites them."""
+    import aiohttp
+
+    from relayport.realtime import RealtimeEndpoint, Relay
+
+    class Shout:
+        def start(self):
+            return Relay(client=[{"type": "session.created", "session": {"by": "translator"}}])
+
+        def from_client(self, event):
+            if event["type"] == "response.cancel":
+                from relayport.realtime import RealtimeError
+                raise RealtimeError("cannot cancel here", "unsupported_event")
+            return Relay(vendor=[{**event, "type": event["type"].replace("shout.", "")}])
+
+        def from_vendor(self, event):
+            if event["type"] == "session.created":
+                return Relay()
+            return Relay(client=[{**event, "loud": True}])
+
+    class Plugin:
+        @hookimpl
+        def relayport_register_providers(self, register):
+            register(ProviderSpec(name="shouty", base_url="http://unused", auth="bearer"))
+
+        @hookimpl
+        def relayport_realtime_endpoint(self, deployment, query):
+            assert query == {"intent": "talk"}
+            return RealtimeEndpoint(fake_openai_realtime.ws_url + "?model=" + deployment.model,
+                                    deployment.auth_headers(), translator=Shout())
+
+    gw = relayport_gateway({"models": [{"name": "s", "provider": "shouty", "model": "loud-1",
+                                        "api_key": fake_openai_realtime.key}]},
+                           env={}, extra_plugins={"shouty": Plugin()})
+    url = gw.url.replace("http://", "ws://") + "/v1/realtime?model=s&intent=talk"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        assert await ws.receive_json(timeout=5) == {"type": "session.created", "session": {"by": "translator"}}
+        await ws.send_json({"type": "shout.session.update", "session": {"instructions": "x"}})
+        updated = await ws.receive_json(timeout=5)
+        assert updated["type"] == "session.updated" and updated["loud"] is True
+        await ws.send_json({"type": "response.cancel", "event_id": "e1"})
+        err = await ws.receive_json(timeout=5)
+        assert err["error"]["code"] == "unsupported_event" and err["error"]["event_id"] == "e1"
+    assert fake_openai_realtime.queries == [{"model": "loud-1"}]
+    assert [e["type"] for e in fake_openai_realtime.received] == ["session.update"]

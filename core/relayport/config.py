@@ -50,6 +50,22 @@ class ResponsesConfig:
 
 
 @attrs.define
+class RealtimeConfig:
+    """Realtime WebSocket sessions (`GET /v1/realtime`) and their client secrets."""
+
+    # Seconds between pings on both sockets (a peer that stops answering is closed); 0: none.
+    heartbeat: float = 20.0
+    # The largest frame either side may send (audio chunks are base64 inside JSON).
+    max_message_bytes: int = 16 * 1024 * 1024
+    # How long closing a socket waits for the peer's close frame.
+    close_timeout: float = 1.0
+    # Signs client secrets; set it ("env:NAME") so they survive restarts and work on every instance.
+    token_secret: str | None = None
+    token_ttl: float = 600.0  # a client secret's life when the request names none
+    token_max_ttl: float = 7200.0
+
+
+@attrs.define
 class TasksConfig:
     """Async media tasks: the `[tasks]` table."""
 
@@ -137,6 +153,7 @@ class Config:
     fetch: FetchPolicy = attrs.field(factory=FetchPolicy)
     responses: ResponsesConfig = attrs.field(factory=ResponsesConfig)
     router: RouterConfig = attrs.field(factory=RouterConfig)
+    realtime: RealtimeConfig = attrs.field(factory=RealtimeConfig)
     source: str = "<defaults>"
 
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         StreamParser,
         Surface,
     )
+    from relayport.realtime import RealtimeEndpoint
 
 PROJECT = "relayport"
 
@@ -307,6 +308,29 @@ def relayport_parse_embeddings(
     """
 
 
+# -------------------------------------------------------------------------
+# realtime sessions (speech-to-speech over WebSocket)
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relayport_realtime_endpoint(deployment: Deployment, query: dict[str, str]) -> RealtimeEndpoint | None:
+    """Describe the vendor's realtime WebSocket for a session on ``GET /v1/realtime``.
+
+    Return the URL and headers to connect with, and a fresh translator when the vendor's
+    events are not OpenAI's realtime events (None: frames pass through untouched). The core
+    opens both sockets, relays, pings, and ends the session; the translator only maps
+    decoded events. Return None when the deployment has no realtime endpoint.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the session (``deployment.auth_headers()``
+        has the vendor key).
+    :param query: the client's query parameters other than ``model`` (e.g. ``intent``);
+        gateway credentials are never included.
+    """
+
+
 # Hooks dispatched per call to the plugin owning the deployment's provider.
 PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_passthrough",
@@ -323,4 +347,5 @@ PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_content_request",
     "relayport_embeddings_request",
     "relayport_parse_embeddings",
+    "relayport_realtime_endpoint",
 )

@@ -24,6 +24,7 @@ from relayport.server.errors import gateway_middleware, render_openai, stamp_req
 from relayport.server.media_routes import media_surface
 from relayport.server.openai_routes import openai_surface
 from relayport.server.ops_routes import healthz, list_deployments, list_plugins
+from relayport.server.realtime_routes import realtime_surface, token_issuer
 from relayport.server.responses_routes import responses_surface
 from relayport.server.shared import SharedRoute
 from relayport.services import SERVICES, Services
@@ -51,6 +52,7 @@ def create_app(
     app[keys.PLUGINS] = plugins
     app[keys.ROUTER] = router
     app[keys.KEYRING] = KeyRing(config.auth.keys, environ)
+    app[keys.REALTIME_TOKENS] = token_issuer(config.realtime, dict(environ))
     handler_surfaces: dict[object, Surface] = {}
     app[keys.HANDLER_SURFACES] = handler_surfaces
 
@@ -61,7 +63,8 @@ def create_app(
     secret = config.tasks.callback_secret
     app[keys.CALLBACK_SECRET] = resolve_secret(secret, dict(environ)) if secret else None
     shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
-    for surface in [openai_surface(), responses_surface(), media_surface(), *plugins.surfaces]:
+    for surface in [openai_surface(), responses_surface(), media_surface(), realtime_surface(),
+                    *plugins.surfaces]:
         for route in surface.routes:
             shared.setdefault((route.method, route.path), []).append((surface, route))
             handler_surfaces[route.handler] = surface

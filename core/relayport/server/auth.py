@@ -12,6 +12,7 @@ from relayport.model.errors import GatewayError
 from relayport.secrets import resolve_secret
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+BROWSER_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
 class KeyRing:
@@ -55,7 +56,8 @@ class KeyRing:
 
 def presented_key(request: web.Request) -> str | None:
     """The key a client sent: Bearer (OpenAI, recent Anthropic SDKs), `x-api-key` (Anthropic),
-    `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure-style clients)."""
+    `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure-style clients), and the
+    `openai-insecure-api-key.<key>` WebSocket subprotocol (browsers on `/v1/realtime`)."""
     headers = request.headers
     auth = headers.get("Authorization")
     if auth:
@@ -66,6 +68,12 @@ def presented_key(request: web.Request) -> str | None:
         value = headers.get(name)
         if value:
             return value
+    offered = headers.get("Sec-WebSocket-Protocol")
+    if offered:  # browsers cannot set headers on a WebSocket: OpenAI's SDK offers the key as a subprotocol
+        for protocol in offered.split(","):
+            protocol = protocol.strip()
+            if protocol.startswith(BROWSER_KEY_PROTOCOL):
+                return protocol[len(BROWSER_KEY_PROTOCOL):] or None
     return request.query.get("key")
 
 

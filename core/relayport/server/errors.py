@@ -19,6 +19,8 @@ log = logging.getLogger("relayport.server")
 
 # Routes anyone may call: liveness probes carry no keys.
 PUBLIC_PATHS = frozenset({"/healthz"})
+# Routes that check keys themselves: realtime sessions also take short-lived client secrets.
+OWN_AUTH_PATHS = frozenset({"/v1/realtime"})
 
 
 def render_openai(err: GatewayError) -> tuple[int, bytes]:
@@ -70,7 +72,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_id.set(_call_id(request))
     try:
         keyring = request.app[KEYRING]
-        if keyring.enabled and request.path not in PUBLIC_PATHS:
+        if keyring.enabled and request.path not in PUBLIC_PATHS and request.path not in OWN_AUTH_PATHS:
             token = presented_key(request)
             if not keyring.check(token):
                 raise unauthorized(token is not None)

@@ -26,6 +26,7 @@ KEYRING: web.AppKey[KeyRing] = web.AppKey("relayport.keyring")
 HANDLER_SURFACES: web.AppKey[dict[object, Surface]] = web.AppKey("relayport.handler_surfaces")
 
 if TYPE_CHECKING:
+    from relayport.realtime.tokens import TokenIssuer
     from relayport.responses.store import ResponseStore
     from relayport.secrets import Secret
     from relayport.tasks.results import ResultStore
@@ -38,3 +39,5 @@ RESULTS: web.AppKey[ResultStore] = web.AppKey("relayport.results")
 # The resolved `tasks.callback_secret` (a Secret: never printed).
 CALLBACK_SECRET: web.AppKey[Secret | None] = web.AppKey("relayport.callback_secret")
 RESPONSES: web.AppKey[ResponseStore] = web.AppKey("relayport.responses")
+# Signs and checks realtime client secrets (`POST /v1/realtime/client_secrets`).
+REALTIME_TOKENS: web.AppKey[TokenIssuer] = web.AppKey("relayport.realtime_tokens")

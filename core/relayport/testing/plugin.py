@@ -9,6 +9,7 @@ import pytest
 
 from relayport.config import Config
 from relayport.testing.fakes import FakeOpenAI, FakeUpstream
+from relayport.testing.realtime import FakeOpenAIRealtime
 from relayport.testing.servers import GatewayHandle, start_gateway
 
 StartGateway = Callable[..., GatewayHandle]
@@ -69,6 +70,15 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 def fake_openai() -> Iterator[FakeOpenAI]:
     """A fake OpenAI chat API; `fake_openai.base_url` is what the OpenAI SDK calls base_url."""
     fake = FakeOpenAI()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_openai_realtime() -> Iterator[FakeOpenAIRealtime]:
+    """A fake OpenAI realtime API playing `relayport.testing.realtime.Script`; `base_url` as for the SDK."""
+    fake = FakeOpenAIRealtime()
     fake.start()
     yield fake
     fake.stop()

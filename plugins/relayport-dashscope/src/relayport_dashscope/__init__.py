@@ -33,8 +33,9 @@ from relayport.openai_compat import (
     translate_request,
 )
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
+from relayport.realtime import RealtimeEndpoint
 from relayport.wire.openai_chat import decode_thinking
-from relayport_dashscope import audio, joined, models, native
+from relayport_dashscope import audio, joined, models, native, realtime
 from relayport_dashscope.errors import map_error
 from relayport_dashscope.hosts import DEFAULT_BASE_URL, compat_url
 from relayport_dashscope.stream import DashScopeStreamParser
@@ -163,3 +164,8 @@ def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> Str
 @hookimpl
 def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError:
     return map_error(response)
+
+
+@hookimpl
+def relayport_realtime_endpoint(deployment: Deployment, query: dict[str, str]) -> RealtimeEndpoint | None:
+    return realtime.endpoint(deployment, query)

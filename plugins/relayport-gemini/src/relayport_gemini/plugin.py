@@ -12,7 +12,8 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_gemini import errors, media, vocab
+from relayport.realtime import RealtimeEndpoint
+from relayport_gemini import errors, live, media, vocab
 from relayport_gemini.egress import build_request
 from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
@@ -80,3 +81,8 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
 @hookimpl
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
     return GeminiStreamParser(deployment.model) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_realtime_endpoint(deployment: Deployment, query: dict[str, str]) -> RealtimeEndpoint | None:
+    return live.endpoint(deployment, query) if _mine(deployment) else None

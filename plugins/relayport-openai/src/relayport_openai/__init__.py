@@ -15,7 +15,8 @@ from relayport.model import (
 )
 from relayport.openai_compat import OpenAICompat
 from relayport.provider import Deployment, ProviderSpec
-from relayport_openai import media
+from relayport.realtime import RealtimeEndpoint
+from relayport_openai import media, realtime
 
 OPENAI = ProviderSpec(
     name="openai",
@@ -63,3 +64,8 @@ def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: Ups
 @hookimpl
 def relayport_content_request(deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
     return media.content(deployment, task, index)
+
+
+@hookimpl
+def relayport_realtime_endpoint(deployment: Deployment, query: dict[str, str]) -> RealtimeEndpoint | None:
+    return realtime.endpoint(deployment, query)
