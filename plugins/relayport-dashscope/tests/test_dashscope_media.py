@@ -14,6 +14,7 @@ import openai
 import pytest
 from ds_fixtures import dashscope_fixture  # noqa: F401  (fixture)
 
+from relayport.testing import wait_for
 from relayport.testing.openai_media import MP4, PNG
 from relayport.testing.servers import GatewayHandle
 from relayport_dashscope.testing_media import EMBEDDINGS, KEYFRAME, MULTIMODAL, TASKS, TEXT2IMAGE, VIDEO, WAV
@@ -34,16 +35,6 @@ def gw(relayport_gateway: Callable[..., GatewayHandle], dashscope) -> Callable[.
 
 def sdk(handle: GatewayHandle) -> openai.OpenAI:
     return openai.OpenAI(base_url=handle.openai_base_url, api_key="unused", max_retries=0)
-
-
-def wait_for(fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def task_of(handle: GatewayHandle, task_id: str, kind: str = "videos", **params: str) -> dict[str, Any]:

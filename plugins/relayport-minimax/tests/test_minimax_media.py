@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from relayport.testing import wait_for
 from relayport.testing.conformance import MediaConformance
 from relayport.testing.openai_media import MP4
 from relayport.testing.servers import GatewayHandle
@@ -59,11 +60,7 @@ def task_of(handle: GatewayHandle, task_id: str, **params: str) -> dict[str, Any
 
 
 def finished(handle: GatewayHandle, task_id: str) -> dict[str, Any]:
-    deadline = time.time() + 10
-    while (task := task_of(handle, task_id))["status"] not in ("succeeded", "failed", "cancelled"):
-        assert time.time() < deadline, task
-        time.sleep(0.05)
-    return task
+    return wait_for(lambda: (t := task_of(handle, task_id))["status"] in ("succeeded", "failed", "cancelled") and t)
 
 
 def sent(fake: FakeMiniMax, path: str) -> list[Any]:

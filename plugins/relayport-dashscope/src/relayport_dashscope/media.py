@@ -342,12 +342,7 @@ def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
 
 
 def load(response: UpstreamResponse) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, "dashscope: the answer is not JSON.", code="bad_upstream_response") from None
-    if not isinstance(obj, dict):
-        raise GatewayError(502, "dashscope: the answer is not a JSON object.", code="bad_upstream_response")
+    obj = response.json_object("dashscope")
     if obj.get("code") and not obj.get("output"):
         raise error_from_event(obj)
     return obj

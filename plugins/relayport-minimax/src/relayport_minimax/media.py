@@ -153,19 +153,9 @@ def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
 # ------------------------------------------------------------------ answers
 
 
-def _json(response: UpstreamResponse) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, "minimax: the answer is not JSON.", code="bad_upstream_response") from None
-    if not isinstance(obj, dict):
-        raise GatewayError(502, "minimax: the answer is not a JSON object.", code="bad_upstream_response")
-    return obj
-
-
 def load(response: UpstreamResponse) -> dict[str, Any]:
     """The answer, or the error its `base_resp` reports (sent with HTTP 200)."""
-    obj = _json(response)
+    obj = response.json_object("minimax")
     check_body(obj)
     return obj
 
@@ -229,7 +219,7 @@ def parse_poll(task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
         query = task.native if isinstance(task.native, dict) else {}
         return TaskUpdate(TaskStatus.SUCCEEDED, progress=1.0, native={**query, "file": obj["file"]},
                           outputs=[MediaOutput(url=url, media_type="video/mp4")])
-    obj = _json(response)
+    obj = response.json_object("minimax")
     status = obj.get("status")
     if status == "Fail":
         code, message = vendor_code(obj)
