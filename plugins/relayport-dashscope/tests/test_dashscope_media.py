@@ -17,7 +17,17 @@ from ds_fixtures import dashscope_fixture  # noqa: F401  (fixture)
 from relayport.testing import wait_for
 from relayport.testing.openai_media import MP4, PNG
 from relayport.testing.servers import GatewayHandle
-from relayport_dashscope.testing_media import EMBEDDINGS, KEYFRAME, MULTIMODAL, TASKS, TEXT2IMAGE, VIDEO, WAV
+from relayport_dashscope.media import image_family, media_list_protocol
+from relayport_dashscope.testing_media import (
+    EMBEDDINGS,
+    IMAGE2IMAGE,
+    KEYFRAME,
+    MULTIMODAL,
+    TASKS,
+    TEXT2IMAGE,
+    VIDEO,
+    WAV,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
@@ -247,3 +257,31 @@ def test_openai_sdk_embeddings(gw, dashscope):
         client.embeddings.create(model="text-embedding-v4", input=[str(i) for i in range(11)])
     assert err.value.body["code"] == "too_many_inputs"
     assert len(submits(dashscope, EMBEDDINGS)) == 2  # the oversized batch was never sent
+
+
+# ------------------------------------------------------------------ model families
+
+
+@pytest.mark.parametrize(("model", "media_list"), [
+    ("wan2.7-i2v", True), ("wan2.7-r2v", True), ("wan3.0-video", True), ("wan2.6-t2v", False),
+    ("wan2.5-i2v-preview", False), ("wanx2.1-t2v-turbo", False), ("wan2.2-kf2v-flash", False)])
+def test_request_protocol_by_model(model, media_list):
+    assert media_list_protocol(model) is media_list
+
+
+@pytest.mark.parametrize(("model", "family"), [
+    ("qwen-image-plus", "multimodal"), ("qwen-image-edit", "multimodal"), ("wan2.7-image-pro", "multimodal"),
+    ("wan2.2-t2i-flash", "t2i"), ("wanx2.1-t2i-turbo", "t2i"), ("wanx-v1", "t2i"),
+    ("wanx2.1-imageedit", "i2i"), ("wan2.5-i2i-preview", "i2i")])
+def test_image_family_by_model(model, family):
+    assert image_family(model) == family
+
+
+def test_image_edit_task_takes_the_image(gw, dashscope):
+    handle = gw("wanx2.1-imageedit")
+    r = httpx.post(handle.url + "/v1/images/edits", json={
+        "model": "wanx2.1-imageedit", "prompt": "make it snow", "image": "https://x/base.png"})
+    assert r.status_code == 200, r.text
+    assert httpx.get(r.json()["data"][0]["url"]).content == PNG
+    assert submits(dashscope, IMAGE2IMAGE)[0].json()["input"] == {
+        "prompt": "make it snow", "base_image_url": "https://x/base.png", "function": "description_edit"}

@@ -90,7 +90,7 @@ def image_family(model: str) -> str:
     name = model.lower()
     if "imageedit" in name or "i2i" in name:
         return "i2i"
-    if "t2i" in name:
+    if "t2i" in name or name.startswith("wanx-v"):  # wanx-v1: the first Wan text-to-image model
         return "t2i"
     return "multimodal"
 
