@@ -233,7 +233,7 @@ class TaskRunner:
         up = dep.hooks.relayport_cancel_request(deployment=dep, task=task)
         if up is None:
             raise GatewayError(501, f"Provider '{dep.provider.name}' cannot cancel tasks; the task runs on "
-                                    "(it can be deleted once it has ended).", code="unsupported_operation")
+                                    "to its end.", code="unsupported_operation")
         await self.call(dep, up)
         _apply(task, TaskUpdate(TaskStatus.CANCELLED))
         return await self._commit(task, False)
