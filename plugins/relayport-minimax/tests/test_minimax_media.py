@@ -116,6 +116,26 @@ def test_download_url_expiry_does_not_lose_the_video(gw, fake):
     assert httpx.get(done["result"]["outputs"][0]["url"]).content == MP4
 
 
+def test_the_download_step_survives_a_restart(relayport_gateway, fake, tmp_path):
+    """Stopped between `Success` and the file retrieve, a gateway started again on the same state
+    file asks for the file (not the task again) and serves the video."""
+    fake.media.retrieve_limit = 10**6  # MiniMax refuses the retrieve for now
+    config = {"server": {"state_path": str(tmp_path / "state.db")},
+              "models": [{"name": "hailuo", "provider": "minimax", "model": "MiniMax-Hailuo-2.3",
+                          "base_url": fake.base_url, "api_key": fake.api_key}],
+              "tasks": {"poll_intervals": {"minimax": 0.05}, "jitter": 0.0, "max_backoff": 0.1}}
+    first = relayport_gateway(config, env={})
+    task = httpx.post(first.url + "/v1/videos/generations", json={"model": "hailuo", "prompt": "x"}).json()
+    wait_for(lambda: len(sent(fake, "/v1/files/retrieve")) >= 2)
+    first.stop()
+    queries = len(sent(fake, "/v1/query/video_generation"))
+    fake.media.retrieve_limit = 0
+    second = relayport_gateway(config, env={})
+    done = wait_for(lambda: (t := task_of(second, task["task_id"]))["status"] == "succeeded" and t)
+    assert len(sent(fake, "/v1/query/video_generation")) == queries  # the file_id was remembered
+    assert httpx.get(done["result"]["outputs"][0]["url"]).content == MP4
+
+
 def test_failed_video_is_a_content_filter(gw, fake):
     fake.media.steps = ("Preparing", "Processing", "Fail")
     handle = gw("MiniMax-Hailuo-2.3")

@@ -6,7 +6,8 @@
 - `GET /v1/files/retrieve?file_id=` -> `{file: {..., download_url}, base_resp}`; the URL serves
   the video until `expires` seconds after the retrieve (403 afterwards).
 - Errors come as HTTP 200 with `base_resp.status_code != 0`: 2013 for bad parameters, 1004 for
-  a wrong key, 1002 for the rate limit (`limit_next` answers that many queries with it).
+  a wrong key, 1002 for the rate limit (`limit_next` answers that many queries with it,
+  `retrieve_limit` that many file retrieves).
 - `POST /v1/image_generation` answers `data.image_urls` (or `image_base64`), `metadata`;
   `POST /v1/t2a_v2` the audio as **hex** in `data.audio`, with `extra_info`.
 """
@@ -42,6 +43,7 @@ class MiniMaxMedia:
         self.fail = (1027, "output new_sensitive")
         self.expires = 9 * 3600.0
         self.limit_next = 0
+        self.retrieve_limit = 0  # file retrieves to answer with 1002, like `limit_next`
         self.files: dict[str, float] = {}  # file_id -> download URL expiry
 
     def answer(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply | None:
@@ -95,6 +97,9 @@ class MiniMaxMedia:
     def _retrieve(self, file_id: str) -> Reply:
         if not file_id.isdigit() or not any(str(int(t) * 7) == file_id for t in self.tasks):
             return failure(2013, "invalid params, file not found")
+        if self.retrieve_limit > 0:
+            self.retrieve_limit -= 1
+            return failure(1002, "rate limit exceeded(RPM)")
         self.files[file_id] = time.time() + self.expires
         return Reply.json({"file": {"file_id": int(file_id), "bytes": len(MP4), "created_at": int(time.time()),
                                     "filename": "output_aigc.mp4", "purpose": "video_generation",
