@@ -33,6 +33,11 @@ class TestMiniMaxVideoConformance(MediaConformance):
         return FakeMiniMax()
 
 
+class TestMiniMaxImageConformance(TestMiniMaxVideoConformance):
+    model = "image-01"
+    kind = "image"
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeMiniMax]:
     vendor = FakeMiniMax().start()
