@@ -139,14 +139,14 @@ def test_rate_limited_polls_back_off_and_finish(gw, dashscope):
     assert dashscope.wan.limit_next == 0
 
 
-def test_results_outlive_the_vendor_url(gw, dashscope):
-    dashscope.wan.expires = 0.6
-    handle = gw("wan2.7-t2v")
+def test_results_outlive_the_vendor_url(gw, dashscope, tmp_path):
+    handle = gw("wan2.7-t2v", results_path=str(tmp_path))
     task = httpx.post(handle.url + "/v1/videos/generations", json={"model": "wan2.7-t2v", "prompt": "x"}).json()
     done = finished(handle, task["task_id"])
-    vendor_url = done["result"]["outputs"][0]["vendor_url"]
-    time.sleep(0.8)
-    assert httpx.get(vendor_url).status_code == 403  # DashScope's copy has expired
+    # copied into the result store without anyone asking for it
+    wait_for(lambda: (tmp_path / f"{task['task_id']}.0").is_file())
+    dashscope.wan.expire_all()
+    assert httpx.get(done["result"]["outputs"][0]["vendor_url"]).status_code == 403  # DashScope's has expired
     r = httpx.get(done["result"]["outputs"][0]["url"])
     assert r.status_code == 200 and r.content == MP4 and r.headers["content-type"] == "video/mp4"
 

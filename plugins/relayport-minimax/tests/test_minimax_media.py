@@ -110,13 +110,13 @@ def test_seed_video_example(gw, fake):
         "last_frame_image": "https://example.com/last-frame.png"}
 
 
-def test_download_url_expiry_does_not_lose_the_video(gw, fake):
-    fake.media.expires = 0.5
-    handle = gw("MiniMax-Hailuo-2.3")
+def test_download_url_expiry_does_not_lose_the_video(gw, fake, tmp_path):
+    handle = gw("MiniMax-Hailuo-2.3", results_path=str(tmp_path))
     task = httpx.post(handle.url + "/v1/videos/generations", json={"model": "MiniMax-Hailuo-2.3",
                                                                    "prompt": "x"}).json()
     done = finished(handle, task["task_id"])
-    time.sleep(0.7)
+    wait_for(lambda: (tmp_path / f"{task['task_id']}.0").is_file())  # copied without anyone asking
+    fake.media.files = dict.fromkeys(fake.media.files, 0.0)  # every download URL expires now
     assert httpx.get(done["result"]["outputs"][0]["vendor_url"]).status_code == 403
     assert httpx.get(done["result"]["outputs"][0]["url"]).content == MP4
 

@@ -86,6 +86,10 @@ class DashScopeMedia:
             return self._embeddings(body)
         return None
 
+    def expire_all(self) -> None:
+        """Every result URL handed out so far expires now."""
+        self.files = {name: (data, kind, 0.0) for name, (data, kind, _) in self.files.items()}
+
     def file(self, name: str) -> tuple[bytes, str] | None:
         """A result file's bytes and type while its URL has not expired."""
         found = self.files.get(name)
