@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import orjson
+
+from relayport.model.errors import GatewayError
 
 
 @attrs.define
@@ -38,6 +41,16 @@ class UpstreamResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+    def json_object(self, vendor: str) -> dict[str, Any]:
+        """The body as a JSON object; a 502 naming `vendor` when it is not one."""
+        try:
+            obj = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise GatewayError(502, f"{vendor}: the answer is not a JSON object.", code="bad_upstream_response")
+        return obj
 
 
 @attrs.define

@@ -84,6 +84,10 @@ class TaskUpdate:
     # Merged into `TaskRecord.vendor_state`: lets a plugin run a multi-step result (MiniMax's
     # "Success" carries a file_id; the next poll request retrieves its download URL).
     vendor_state: dict[str, Any] | None = None
+    # What `?format=native` (and a call in seed 003's form) answers instead of the vendor's raw
+    # JSON, when the plugin completes it: fields the seed documents beyond the vendor's body, or
+    # the answers of a two-step result joined. None keeps the raw body.
+    native: Any = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 

@@ -129,7 +129,12 @@ def _task_routes(kind: MediaKind) -> tuple[Any, Any, Any, Any]:
         task = await submit(request, req, _callback(body), keep_sync=keep)
         if kind is MediaKind.IMAGE and body.get("async") is not True:
             return await _image_answer(request, body, task)
-        return json_response(unified(task, origin_of(request)), task=task)
+        answer = unified(task, origin_of(request))
+        if media.seed_form(body) and isinstance(task.native, dict):
+            # Seed 003's clients read the vendor's submit answer (`output.task_status`) beside the
+            # gateway's `task_id`; the unified fields win where the names meet.
+            answer = {**task.native, **answer}
+        return json_response(answer, task=task)
 
     async def retrieve(request: web.Request) -> web.Response:
         task = await load_task(request, kind)
@@ -266,6 +271,18 @@ async def openai_videos_retrieve(request: web.Request) -> web.Response:
     return json_response(openai_video(await load_task(request, MediaKind.VIDEO)))
 
 
+async def openai_videos_delete(request: web.Request) -> web.Response:
+    """`client.videos.delete`: an unfinished task is cancelled at the vendor first (where the vendor
+    can cancel; otherwise the error says so and nothing is deleted), then the task and its stored
+    result are gone, and a later GET is 404."""
+    task = await load_task(request, MediaKind.VIDEO)
+    runner = request.app[TASK_RUNNER]
+    if not task.status.final:
+        task = await runner.cancel(task)
+    await runner.delete(task)
+    return json_response({"id": task.id, "object": "video.deleted", "deleted": True})
+
+
 async def openai_videos_content(request: web.Request) -> web.StreamResponse:
     variant = request.query.get("variant", "video")
     if variant != "video":
@@ -295,7 +312,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
         chunks = [c async for c in runner.output_chunks(runner.deployment(task), task, 0, out)]
         audio = b"".join(chunks)
         media_type = out.media_type or media_type
-    return web.Response(body=audio, content_type=media_type.split(";")[0])
+    return web.Response(body=audio, content_type=media_type.split(";")[0],
+                        headers=adjustment_headers(task.adjustments))
 
 
 # ------------------------------------------------------------------ embeddings
@@ -347,6 +365,7 @@ def media_surface() -> Surface:
             Route("POST", "/v1/videos", openai_videos_create),
             Route("GET", "/v1/videos/{task_id}", openai_videos_retrieve),
             Route("GET", "/v1/videos/{task_id}/content", openai_videos_content),
+            Route("DELETE", "/v1/videos/{task_id}", openai_videos_delete),
             Route("POST", "/v1/audio/speech", speech),
             Route("POST", "/v1/embeddings", create_embeddings),
         ),

@@ -90,6 +90,11 @@ class ResultStore:
             Path(path).unlink(missing_ok=True)
             total -= size
 
+    def discard(self, task_id: str, count: int) -> None:
+        """Remove a task's stored results (a deleted task keeps nothing)."""
+        for index in range(count):
+            self.path(task_id, index).unlink(missing_ok=True)
+
     def sweep(self, now: float | None = None) -> int:
         """Remove copies older than the retention period; returns how many went."""
         cutoff = (now or time.time()) - self.retention

@@ -166,6 +166,8 @@ class TaskRunner:
         task.next_poll_at = now + self._jittered(self.interval(task.provider))
         if submitted.update is not None:
             _apply(task, submitted.update)
+            if submitted.update.native is not None:
+                task.native = submitted.update.native
         if task.status.final:
             task.completed_at = now
             if task.callback_url:
@@ -213,7 +215,7 @@ class TaskRunner:
                 log.info("poll of %s failed (%s); next in %.1f s", task.id, err, task.next_poll_at - now)
             return await self._commit(task, False)
         task.poll_errors = 0
-        task.native = _json_or_none(response)
+        task.native = update.native if update.native is not None else _json_or_none(response)
         _apply(task, update)
         # An operator's per-provider interval wins over the plugin's hint, which wins over the default.
         wait = self.config.poll_intervals.get(task.provider, update.poll_after)
@@ -230,11 +232,17 @@ class TaskRunner:
         dep = self.deployment(task)
         up = dep.hooks.relayport_cancel_request(deployment=dep, task=task)
         if up is None:
-            raise GatewayError(501, f"Provider '{dep.provider.name}' cannot cancel tasks.",
-                               code="unsupported_operation")
+            raise GatewayError(501, f"Provider '{dep.provider.name}' cannot cancel tasks; the task runs on "
+                                    "to its end.", code="unsupported_operation")
         await self.call(dep, up)
         _apply(task, TaskUpdate(TaskStatus.CANCELLED))
         return await self._commit(task, False)
+
+    async def delete(self, task: TaskRecord) -> None:
+        """Forget a final task and its stored results; its callback, if still due, is not sent."""
+        await self.store.delete(task.id)
+        if self.results is not None:
+            await asyncio.to_thread(self.results.discard, task.id, len(task.outputs))
 
     # ------------------------------------------------------------------ results and callbacks
 

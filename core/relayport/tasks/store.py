@@ -54,6 +54,7 @@ class TaskStoreProtocol(Protocol):
     async def get(self, task_id: str) -> TaskRecord | None: ...
     async def due(self, now: float, limit: int, exclude: frozenset[str] = frozenset()) -> list[TaskRecord]: ...
     async def next_due(self) -> float | None: ...
+    async def delete(self, task_id: str) -> bool: ...
 
 
 def _row(task: TaskRecord) -> tuple[object, ...]:
@@ -141,6 +142,14 @@ class TaskStore:
     async def get(self, task_id: str) -> TaskRecord | None:
         rows = await self._run("SELECT version, record FROM tasks WHERE id = ?", (task_id,))
         return _load(rows[0]) if rows else None
+
+    async def delete(self, task_id: str) -> bool:
+        """Remove a task; False when there was none."""
+
+        def work(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount == 1
+
+        return await self._in_thread(work)
 
     async def unfinished(self, limit: int = 100) -> list[TaskRecord]:
         rows = await self._run(

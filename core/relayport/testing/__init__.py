@@ -5,6 +5,7 @@ Installed as a pytest plugin (entry point `pytest11: relayport`) with `pip insta
 
 from relayport.testing.fakes import FakeOpenAI, FakeUpstream, RecordedRequest, Reply
 from relayport.testing.servers import GatewayHandle, ServerThread, start_gateway
+from relayport.testing.waiting import wait_for
 
 __all__ = [
     "FakeOpenAI",
@@ -14,4 +15,5 @@ __all__ = [
     "Reply",
     "ServerThread",
     "start_gateway",
+    "wait_for",
 ]

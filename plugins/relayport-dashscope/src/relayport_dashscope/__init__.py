@@ -10,7 +10,9 @@ What differs from OpenAI (see README.md for the whole list):
   call is served by streaming and joining (`joined.py`);
 - a body in the native form (`input` + `parameters`) goes to the native API (`native.py`);
 - one `base_url` serves both APIs, on the Beijing, international or US host (`hosts.py`);
-- business error codes decide status and retries (`errors.py`).
+- business error codes decide status and retries (`errors.py`);
+- media: Wan video and image tasks, qwen-image, qwen-tts (`media.py`) and text-embedding
+  (`embeddings.py`), whose hooks live in `media_hooks.py`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ from relayport.wire.openai_chat import decode_thinking
 from relayport_dashscope import audio, joined, models, native, realtime
 from relayport_dashscope.errors import map_error
 from relayport_dashscope.hosts import DEFAULT_BASE_URL, compat_url
+from relayport_dashscope.media_hooks import (  # noqa: F401  (hook implementations of this plugin)
+    relayport_cancel_request,
+    relayport_embeddings_request,
+    relayport_parse_poll,
+    relayport_parse_submit,
+    relayport_poll_request,
+    relayport_submit_task,
+)
 from relayport_dashscope.stream import DashScopeStreamParser
 
 # No stream-wide quirk options: compatible-mode chunks already carry what OpenAI's chunk schema
@@ -54,10 +64,12 @@ DASHSCOPE = ProviderSpec(
     base_url=DEFAULT_BASE_URL,
     key_env=("DASHSCOPE_API_KEY",),
     auth="bearer",
-    model_patterns=("qwen*", "qwq-*", "qvq-*"),
-    capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "thinking", "search"}),
+    model_patterns=("qwen*", "qwq-*", "qvq-*", "wan*", "text-embedding-v*"),
+    capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "thinking", "search",
+                            "images", "video_generation", "speech", "embeddings"}),
     openai_compat=COMPAT,
-    description="Alibaba DashScope / Model Studio: Qwen, QwQ, QVQ, Qwen-Omni, Qwen-MT",
+    description="Alibaba DashScope / Model Studio: Qwen, QwQ, QVQ, Qwen-Omni, Qwen-MT; Wan video and "
+                "images, qwen-image, qwen-tts, text-embedding",
 )
 
 

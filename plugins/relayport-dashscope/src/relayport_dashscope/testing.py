@@ -31,6 +31,7 @@ import orjson
 from aiohttp import web
 
 from relayport.testing.fakes import FakeOpenAI, RecordedRequest, Reply
+from relayport_dashscope.testing_media import DashScopeMedia
 
 COMPAT = "/compatible-mode/v1/chat/completions"
 TEXT = "/api/v1/services/aigc/text-generation/generation"
@@ -111,6 +112,12 @@ def _media_kinds(messages: list[Any]) -> list[str]:
 class FakeDashScope(FakeOpenAI):
     def __init__(self, api_key: str | None = "sk-fake-dashscope") -> None:
         super().__init__(api_key=api_key)
+        self.wan: DashScopeMedia | None = None  # video, images, speech, embeddings (made on start)
+
+    def start(self) -> FakeDashScope:
+        super().start()
+        self.wan = DashScopeMedia(self.url)
+        return self
 
     @property
     def base_url(self) -> str:
@@ -145,13 +152,23 @@ class FakeDashScope(FakeOpenAI):
     # ------------------------------------------------------------------ routing
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        native = rec.path in (TEXT, MULTIMODAL)
+        assert self.wan is not None
+        if rec.path.startswith("/files/"):  # result URLs: signed, no key, until they expire
+            found = self.wan.file(rec.path[len("/files/"):])
+            if found is None:
+                return web.Response(status=403, text="<Error><Code>AccessDenied</Code>"
+                                                      "<Message>Request has expired.</Message></Error>")
+            return web.Response(body=found[0], content_type=found[1])
+        native = rec.path in (TEXT, MULTIMODAL) or rec.path.startswith("/api/v1/")
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
             return await self.play(request, self.business_error("invalid_api_key", native=native))
         try:
-            body = orjson.loads(rec.body)
+            body = orjson.loads(rec.body) if rec.body else {}
         except orjson.JSONDecodeError:
             return await self.play(request, invalid_parameter("The request body is not valid JSON."))
+        media = self.wan.answer(rec.method, rec.path, rec.headers, body)
+        if media is not None:
+            return await self.play(request, media)
         if rec.path == COMPAT:
             return await self.play(request, self._compat(body))
         if native:

@@ -7,6 +7,9 @@ is translated (parsed and re-encoded), for OpenAI clients too:
 - failures arrive as `base_resp.status_code` in a body sent with HTTP 200 (`errors.py`);
 - a stream repeats the whole message in its last frame and may end without `[DONE]`
   (`response.py`); the client gets OpenAI's stream shape.
+
+Media (Hailuo video with its `file_id` download step, image-01, t2a_v2 speech) lives in
+`media.py`, its hooks in `media_hooks.py`.
 """
 
 from __future__ import annotations
@@ -22,22 +25,29 @@ from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, ProviderSpec
 from relayport_minimax import request as _request
 from relayport_minimax.errors import business_error, vendor_code
+from relayport_minimax.media_hooks import (  # noqa: F401  (hook implementations of this plugin)
+    relayport_parse_poll,
+    relayport_parse_submit,
+    relayport_poll_request,
+    relayport_submit_task,
+)
 from relayport_minimax.response import MiniMaxStreamParser, parse
 
 _COMMON = dict(
     auth="bearer",
-    model_patterns=("MiniMax-*", "minimax-*"),
-    capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision"}),
+    model_patterns=("MiniMax-*", "minimax-*", "image-01*", "speech-*", "T2V-01*", "I2V-01*", "S2V-01*"),
+    capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "images", "video_generation",
+                            "speech"}),
 )
 
 MINIMAX = ProviderSpec(
     name="minimax", base_url="https://api.minimax.io/v1", key_env=("MINIMAX_API_KEY",),
-    description="MiniMax M-series chat (international, api.minimax.io)", **_COMMON,  # type: ignore[arg-type]
+    description="MiniMax M-series chat, Hailuo video, image-01, speech (international, api.minimax.io)", **_COMMON,  # type: ignore[arg-type]
 )
 # The mainland platform is a separate account system with its own keys and host.
 MINIMAX_CN = ProviderSpec(
     name="minimax-cn", base_url="https://api.minimaxi.com/v1", key_env=("MINIMAX_CN_API_KEY",),
-    description="MiniMax M-series chat (mainland China, api.minimaxi.com)", **_COMMON,  # type: ignore[arg-type]
+    description="MiniMax M-series chat, Hailuo video, image-01, speech (mainland China, api.minimaxi.com)", **_COMMON,  # type: ignore[arg-type]
 )
 
 

@@ -34,13 +34,17 @@ def _matches(model: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(low, p) for p in patterns)
 
 
-def chat_url(deployment: Deployment) -> str:
-    """The chat endpoint; a base URL given as the bare host (`https://api.minimaxi.com`) means
-    its `/v1`, where MiniMax's OpenAI-compatible API lives."""
+def v1_url(deployment: Deployment, path: str) -> str:
+    """A `/v1` endpoint; a base URL given as the bare host (`https://api.minimaxi.com`) means its
+    `/v1`, where MiniMax's APIs (chat, video, images, speech, files) live."""
     base = deployment.base_url.rstrip("/")
     if not urlsplit(base).path:
         base += "/v1"
-    return base + CHAT_PATH
+    return base + path
+
+
+def chat_url(deployment: Deployment) -> str:
+    return v1_url(deployment, CHAT_PATH)
 
 
 def check_media(request: ChatRequest, model: str) -> None:

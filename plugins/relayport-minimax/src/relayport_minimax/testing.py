@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 
 from relayport.testing.fakes import FakeUpstream, RecordedRequest, Reply
+from relayport_minimax.testing_media import JPEG, MiniMaxMedia, failure
 
 _SENSITIVE = {"input_sensitive": False, "output_sensitive": False, "input_sensitive_type": 0,
               "output_sensitive_type": 0, "output_sensitive_int": 0}
@@ -48,6 +49,12 @@ class FakeMiniMax(FakeUpstream):
         self.done = done
         self.finish_in_delta = finish_in_delta
         self.turns: deque[dict[str, Any]] = deque()
+        self.media: MiniMaxMedia | None = None  # video, files, images, speech (made on start)
+
+    def start(self) -> FakeMiniMax:
+        super().start()
+        self.media = MiniMaxMedia(self.url)
+        return self
 
     @property
     def base_url(self) -> str:
@@ -87,6 +94,10 @@ class FakeMiniMax(FakeUpstream):
     # ---------------------------------------------------------------- serving
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        if self.media is not None and not rec.path.endswith(("/v1/chat/completions", "/v1/text/chatcompletion_v2")):
+            answered = await self._media(request, rec)
+            if answered is not None:
+                return answered
         if not rec.path.endswith(("/v1/chat/completions", "/v1/text/chatcompletion_v2")):
             return web.json_response({"base_resp": {"status_code": 404, "status_msg": "not found"}},
                                      status=404)
@@ -108,6 +119,24 @@ class FakeMiniMax(FakeUpstream):
             code = turn["fail_code"]
             return await self.play(request, self.business_error(code, _MESSAGES.get(code, "error")))
         return await self.play(request, Reply.json(self._completion(body, turn)))
+
+    async def _media(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse | None:
+        assert self.media is not None
+        if rec.path.startswith("/download/"):  # download URLs: no key, until they expire
+            video = self.media.download(rec.path[len("/download/"):].removesuffix(".mp4"))
+            return web.Response(body=video, content_type="video/mp4") if video else web.Response(
+                status=403, text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
+        if rec.path.startswith("/images/"):
+            return web.Response(body=JPEG, content_type="image/jpeg")
+        if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
+            return await self.play(request, failure(1004, "login fail: Please carry the API secret key in the "
+                                                          "'Authorization' field of the request header"))
+        try:
+            body = orjson.loads(rec.body) if rec.body else {}
+        except orjson.JSONDecodeError:
+            return await self.play(request, failure(2013, "invalid params, json parse error"))
+        reply = self.media.answer(rec.method, rec.path, rec.query, body)
+        return await self.play(request, reply) if reply is not None else None
 
     def _echo(self, body: dict[str, Any]) -> dict[str, Any]:
         last = next((m for m in reversed(body.get("messages") or []) if m.get("role") == "user"), {})
