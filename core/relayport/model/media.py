@@ -50,6 +50,9 @@ class MediaRequest:
     seed: int | None = None
     media: MediaInputs = attrs.field(factory=MediaInputs)
     extra: dict[str, Any] = attrs.field(factory=dict)
+    # The client asked for a task (`async: true`): vendors with a sync and an async endpoint
+    # for the same model (Zhipu's GLM-Image) pick the async one.
+    asynchronous: bool = False
 
 
 @attrs.define
