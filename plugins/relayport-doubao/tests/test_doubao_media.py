@@ -20,6 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"
 SEEDANCE = "doubao-seedance-1-5-pro-251215"
 SEEDREAM = "doubao-seedream-4-0-250828"
 EMBED = "doubao-embedding-text-240715"
+VISION_EMBED = "doubao-embedding-vision-250615"
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def ark() -> Iterator[FakeArkMedia]:
 @pytest.fixture
 def gw(relayport_gateway, ark):
     models = [{"name": m, "provider": "doubao", "base_url": ark.base_url, "api_key": KEY}
-              for m in (SEEDANCE, SEEDREAM, EMBED)]
+              for m in (SEEDANCE, SEEDREAM, EMBED, VISION_EMBED)]
     return relayport_gateway({"auth": {"keys": ["gw-key"]}, "models": models,
                               "tasks": {"poll_interval": 0.05, "jitter": 0.0}}, env={})
 
@@ -186,3 +187,20 @@ def test_embeddings_both_encodings(client, ark):
     floats = client.embeddings.create(model=EMBED, input="x", encoding_format="float")
     assert floats.data[0].embedding == pytest.approx(vector("x", 2560), abs=1e-6)
     assert floats.usage.prompt_tokens == 2
+
+
+def test_vision_embeddings_one_vector_per_call(client, gw, ark):
+    one = client.embeddings.create(model=VISION_EMBED, input="天空", dimensions=1024)
+    assert ark.last.path == "/api/v3/embeddings/multimodal"
+    assert ark.last.json() == {"model": VISION_EMBED, "input": [{"type": "text", "text": "天空"}],
+                               "encoding_format": "float", "dimensions": 1024}
+    assert one.data[0].embedding == pytest.approx(vector("天空", 1024), abs=1e-6)
+    items = [{"type": "text", "text": "a cat"}, {"type": "image_url", "image_url": {"url": "https://e.com/c.png"}}]
+    r = httpx.post(gw.openai_base_url + "/embeddings", headers=gw.headers(),
+                   json={"model": VISION_EMBED, "input": items})
+    assert r.status_code == 200, r.text
+    assert ark.last.json()["input"] == items and r.json()["usage"]["prompt_tokens"] == 1010
+    assert r.json()["data"][0]["embedding"] == pytest.approx(vector("a cat|https://e.com/c.png", 2048), abs=1e-6)
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.embeddings.create(model=VISION_EMBED, input=["a", "b"])
+    assert exc.value.param == "input" and "one vector per call" in exc.value.message

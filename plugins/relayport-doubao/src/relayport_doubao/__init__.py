@@ -9,8 +9,8 @@ Ark speaks OpenAI chat, so OpenAI clients pass through; what differs is mapped o
   model-id access is off;
 - Ark's error envelope and codes, before a stream and inside it.
 
-Media (Seedance video tasks, Seedream images) lives in `relayport_doubao.media`; embeddings
-are the core's OpenAI-compatible default.
+Media (Seedance video tasks, Seedream images) lives in `relayport_doubao.media`; text
+embeddings are the core's OpenAI-compatible default, vision embeddings `relayport_doubao.embeddings`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,19 @@ from relayport import hookimpl
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.model.media import MediaRequest, SubmittedTask, TaskRecord, TaskUpdate
+from relayport.model.media import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    MediaRequest,
+    SubmittedTask,
+    TaskRecord,
+    TaskUpdate,
+)
 from relayport.model.usage import Usage
 from relayport.openai_compat import OpenAICompat, adapt_body
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
 from relayport.wire import openai_chat
-from relayport_doubao import media
+from relayport_doubao import embeddings, media
 from relayport_doubao.body import adapt_parts, apply_thinking
 from relayport_doubao.errors import envelope_error
 from relayport_doubao.stream import ArkStreamParser
@@ -152,3 +159,14 @@ def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: Ups
 @hookimpl
 def relayport_cancel_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
     return media.cancel(deployment, task)
+
+
+@hookimpl
+def relayport_embeddings_request(deployment: Deployment, request: EmbeddingRequest) -> UpstreamRequest | None:
+    return embeddings.request(deployment, request) if embeddings.is_multimodal(deployment) else None
+
+
+@hookimpl
+def relayport_parse_embeddings(deployment: Deployment, request: EmbeddingRequest,
+                               response: UpstreamResponse) -> EmbeddingResponse | None:
+    return embeddings.parse(response) if embeddings.is_multimodal(deployment) else None

@@ -58,6 +58,8 @@ class FakeArkMedia(FakeUpstream):
             return self._image(rec.json())
         if path == "/embeddings" and rec.method == "POST":
             return self._embeddings(rec.json())
+        if path == "/embeddings/multimodal" and rec.method == "POST":
+            return self._multimodal(rec.json())
         return error(404, "NotFound", "The requested resource was not found.")
 
     def _submit(self, body: dict[str, Any]) -> web.Response:
@@ -166,3 +168,22 @@ class FakeArkMedia(FakeUpstream):
         tokens = sum(len(t.split()) + 1 for t in texts)
         return web.json_response({"created": int(time.time()), "id": "021764-emb", "model": model, "object": "list",
                                   "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    def _multimodal(self, body: dict[str, Any]) -> web.Response:
+        model = str(body.get("model") or "")
+        if "embedding-vision" not in model:
+            return error(404, "InvalidEndpointOrModel.NotFound", f"The model or endpoint {model} does not exist.")
+        items = body.get("input")
+        if not isinstance(items, list) or not items or any(
+                not isinstance(i, dict) or i.get("type") not in ("text", "image_url", "video_url") for i in items):
+            return error(400, "InvalidParameter", "The parameter input is invalid.", "input")
+        dims = body.get("dimensions", 2048)
+        if dims not in (1024, 2048):
+            return error(400, "InvalidParameter", "The parameter dimensions must be 1024 or 2048.", "dimensions")
+        key = "|".join(str(i.get("text") or (i.get("image_url") or i.get("video_url") or {}).get("url")) for i in items)
+        images = sum(1 for i in items if i["type"] != "text")
+        return web.json_response({
+            "created": int(time.time()), "id": "021764-mm", "model": model, "object": "list",
+            "data": {"embedding": vector(key, dims), "object": "embedding"},
+            "usage": {"prompt_tokens": 10 + 1000 * images, "total_tokens": 10 + 1000 * images,
+                      "prompt_tokens_details": {"text_tokens": 10, "image_tokens": 1000 * images}}})
