@@ -39,6 +39,20 @@ class UpstreamResponse:
     headers: Mapping[str, str]
     body: bytes
 
+    def json_object(self, vendor: str) -> dict[str, Any]:
+        """The body as a JSON object; a 502 naming the vendor when it is not one."""
+        import orjson
+
+        from relayport.model.errors import GatewayError
+
+        try:
+            obj = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise GatewayError(502, f"{vendor}: the answer is not a JSON object.", code="bad_upstream_response")
+        return obj
+
 
 @attrs.define
 class Fetched:

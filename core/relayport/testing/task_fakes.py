@@ -10,10 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from relayport.testing.fakes import RecordedRequest
+from relayport.testing.openai_media import MP4, PNG
 
-MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 16
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+__all__ = ["MP4", "PNG", "ExpiringFiles", "TaskBook"]
 
 
 class TaskBook:

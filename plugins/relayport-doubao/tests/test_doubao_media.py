@@ -4,7 +4,6 @@ text embeddings; the unified form, OpenAI's SDK and `?format=native`."""
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import openai
 import pytest
 
 from relayport.testing.openai_media import vector
+from relayport.testing.polling import wait_for
 from relayport.testing.task_fakes import MP4, PNG
 from relayport_doubao.fake_media import KEY, FakeArkMedia
 
@@ -42,16 +42,6 @@ def gw(relayport_gateway, ark):
 @pytest.fixture
 def client(gw) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.openai_base_url, api_key="gw-key", max_retries=0, timeout=20)
-
-
-def wait_for(fn, timeout: float = 10.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def get(gw, task_id: str, query: str = "") -> dict[str, Any]:

@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from relayport.testing.openai_media import vector
+from relayport.testing.polling import wait_for
 from relayport.testing.task_fakes import MP4, PNG
 from relayport_gemini.fake_media import KEY, FakeGeminiMedia
 
@@ -43,16 +44,6 @@ def gw(relayport_gateway, google):
 @pytest.fixture
 def client(gw) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.openai_base_url, api_key="gw-key", max_retries=0, timeout=20)
-
-
-def wait_for(fn, timeout: float = 10.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def final(gw, task_id: str) -> dict[str, Any]:

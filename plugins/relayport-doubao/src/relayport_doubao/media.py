@@ -134,13 +134,7 @@ def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
 
 
 def load(response: UpstreamResponse) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, "doubao: the answer is not JSON.", code="bad_upstream_response") from None
-    if not isinstance(obj, dict):
-        raise GatewayError(502, "doubao: the answer is not a JSON object.", code="bad_upstream_response")
-    return obj
+    return response.json_object("doubao")
 
 
 def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:

@@ -77,10 +77,7 @@ def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
 
 
 def parse_submit(dep: Deployment, response: UpstreamResponse) -> SubmittedTask:
-    try:
-        obj = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, "gemini: the answer is not JSON.", code="bad_upstream_response") from None
+    obj = response.json_object("gemini")
     outputs: list[MediaOutput] = []
     usage = None
     if is_imagen(dep):

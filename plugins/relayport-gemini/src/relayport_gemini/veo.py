@@ -81,18 +81,8 @@ def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
                            adjustments=adjustments)
 
 
-def _load(response: UpstreamResponse) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, "gemini: the answer is not JSON.", code="bad_upstream_response") from None
-    if not isinstance(obj, dict):
-        raise GatewayError(502, "gemini: the answer is not a JSON object.", code="bad_upstream_response")
-    return obj
-
-
 def parse_submit(response: UpstreamResponse) -> SubmittedTask:
-    op = _load(response)
+    op = response.json_object("gemini")
     if not isinstance(op.get("name"), str):
         raise GatewayError(502, "gemini: the operation has no name.", code="bad_upstream_response")
     return SubmittedTask(op["name"], update(op))
@@ -103,7 +93,7 @@ def poll(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
 
 
 def parse_poll(response: UpstreamResponse) -> TaskUpdate:
-    return update(_load(response))
+    return update(response.json_object("gemini"))
 
 
 def update(op: dict[str, Any]) -> TaskUpdate:
