@@ -87,6 +87,14 @@ def test_references_and_audio_roles(gw, ark):
         {"type": "audio_url", "audio_url": {"url": "https://e.com/voice.mp3"}, "role": "reference_audio"}]
 
 
+def test_knobs_seedance_lacks_are_said(gw, ark):
+    r = httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(), json={
+        "model": SEEDANCE, "prompt": "x", "fps": 30, "negative_prompt": "blur"})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-relayport-adjustments"] == "fps and negative_prompt dropped: Seedance has none"
+    assert ark.requests[0].json() == {"model": SEEDANCE, "content": [{"type": "text", "text": "x"}]}
+
+
 def test_mixed_modes_are_ark_400(gw):
     r = httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(), json={
         "model": SEEDANCE, "prompt": "x", "images": ["https://e.com/a.png", "https://e.com/b.png"],

@@ -93,8 +93,10 @@ def test_seed_cogvideox_video(gw, zhipu):
     task = r.json()
     assert task["id"] == task["task_id"] and task["id"].startswith("task_")
     assert zhipu.requests[0].path == "/api/paas/v4/videos/generations"
+    # CogVideoX renders at 30 or 60 fps only: the seed's 24 would be Zhipu's 400.
     assert zhipu.requests[0].json() == {"model": "cogvideox-3", "prompt": "从城市街头推镜到远处的霓虹广告牌。",
-                                        "image_url": "https://example.com/street-frame.png", "fps": 24}
+                                        "image_url": "https://example.com/street-frame.png", "fps": 30}
+    assert r.headers["x-relayport-adjustments"] == "fps 24 sent as 30: CogVideoX renders 30 or 60"
     done = finished(gw, "/v1/videos/generations", task["id"])
     assert done["status"] == "succeeded" and done["vendor"]["task_status"] == "SUCCESS"
     polls = {q.path for q in zhipu.requests if q.method == "GET" and not q.path.startswith("/files/")}
@@ -104,6 +106,15 @@ def test_seed_cogvideox_video(gw, zhipu):
     assert content.content == MP4 and content.headers["content-type"] == "video/mp4"
     part = httpx.get(done["result"]["outputs"][0]["url"], headers={**gw.headers(), "Range": "bytes=8-11"})
     assert part.status_code == 206 and part.content == MP4[8:12]
+
+
+def test_resolution_and_ratio_become_a_size_and_unknown_knobs_are_said(gw, zhipu):
+    r = httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(), json={
+        "model": "cogvideox-3", "prompt": "x", "resolution": "1080P", "aspect_ratio": "9:16", "fps": 60,
+        "negative_prompt": "blur", "style": "anime"})
+    assert r.status_code == 200, r.text
+    assert zhipu.requests[0].json() == {"model": "cogvideox-3", "prompt": "x", "fps": 60, "size": "1080x1920"}
+    assert r.headers["x-relayport-adjustments"] == "style and negative_prompt dropped: Zhipu has none"
 
 
 def test_first_and_last_frame_and_extra_images(gw, zhipu):

@@ -100,8 +100,9 @@ def video(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
         body["duration"] = round(request.duration)
     if request.seed is not None:
         body["seed"] = request.seed
-    if request.negative_prompt:
-        adjustments.append("negative_prompt dropped: Seedance has none")
+    dropped = [f for f in ("fps", "style") if f in request.extra] + (["negative_prompt"] if request.negative_prompt else [])
+    if dropped:
+        adjustments.append(f"{' and '.join(dropped)} dropped: Seedance has none")
     return UpstreamRequest("POST", dep.url(TASKS), _headers(dep), orjson.dumps(body), adjustments=adjustments)
 
 

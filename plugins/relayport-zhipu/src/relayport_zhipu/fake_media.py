@@ -63,6 +63,8 @@ class FakeZhipuMedia(FakeUpstream):
             return glm_error(400, "1214", "prompt 与 image_url 不能同时为空")
         if isinstance(prompt, str) and len(prompt) > 512:
             return glm_error(400, "1261", "prompt 超过最大长度 512")
+        if body.get("fps", 30) not in (30, 60):
+            return glm_error(400, "1214", "fps 参数不合法，仅支持 30 或 60")
         if isinstance(image, list) and not 1 <= len(image) <= 2:
             return glm_error(400, "1214", "image_url 最多两张（首帧、尾帧）")
         task = self.book.add(f"{int(time.time())}-{len(self.book.tasks) + 1}", kind="video", model=model, body=body)

@@ -40,6 +40,9 @@ _NOT_ZHIPU = frozenset({"operation", "seconds", "style", "watermark", "mask"})
 # CogVideoX takes one image (first frame) or two (first and last frame); the seed's aggregator
 # says "1~4 reference frames", which no Zhipu document backs: the first two are sent.
 _MAX_FRAMES = 2
+_FPS = (30, 60)  # CogVideoX renders at these rates only
+# The unified form's `resolution` as CogVideoX's landscape `size`.
+_RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 
 
 def _headers(dep: Deployment) -> dict[str, str]:
@@ -51,20 +54,39 @@ def _size(size: str | None) -> str | None:
     return f"{wh[0]}x{wh[1]}" if wh else size
 
 
-def _base(request: MediaRequest, dep: Deployment) -> dict[str, Any]:
+def _base(request: MediaRequest, dep: Deployment, adjustments: list[str]) -> dict[str, Any]:
     body: dict[str, Any] = {k: v for k, v in request.extra.items() if k not in _NOT_ZHIPU}
     body.update(model=dep.model, prompt=request.prompt or "")
     if request.size:
         body["size"] = _size(request.size)
     if isinstance(request.extra.get("watermark"), bool):
         body["watermark_enabled"] = request.extra["watermark"]
+    dropped = (["style"] if request.extra.get("style") else []) + (["negative_prompt"] if request.negative_prompt else [])
+    if dropped:
+        adjustments.append(f"{' and '.join(dropped)} dropped: Zhipu has none")
     return body
+
+
+def _video_knobs(request: MediaRequest, body: dict[str, Any], adjustments: list[str]) -> None:
+    """The seed's `resolution` and `aspect_ratio` as a `size`; `fps` onto the rates CogVideoX has."""
+    wh = _RESOLUTIONS.get((request.resolution or "").lower())
+    if wh and "size" not in body:
+        w, h = wh
+        ratio = request.aspect_ratio or "16:9"
+        body["size"] = f"{h}x{w}" if ratio == "9:16" else f"{h}x{h}" if ratio == "1:1" else f"{w}x{h}"
+    elif request.resolution and "size" not in body:
+        adjustments.append(f"resolution {request.resolution} dropped: CogVideoX takes 720P 1080P or 4K")
+    fps = body.get("fps")
+    if isinstance(fps, (int, float)) and fps not in _FPS and str(body["model"]).startswith("cogvideox"):
+        body["fps"] = min(_FPS, key=lambda f: abs(f - fps))
+        adjustments.append(f"fps {fps:g} sent as {body['fps']}: CogVideoX renders 30 or 60")
 
 
 def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
     adjustments: list[str] = []
-    body = _base(request, dep)
+    body = _base(request, dep, adjustments)
     if request.kind is MediaKind.VIDEO:
+        _video_knobs(request, body, adjustments)
         frames = request.media.images[:_MAX_FRAMES]
         if len(request.media.images) > _MAX_FRAMES:
             adjustments.append(f"images after the first {_MAX_FRAMES} dropped")
