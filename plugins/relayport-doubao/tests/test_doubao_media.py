@@ -161,6 +161,14 @@ def test_seedream_with_the_openai_sdk(client, ark):
     assert group.usage is not None and group.usage.output_tokens == 4 * 16384
 
 
+def test_seedream_edit_with_the_openai_sdk(client, ark):
+    result = client.images.edit(model=SEEDREAM, image=("in.png", PNG, "image/png"), prompt="make it winter")
+    assert result.data[0].url.startswith(ark.url + "/files/")
+    sent = ark.last.json()
+    assert sent == {"model": SEEDREAM, "prompt": "make it winter",
+                    "image": "data:image/png;base64," + base64.b64encode(PNG).decode()}
+
+
 def test_seedream_seed_form_answers_natively(gw, ark):
     r = httpx.post(gw.url + "/v1/images/generations", headers=gw.headers(), json={
         "model": SEEDREAM, "messages": [{"role": "user", "content": "一片宁静的竹林"}],
