@@ -93,11 +93,28 @@ def test_veo_frames_as_inline_images_and_native_operation(gw, google):
     assert google.file_downloads == 1  # served from the store, not fetched again
 
 
-def test_veo_image_urls_are_refused_clearly(gw, google):
+def test_veo_image_urls_are_downloaded_by_the_gateway(relayport_gateway, google):
+    """Seed 003's form names frames by URL; Google takes only bytes, so the gateway fetches them."""
+    gw = relayport_gateway({"models": [{"name": VEO, "provider": "gemini", "base_url": google.url, "api_key": KEY}],
+                            "fetch": {"allow_private": True}}, env={})
+    url = google.files.publish(google.url, "frame.png", PNG, "image/png")
+    r = httpx.post(gw.url + "/v1/videos/generations", json={
+        "model": VEO, "messages": [{"role": "user", "content": "it comes alive"}], "images": [url],
+        "media_roles": {"images": ["first_frame"]}})
+    assert r.status_code == 200, r.text
+    submit = next(q for q in google.requests if q.path.endswith(":predictLongRunning"))
+    assert submit.json()["instances"][0]["image"] == {"bytesBase64Encoded": base64.b64encode(PNG).decode(),
+                                                      "mimeType": "image/png"}
+
+
+def test_veo_private_image_urls_are_refused(gw, google):
     r = httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(),
-                   json={"model": VEO, "prompt": "x", "images": ["https://example.com/a.png"]})
+                   json={"model": VEO, "prompt": "x", "images": [google.url + "/files/a.png"]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_url"
+    assert not google.requests  # neither fetched nor submitted
+    r = httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(),
+                   json={"model": VEO, "prompt": "x", "images": ["ftp://example.com/a.png"]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "images[0]"
-    assert not google.requests
 
 
 def test_veo_vendor_validation_error(gw):

@@ -58,7 +58,7 @@ def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
                                adjustments=adjustments)
     parts: list[dict[str, Any]] = [{"text": request.prompt or ""}]
     for i, url in enumerate(request.media.images):
-        blob = image_object(url, f"images[{i}]")
+        blob = image_object(url, f"images[{i}]", request.fetched)
         parts.append({"inlineData": {"mimeType": blob["mimeType"], "data": blob["bytesBase64Encoded"]}})
     image_config: dict[str, Any] = {}
     ratio = request.aspect_ratio or aspect_ratio(request.size, RATIOS, adjustments)

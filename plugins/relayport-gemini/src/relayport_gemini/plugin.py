@@ -21,7 +21,7 @@ from relayport.model.media import (
     TaskUpdate,
 )
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_gemini import embeddings, errors, images, media, veo, vocab
+from relayport_gemini import embeddings, errors, generation, images, media, veo, vocab
 from relayport_gemini.egress import build_request
 from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
@@ -104,6 +104,11 @@ def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> Upst
         return images.submit(deployment, request)
     raise GatewayError(400, f"gemini: model '{request.model}' does not make speech here.", param="model",
                        code="unsupported_operation")
+
+
+@hookimpl
+def relayport_media_urls_to_fetch(deployment: Deployment, request: MediaRequest) -> list[str] | None:
+    return generation.urls_to_fetch(request) if _mine(deployment) else None
 
 
 @hookimpl

@@ -45,13 +45,13 @@ def _images(request: MediaRequest, instance: dict[str, Any]) -> None:
                                                      "last_frame" if len(images) == 2 else "reference")
         field = f"images[{i}]"
         if role == "first_frame" and "image" not in instance:
-            instance["image"] = image_object(url, field)
+            instance["image"] = image_object(url, field, request.fetched)
         elif role == "last_frame":
-            instance["lastFrame"] = image_object(url, field)
+            instance["lastFrame"] = image_object(url, field, request.fetched)
         else:
             kind = "style" if role == "style" else "asset"
             instance.setdefault("referenceImages", []).append(
-                {"image": image_object(url, field), "referenceType": kind})
+                {"image": image_object(url, field, request.fetched), "referenceType": kind})
 
 
 def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
