@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import orjson
+
+from relayport.model.errors import GatewayError
 
 
 @attrs.define
@@ -40,11 +43,7 @@ class UpstreamResponse:
     body: bytes
 
     def json_object(self, vendor: str) -> dict[str, Any]:
-        """The body as a JSON object; a 502 naming the vendor when it is not one."""
-        import orjson
-
-        from relayport.model.errors import GatewayError
-
+        """The body as a JSON object; a 502 naming `vendor` when it is not one."""
         try:
             obj = orjson.loads(self.body)
         except orjson.JSONDecodeError:

@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from relayport.testing.openai_media import vector
-from relayport.testing.polling import wait_for
 from relayport.testing.task_fakes import MP4, PNG
+from relayport.testing.waiting import wait_for
 from relayport_doubao.fake_media import KEY, FakeArkMedia
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
