@@ -21,6 +21,7 @@ from relayport.model import (
     Finish,
     GatewayError,
     ImageBlock,
+    MediaInputs,
     MediaKind,
     MediaOutput,
     MediaRequest,
@@ -37,6 +38,7 @@ from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import TaskStore
 from relayport.testing.fakes import Reply
 from relayport.upstream import new_session
+from relayport.urlguard import FetchPolicy, new_fetch_session
 from relayport.wire import openai_chat
 from relayport.wire.sse import payloads
 from tests.fake_echo import ECHO_KEY
@@ -299,6 +301,54 @@ async def test_hook_relayport_submit_task(video_runner, fake_upstream):
     assert fake_upstream.last.headers["authorization"] == "Bearer vid-key"
     assert task.vendor_task_id == "job-77" and task.status is TaskStatus.QUEUED
     assert task.id.startswith("task_") and "job-77" not in task.id and len(task.id) > 20
+
+
+async def test_hook_relayport_media_urls_to_fetch(tmp_path, fake_upstream):
+    """The plugin names a URL; the core downloads it for the submit and keeps it out of the store."""
+    seen: list[dict] = []
+
+    class Inline(Video):
+        @hookimpl
+        def relayport_media_urls_to_fetch(self, deployment, request):
+            return [u for u in request.media.images if u.startswith("http")]
+
+        @hookimpl
+        def relayport_submit_task(self, deployment, request):
+            seen.append(dict(request.fetched))
+            got = request.fetched[request.media.images[0]]
+            return UpstreamRequest("POST", deployment.url("/videos"), deployment.auth_headers(),
+                                   json={"image": got.body.decode(), "type": got.content_type})
+
+    plugins = load_plugins({}, extra_plugins={"vid": Inline()})
+    config = parse_config({"models": [{"name": "v", "provider": "vid", "base_url": fake_upstream.url,
+                                       "api_key": "vid-key"}]})
+    store = TaskStore(str(tmp_path / "tasks.sqlite3"))
+    await store.open()
+    session, fetching = new_session(), new_fetch_session(FetchPolicy(allow_private=True))
+    runner = TaskRunner(store, session, Router(config, plugins, {}), fetch_session=fetching,
+                        fetch_policy=FetchPolicy(allow_private=True))
+    dep = runner.router.resolve("v")[0]
+    try:
+        fake_upstream.push(Reply(body=b"frame-bytes", headers={"Content-Type": "image/png"}), Reply.json({"job": "j"}))
+        url = fake_upstream.url + "/frame.png"
+        request = MediaRequest(MediaKind.VIDEO, "v", prompt="x", media=MediaInputs(images=[url]))
+        task = await runner.submit(dep, request)
+        assert fake_upstream.requests[0].path == "/frame.png"
+        assert fake_upstream.last.json() == {"image": "frame-bytes", "type": "image/png"}
+        assert list(seen[0]) == [url] and task.request.fetched == {}
+        stored = await store.get(task.id)
+        assert stored is not None and stored.request.fetched == {} and stored.request.media.images == [url]
+        # A URL the policy refuses is the client's 400, and the vendor is not called.
+        strict = TaskRunner(store, session, runner.router, fetch_session=fetching, fetch_policy=FetchPolicy())
+        before = len(fake_upstream.requests)
+        with pytest.raises(GatewayError) as exc:
+            await strict.submit(dep, MediaRequest(MediaKind.VIDEO, "v", prompt="x", media=MediaInputs(images=[url])))
+        assert exc.value.status == 400 and exc.value.code == "invalid_url"
+        assert len(fake_upstream.requests) == before
+    finally:
+        await session.close()
+        await fetching.close()
+        await store.close()
 
 
 async def test_hook_relayport_parse_submit(video_runner, fake_upstream):

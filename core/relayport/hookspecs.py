@@ -205,6 +205,22 @@ def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> Upst
 
 
 @hookspec(firstresult=True)
+def relayport_media_urls_to_fetch(deployment: Deployment, request: MediaRequest) -> list[str] | None:
+    """Name the client URLs the gateway must download before `relayport_submit_task`.
+
+    The media form of `relayport_urls_to_fetch`, for vendors that take input images only as
+    bytes (Veo, Gemini image models). The core fetches each URL through `relayport.urlguard`
+    (the `[fetch]` policy; a refusal is the client's 400) into ``request.fetched`` (URL ->
+    `relayport.urlguard.Fetched`) for `relayport_submit_task`; the bytes are not stored with the task.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment about to serve the task.
+    :param request: the canonical media request; URLs already in ``request.fetched`` are not fetched again.
+    """
+
+
+@hookspec(firstresult=True)
 def relayport_parse_submit(
     deployment: Deployment, request: MediaRequest, response: UpstreamResponse
 ) -> SubmittedTask | None:
@@ -340,6 +356,7 @@ PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_map_error",
     "relayport_stream_parser",
     "relayport_submit_task",
+    "relayport_media_urls_to_fetch",
     "relayport_parse_submit",
     "relayport_poll_request",
     "relayport_parse_poll",

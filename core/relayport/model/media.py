@@ -9,6 +9,7 @@ import attrs
 
 from relayport.model.chat import MediaInputs
 from relayport.model.errors import GatewayError
+from relayport.model.http import Fetched
 from relayport.model.usage import Usage
 
 
@@ -50,6 +51,12 @@ class MediaRequest:
     seed: int | None = None
     media: MediaInputs = attrs.field(factory=MediaInputs)
     extra: dict[str, Any] = attrs.field(factory=dict)
+    # The client asked for a task (`async: true`): vendors with a sync and an async endpoint
+    # for the same model (Zhipu's GLM-Image) pick the async one.
+    asynchronous: bool = False
+    # Downloads the plugin asked for (`relayport_media_urls_to_fetch`): URL -> Fetched. Only for
+    # `relayport_submit_task`; the runner empties it before the task is stored.
+    fetched: dict[str, Fetched] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 @attrs.define

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from relayport import upstream
+from relayport import upstream, urlguard
 from relayport.config import TasksConfig
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -136,7 +136,11 @@ class TaskRunner:
         """Start a task. A synchronous vendor's finished answer is stored only with `keep_sync`
         (or a callback to send): a speech or base64 image answer handed straight to the client
         would only weigh on the store."""
-        up = dep.hooks.relayport_submit_task(deployment=dep, request=request)
+        await self._fetch_urls(dep, request)
+        try:
+            up = dep.hooks.relayport_submit_task(deployment=dep, request=request)
+        finally:
+            request.fetched = {}  # bytes for this submit only: never into the store
         if up is None:
             raise GatewayError(501, f"Provider '{dep.provider.name}' cannot run {request.kind.value} tasks.",
                                code="unsupported_operation")
@@ -179,6 +183,16 @@ class TaskRunner:
             await self.store.put(task)
             self.kick()
         return task
+
+    async def _fetch_urls(self, dep: Deployment, request: MediaRequest) -> None:
+        urls = dep.hooks.relayport_media_urls_to_fetch(deployment=dep, request=request)
+        wanted = [u for u in dict.fromkeys(urls or ()) if u not in request.fetched]
+        if not wanted:
+            return
+        if self.fetch_session is None:
+            raise GatewayError(500, "The gateway has no session for fetching client URLs.")
+        got = await asyncio.gather(*(urlguard.fetch(self.fetch_session, u, self.fetch_policy) for u in wanted))
+        request.fetched.update(zip(wanted, got, strict=True))
 
     # ------------------------------------------------------------------ poll
 

@@ -81,6 +81,7 @@ def decode(body: dict[str, Any], kind: MediaKind) -> MediaRequest:
         aspect_ratio=get(body, "aspect_ratio", str, "aspect_ratio"),
         voice=voice, response_format=get(body, "response_format", str, "response_format"),
         seed=get(body, "seed", int, "seed"), media=media, extra=extra,
+        asynchronous=body.get("async") in (True, "true"),
     )
 
 
@@ -116,3 +117,15 @@ async def read_form(request: web.Request, file_fields: tuple[str, ...]) -> tuple
             except ValueError:
                 raise invalid(key, "an integer") from None
     return fields, files
+
+
+def size_of(size: str | None) -> tuple[int, int] | None:
+    """Width and height from a size as clients spell it: `1024x768`, `1664*928` (DashScope and
+    the seed's form), `1024X768`, `1024×768`. None for anything else (`2K`, `auto`)."""
+    if not size:
+        return None
+    for sep in ("x", "*", "X", "×"):
+        w, found, h = size.partition(sep)
+        if found and w.strip().isdigit() and h.strip().isdigit():
+            return int(w), int(h)
+    return None

@@ -8,6 +8,9 @@ Ark speaks OpenAI chat, so OpenAI clients pass through; what differs is mapped o
 - a model is a model id or an endpoint id (`ep-...`), the only form for accounts whose
   model-id access is off;
 - Ark's error envelope and codes, before a stream and inside it.
+
+Media (Seedance video tasks, Seedream images) lives in `relayport_doubao.media`; text
+embeddings are the core's OpenAI-compatible default, vision embeddings `relayport_doubao.embeddings`.
 """
 
 from __future__ import annotations
@@ -21,10 +24,19 @@ from relayport import hookimpl
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.media import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    MediaRequest,
+    SubmittedTask,
+    TaskRecord,
+    TaskUpdate,
+)
 from relayport.model.usage import Usage
 from relayport.openai_compat import OpenAICompat, adapt_body
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
 from relayport.wire import openai_chat
+from relayport_doubao import embeddings, media
 from relayport_doubao.body import adapt_parts, apply_thinking
 from relayport_doubao.errors import envelope_error
 from relayport_doubao.stream import ArkStreamParser
@@ -41,7 +53,8 @@ DOUBAO = ProviderSpec(
     auth="bearer",
     # Endpoint ids route here too: an account without model-id access calls `ep-...`.
     model_patterns=("doubao-*", "ep-*"),
-    capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "audio"}),
+    capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "audio",
+                            "images", "video_generation", "embeddings"}),
     openai_compat=COMPAT,
     description="ByteDance Doubao (Volcengine Ark)",
 )
@@ -117,3 +130,43 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
     except orjson.JSONDecodeError:
         return None
     return envelope_error(obj, response.status, response.headers)
+
+
+# ---------------------------------------------------------------- media (relayport_doubao.media)
+
+
+@hookimpl
+def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
+    return media.submit(deployment, request)
+
+
+@hookimpl
+def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
+                           response: UpstreamResponse) -> SubmittedTask:
+    return media.parse_submit(request, response)
+
+
+@hookimpl
+def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
+    return media.poll(deployment, task)
+
+
+@hookimpl
+def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+    return media.update(media.load(response))
+
+
+@hookimpl
+def relayport_cancel_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
+    return media.cancel(deployment, task)
+
+
+@hookimpl
+def relayport_embeddings_request(deployment: Deployment, request: EmbeddingRequest) -> UpstreamRequest | None:
+    return embeddings.request(deployment, request) if embeddings.is_multimodal(deployment) else None
+
+
+@hookimpl
+def relayport_parse_embeddings(deployment: Deployment, request: EmbeddingRequest,
+                               response: UpstreamResponse) -> EmbeddingResponse | None:
+    return embeddings.parse(response) if embeddings.is_multimodal(deployment) else None

@@ -45,13 +45,17 @@ _BUILTIN_TOOLS = {"google_search": "googleSearch", "googleSearch": "googleSearch
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "function": "ANY"}
 
 
-def model_path(deployment: Deployment, action: str, stream: bool = False) -> str:
+def api_root(deployment: Deployment) -> str:
+    """The base URL with the API version (`.../v1beta`): resource names (operations) hang off it."""
     version = str(deployment.options.get("api_version") or vocab.API_VERSION)
-    model = deployment.model.removeprefix("models/")
     base = deployment.base_url.rstrip("/")
     # An operator may configure the base URL with the version already on it.
-    prefix = base if base.endswith(("/v1beta", "/v1")) else f"{base}/{version}"
-    url = f"{prefix}/models/{model}:{action}"
+    return base if base.endswith(("/v1beta", "/v1")) else f"{base}/{version}"
+
+
+def model_path(deployment: Deployment, action: str, stream: bool = False) -> str:
+    model = deployment.model.removeprefix("models/")
+    url = f"{api_root(deployment)}/models/{model}:{action}"
     return url + "?alt=sse" if stream else url
 
 

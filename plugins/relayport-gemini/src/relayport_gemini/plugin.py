@@ -11,9 +11,18 @@ from relayport import hookimpl
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.media import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    MediaKind,
+    MediaRequest,
+    SubmittedTask,
+    TaskRecord,
+    TaskUpdate,
+)
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
 from relayport.realtime import RealtimeEndpoint
-from relayport_gemini import errors, live, media, vocab
+from relayport_gemini import embeddings, errors, generation, images, live, media, veo, vocab
 from relayport_gemini.egress import build_request
 from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
@@ -24,10 +33,10 @@ SPEC = ProviderSpec(
     base_url=vocab.DEFAULT_BASE_URL,
     key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
     auth="header:x-goog-api-key",
-    model_patterns=("gemini-*",),
+    model_patterns=("gemini-*", "veo-*", "imagen-*"),
     capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "files",
-                            "thinking", "search"}),
-    description="Google Gemini API (generateContent)",
+                            "thinking", "search", "images", "video_generation", "embeddings"}),
+    description="Google Gemini API (generateContent; Veo, Imagen, image output, embeddings)",
 )
 
 
@@ -86,3 +95,59 @@ def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> Str
 @hookimpl
 def relayport_realtime_endpoint(deployment: Deployment, query: dict[str, str]) -> RealtimeEndpoint | None:
     return live.endpoint(deployment, query) if _mine(deployment) else None
+
+
+# ---------------------------------------------------------------- media: Veo (veo), images, embeddings
+
+
+@hookimpl
+def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
+    if not _mine(deployment):
+        return None
+    if request.kind is MediaKind.VIDEO:
+        return veo.submit(deployment, request)
+    if request.kind is MediaKind.IMAGE:
+        return images.submit(deployment, request)
+    raise GatewayError(400, f"gemini: model '{request.model}' does not make speech here.", param="model",
+                       code="unsupported_operation")
+
+
+@hookimpl
+def relayport_media_urls_to_fetch(deployment: Deployment, request: MediaRequest) -> list[str] | None:
+    return generation.urls_to_fetch(request) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
+                           response: UpstreamResponse) -> SubmittedTask | None:
+    if not _mine(deployment):
+        return None
+    if request.kind is MediaKind.VIDEO:
+        return veo.parse_submit(response)
+    return images.parse_submit(deployment, response)
+
+
+@hookimpl
+def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
+    return veo.poll(deployment, task) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate | None:
+    return veo.parse_poll(response) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_content_request(deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
+    return veo.content(deployment, task, index) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_embeddings_request(deployment: Deployment, request: EmbeddingRequest) -> UpstreamRequest | None:
+    return embeddings.build(deployment, request) if _mine(deployment) else None
+
+
+@hookimpl
+def relayport_parse_embeddings(deployment: Deployment, request: EmbeddingRequest,
+                               response: UpstreamResponse) -> EmbeddingResponse | None:
+    return embeddings.parse(deployment, request, response) if _mine(deployment) else None

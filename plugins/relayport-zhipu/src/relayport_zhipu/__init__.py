@@ -13,6 +13,8 @@ GLM speaks OpenAI chat with these differences, each handled here or by the base'
   all normalised into OpenAI's shapes on passthrough and translation alike;
 - errors: business codes in the body (`relayport_zhipu.errors`); a safety block (1301) that
   arrives inside a started stream ends it with `finish_reason: "content_filter"`.
+
+Media (CogVideoX, CogView / GLM-Image, embedding-3) lives in `relayport_zhipu.media`.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from typing import Any
 from relayport import hookimpl
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
-from relayport.model.http import UpstreamResponse
+from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.media import EmbeddingRequest, MediaRequest, SubmittedTask, TaskRecord, TaskUpdate
 from relayport.model.stream import Finish, StreamError, StreamEvent
 from relayport.openai_compat import OpenAICompat, OpenAIStreamParser, VendorCall, compat_for, passthrough
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
+from relayport_zhipu import media
 from relayport_zhipu import request as glm_request
 from relayport_zhipu.errors import CONTENT_FILTER, map_zhipu_error
 
@@ -46,13 +50,15 @@ COMPAT = OpenAICompat(
     fill_missing=True,       # no object/logprobs on chunks, no refusal on messages
 )
 
-_CAPABILITIES = frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "files", "search"})
+_CAPABILITIES = frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "files", "search",
+                           "images", "video_generation", "embeddings"})
+_PATTERNS = ("glm-*", "cogvideox*", "cogview*", "embedding-*")
 
 ZHIPU = ProviderSpec(
     name="zhipu",
     base_url="https://open.bigmodel.cn/api/paas/v4",
     key_env=("ZHIPUAI_API_KEY", "ZHIPU_API_KEY"),
-    model_patterns=("glm-*",),
+    model_patterns=_PATTERNS,
     capabilities=_CAPABILITIES,
     openai_compat=COMPAT,
     description="Zhipu GLM on BigModel (mainland China)",
@@ -62,7 +68,7 @@ ZAI = ProviderSpec(
     name="zai",
     base_url="https://api.z.ai/api/paas/v4",
     key_env=("ZAI_API_KEY",),
-    model_patterns=("glm-*",),
+    model_patterns=_PATTERNS,
     capabilities=_CAPABILITIES,
     openai_compat=COMPAT,
     description="Zhipu GLM on Z.ai (international)",
@@ -126,3 +132,32 @@ def _stream_patch(base: Callable[[dict[str, Any]], bool], model: str) -> Callabl
         return changed
 
     return patch
+
+
+# ---------------------------------------------------------------- media (relayport_zhipu.media)
+
+
+@hookimpl
+def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
+    return media.submit(deployment, request)
+
+
+@hookimpl
+def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
+                           response: UpstreamResponse) -> SubmittedTask:
+    return media.parse_submit(request, response)
+
+
+@hookimpl
+def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
+    return media.poll(deployment, task)
+
+
+@hookimpl
+def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+    return media.update(media.load(response), task.request.kind)
+
+
+@hookimpl
+def relayport_embeddings_request(deployment: Deployment, request: EmbeddingRequest) -> UpstreamRequest:
+    return media.embeddings_request(deployment, request)
