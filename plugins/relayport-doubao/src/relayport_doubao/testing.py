@@ -53,12 +53,16 @@ class FakeArk(FakeUpstream):
     def queue_text(self, text: str = "", *, reasoning: str | None = None,
                    tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
                    usage: dict[str, Any] | None = None, fail_after: int | None = None,
-                   fail_status: int = 429, error_event: bool = False) -> None:
+                   fail_status: int = 429, error_event: bool = False, drop_after: int | None = None,
+                   error_after: int | None = None) -> None:
         """The next answer; `fail_after=n` breaks a stream with an Ark error after n chunks
-        (`error_event`: as `event: error` rather than a data-only event)."""
+        (`error_event`: as `event: error` rather than a data-only event; `error_after=n`: a 500
+        error there, the conformance suite's spelling); `drop_after=n` closes the connection."""
+        if error_after is not None:
+            fail_after, fail_status = error_after, 500
         self.turns.append(dict(text=text, reasoning=reasoning, tool_calls=tool_calls, finish_reason=finish_reason,
                                usage=usage, fail_after=fail_after, fail_status=fail_status,
-                               error_event=error_event))
+                               error_event=error_event, drop_after=drop_after))
 
     def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
@@ -161,7 +165,7 @@ class FakeArk(FakeUpstream):
             events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": turn["usage"]
                                                     or self.usage(20, 8)}) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
-        return Reply.sse(events)
+        return Reply.sse(events, drop_after=turn.get("drop_after"))
 
 
 def _words(text: str) -> list[str]:

@@ -91,6 +91,12 @@ def _pieces(text: str) -> list[str]:
     return [p for p in out if p]
 
 
+# OpenAI's finish reasons as Gemini says them.
+_FINISH_WORDS = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "tool_calls": "STOP"}
+# What Google's stream carries when generation fails after it began.
+_STREAM_ERROR = {"error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}}
+
+
 class FakeGemini(FakeUpstream):
     """A fake Gemini API. Without scripted turns it answers "echo: <last user text>"."""
 
@@ -120,12 +126,24 @@ class FakeGemini(FakeUpstream):
         self.turns.append(dict(parts=parts, finish=finish, usage=usage, block_reason=block_reason,
                                delay=delay, drop_after=drop_after))
 
-    def queue_text(self, text: str = "", *, reasoning: str | None = None, **kwargs: Any) -> None:
+    def queue_text(self, text: str = "", *, reasoning: str | None = None,
+                   tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
+                   error_after: int | None = None, **kwargs: Any) -> None:
+        """The conformance suite's scripting call, in OpenAI's terms: `finish_reason` as Gemini's
+        word for it, `tool_calls` as `functionCall` parts, `error_after=n` as the error object
+        Google's stream carries after n chunks."""
         parts: list[dict[str, Any]] = []
         if reasoning:
             parts.append({"text": reasoning, "thought": True})
-        parts.append({"text": text})
+        if text or not tool_calls:
+            parts.append({"text": text})
+        for call in tool_calls or ():
+            parts.append({"functionCall": {"name": call["function"]["name"],
+                                           "args": orjson.loads(call["function"]["arguments"] or "{}")}})
+        if finish_reason is not None:
+            kwargs["finish"] = _FINISH_WORDS[finish_reason]
         self.queue_turn(parts, **kwargs)
+        self.turns[-1]["error_after"] = error_after
 
     def error_reply(self, status: int, message: str) -> Reply:
         if status == 429:
@@ -168,12 +186,15 @@ class FakeGemini(FakeUpstream):
         if rec.query.get("alt") == "sse":
             return await self.play(request, Reply.sse(
                 [b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in chunks],
-                delay=turn["delay"], drop_after=turn["drop_after"]))
+                delay=turn["delay"], drop_after=turn["drop_after"], error_after=turn.get("error_after"),
+                error_event=b"data: " + orjson.dumps(_STREAM_ERROR) + b"\r\n\r\n"))
         # Without alt=sse: one JSON array, written element by element as it is generated.
         pieces = [(b"[" if i == 0 else b",\r\n") + orjson.dumps(c) for i, c in enumerate(chunks)]
         pieces.append(b"]")
         reply = Reply.sse(pieces, delay=turn["delay"], drop_after=turn["drop_after"],
-                          headers={"Content-Type": "application/json; charset=UTF-8"})
+                          headers={"Content-Type": "application/json; charset=UTF-8"},
+                          error_after=turn.get("error_after"),
+                          error_event=b",\r\n" + orjson.dumps(_STREAM_ERROR) + b"]")
         return await self.play(request, reply)
 
     @staticmethod

@@ -65,11 +65,16 @@ class FakeMiniMax(FakeUpstream):
     def queue_text(self, text: str = "", *, reasoning: str | None = None,
                    tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
                    usage: dict[str, Any] | None = None, fail_after: int | None = None,
-                   fail_code: int = 1027, output_sensitive: bool = False) -> None:
-        """The next answer; `fail_after=n` breaks a stream with `base_resp` `fail_code` after n chunks."""
+                   fail_code: int = 1027, output_sensitive: bool = False, drop_after: int | None = None,
+                   error_after: int | None = None) -> None:
+        """The next answer; `fail_after=n` breaks a stream with `base_resp` `fail_code` after n chunks
+        (`error_after=n`: the same with the server error 1000, the conformance suite's spelling);
+        `drop_after=n` closes the connection after n events."""
+        if error_after is not None:
+            fail_after, fail_code = error_after, 1000
         self.turns.append(dict(text=text, reasoning=reasoning, tool_calls=tool_calls,
                                finish_reason=finish_reason, usage=usage, fail_after=fail_after,
-                               fail_code=fail_code, output_sensitive=output_sensitive))
+                               fail_code=fail_code, output_sensitive=output_sensitive, drop_after=drop_after))
 
     def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
         out: dict[str, Any] = {"total_tokens": prompt + completion, "total_characters": 0,
@@ -232,10 +237,10 @@ class FakeMiniMax(FakeUpstream):
                 "object": "chat.completion.chunk", "usage": usage, "base_resp": done}) + b"\n\n")
         if self.done:
             events.append(b"data: [DONE]\n\n")
-        return Reply.sse(events)
+        return Reply.sse(events, drop_after=turn.get("drop_after"))
 
 
-_MESSAGES = {1008: "insufficient balance", 1026: "input new_sensitive", 1027: "output new_sensitive",
+_MESSAGES = {1000: "unknown error", 1008: "insufficient balance", 1026: "input new_sensitive", 1027: "output new_sensitive",
              1002: "rate limit", 2013: "invalid params"}
 
 
