@@ -10,7 +10,9 @@ What differs from OpenAI (see README.md for the whole list):
   call is served by streaming and joining (`joined.py`);
 - a body in the native form (`input` + `parameters`) goes to the native API (`native.py`);
 - one `base_url` serves both APIs, on the Beijing, international or US host (`hosts.py`);
-- business error codes decide status and retries (`errors.py`).
+- business error codes decide status and retries (`errors.py`);
+- Anthropic clients (`/v1/messages`) for the text models Model Studio's Anthropic API lists go
+  to `{host}/apps/anthropic` (`x-api-key`), untranslated.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import orjson
 
 from relayport import hookimpl
+from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -36,7 +39,7 @@ from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpe
 from relayport.wire.openai_chat import decode_thinking
 from relayport_dashscope import audio, joined, models, native
 from relayport_dashscope.errors import map_error
-from relayport_dashscope.hosts import DEFAULT_BASE_URL, compat_url
+from relayport_dashscope.hosts import DEFAULT_BASE_URL, api_host, compat_url
 from relayport_dashscope.stream import DashScopeStreamParser
 
 # No stream-wide quirk options: compatible-mode chunks already carry what OpenAI's chunk schema
@@ -56,6 +59,11 @@ DASHSCOPE = ProviderSpec(
     model_patterns=("qwen*", "qwq-*", "qvq-*"),
     capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "thinking", "search"}),
     openai_compat=COMPAT,
+    anthropic=AnthropicEndpoint(
+        path="/apps/anthropic", root=api_host,
+        models=("qwen3-max*", "qwen-max*", "qwen-plus*", "qwen3.[0-9]-plus*", "qwen-flash*", "qwen-turbo*",
+                "qwen3-coder-*"),
+    ),
     description="Alibaba DashScope / Model Studio: Qwen, QwQ, QVQ, Qwen-Omni, Qwen-MT",
 )
 

@@ -7,15 +7,22 @@ is translated (parsed and re-encoded), for OpenAI clients too:
 - failures arrive as `base_resp.status_code` in a body sent with HTTP 200 (`errors.py`);
 - a stream repeats the whole message in its last frame and may end without `[DONE]`
   (`response.py`); the client gets OpenAI's stream shape.
+
+Anthropic clients (`/v1/messages`) for M-series models go to MiniMax's Anthropic endpoint
+(`{host}/anthropic`), which MiniMax recommends, untranslated. The key goes as Bearer: the
+mainland host answers `x-api-key` with HTTP 500 "system error (1033)". Fields it documents as
+ignored are announced (`stop_sequences` among them), and temperature is held in (0, 1].
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
 from relayport import hookimpl
+from relayport.anthropic_endpoint import AnthropicCall, AnthropicEndpoint
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -24,8 +31,17 @@ from relayport_minimax import request as _request
 from relayport_minimax.errors import business_error, vendor_code
 from relayport_minimax.response import MiniMaxStreamParser, parse
 
+def _anthropic_adapt(body: dict[str, Any], call: AnthropicCall) -> None:
+    _request.clamp_temperature(body, call.adjustments)
+
+
 _COMMON = dict(
     auth="bearer",
+    anthropic=AnthropicEndpoint(
+        path="/anthropic", strip=("/v1",), auth="bearer", models=("MiniMax-M*",),
+        ignored=("top_k", "stop_sequences", "service_tier", "mcp_servers", "context_management", "container"),
+        adapt=_anthropic_adapt,
+    ),
     model_patterns=("MiniMax-*", "minimax-*"),
     capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision"}),
 )
