@@ -10,6 +10,7 @@ so it lives with the whole-suite tests.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,11 +163,10 @@ def test_the_sdk_raises_a_vendor_refusal(client: anthropic.Anthropic, fakes: dic
 def test_a_stream_the_vendor_breaks_off_ends_with_an_error_event(
         client: anthropic.Anthropic, fakes: dict[str, FakeAnthropicCompat]) -> None:
     fakes["glm"].queue_turn([{"type": "text", "text": "one two three four five six"}], drop_after=4)
-    with pytest.raises(anthropic.APIError):  # noqa: PT012 (the error arrives while reading)
-        with client.messages.stream(model="glm", max_tokens=100,
-                                    messages=[{"role": "user", "content": "count"}]) as s:
-            for _ in s.text_stream:
-                pass
+    with pytest.raises(anthropic.APIError), client.messages.stream(  # noqa: PT012 (raised while reading)
+            model="glm", max_tokens=100, messages=[{"role": "user", "content": "count"}]) as s:
+        for _ in s.text_stream:
+            pass
 
 
 def test_the_mainland_minimax_key_goes_as_bearer_not_x_api_key(
@@ -342,3 +342,62 @@ def test_count_tokens_is_estimated_unless_the_vendor_counts(one_fake: FakeAnthro
     assert sent.path == "/anthropic/v1/messages/count_tokens"
     expected = max(1, len(orjson.dumps([None, sent_json(sent)["messages"], None])) // 4)
     assert counted.parse().input_tokens == expected
+
+
+# ------------------------------------------------------------------ where the endpoint is
+
+
+@functools.cache
+def _providers() -> dict[str, Any]:
+    from relayport.plugins import load_plugins
+
+    return load_plugins({"RELAYPORT_LOAD_PLUGINS": PLUGINS}).providers
+
+
+def _endpoint_url(spec: Any, model: str, base_url: str | None = None, **options: Any) -> str | None:
+    from relayport.anthropic_endpoint import endpoint_for
+    from relayport.provider import Deployment
+
+    dep = Deployment("m", spec, model, base_url or spec.base_url, None, hooks=None, options=options)
+    endpoint = endpoint_for(dep)
+    return endpoint.base_url(dep) if endpoint is not None else None
+
+
+@pytest.mark.parametrize(("provider", "model", "base_url", "expected"), [
+    ("deepseek", "deepseek-chat", None, "https://api.deepseek.com/anthropic"),
+    ("deepseek", "deepseek-chat", "https://api.deepseek.com/v1", "https://api.deepseek.com/anthropic"),
+    ("deepseek", "deepseek-chat", "https://mirror.example/ds/v1/", "https://mirror.example/ds/anthropic"),
+    ("zhipu", "glm-4.6", None, "https://open.bigmodel.cn/api/anthropic"),
+    ("zhipu", "glm-4.7", "https://open.bigmodel.cn/api/coding/paas/v4", "https://open.bigmodel.cn/api/anthropic"),
+    ("zai", "glm-5", None, "https://api.z.ai/api/anthropic"),
+    ("zhipu", "glm-4.5v", None, None),  # vision models stay on the OpenAI API
+    ("moonshot", "kimi-k2.6", None, "https://api.moonshot.cn/anthropic"),
+    ("moonshot", "kimi-k2.6", "https://api.moonshot.ai/v1", "https://api.moonshot.ai/anthropic"),
+    ("moonshot", "moonshot-v1-8k", None, None),
+    ("dashscope", "qwen-plus", None, "https://dashscope.aliyuncs.com/apps/anthropic"),
+    ("dashscope", "qwen3.6-plus", "https://dashscope-intl.aliyuncs.com/api/v1",
+     "https://dashscope-intl.aliyuncs.com/apps/anthropic"),
+    ("dashscope", "qwen-vl-max", None, None),
+    ("minimax", "MiniMax-M2.7", None, "https://api.minimax.io/anthropic"),
+    ("minimax-cn", "MiniMax-M2.7", None, "https://api.minimaxi.com/anthropic"),
+    ("minimax", "abab6.5s-chat", None, None),
+])
+def test_the_endpoint_derives_from_the_configured_base_url(provider: str, model: str, base_url: str | None,
+                                                           expected: str | None) -> None:
+    spec = _providers()[provider].spec
+    assert _endpoint_url(spec, model, base_url) == expected
+
+
+def test_the_dashscope_region_option_picks_the_endpoints_host() -> None:
+    from relayport_dashscope import DASHSCOPE
+
+    assert _endpoint_url(DASHSCOPE, "qwen-max", region="intl") == "https://dashscope-intl.aliyuncs.com/apps/anthropic"
+
+
+def test_options_switch_the_endpoint_per_model() -> None:
+    from relayport_deepseek import DEEPSEEK
+
+    assert _endpoint_url(DEEPSEEK, "deepseek-chat", anthropic=False) is None
+    assert _endpoint_url(DEEPSEEK, "my-finetune", anthropic=True) == "https://api.deepseek.com/anthropic"
+    assert _endpoint_url(DEEPSEEK, "deepseek-chat", anthropic_base_url="https://gw.example/ds/") == \
+        "https://gw.example/ds"

@@ -79,8 +79,7 @@ class AnthropicEndpoint:
     path: str
     strip: tuple[str, ...] = ("/v1",)
     root: Callable[[Deployment], str] | None = None
-    auth: str | None = attrs.field(default="x-api-key",
-                                   validator=attrs.validators.in_(("x-api-key", "bearer", None)))
+    auth: str | None = "x-api-key"
     default: bool = True
     models: tuple[str, ...] = ("*",)
     blocks: frozenset[str] | None = TEXT_BLOCKS
@@ -88,6 +87,10 @@ class AnthropicEndpoint:
     drop: tuple[str, ...] = ()
     count_tokens: bool = False
     adapt: Callable[[dict[str, Any], AnthropicCall], None] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.auth not in ("x-api-key", "bearer", None):
+            raise ValueError(f"AnthropicEndpoint.auth must be 'x-api-key', 'bearer' or None, not {self.auth!r}")
 
     def base_url(self, deployment: Deployment) -> str:
         """The endpoint as an Anthropic SDK's base_url: the explicit option, or derived."""

@@ -31,6 +31,7 @@ from relayport_minimax import request as _request
 from relayport_minimax.errors import business_error, vendor_code
 from relayport_minimax.response import MiniMaxStreamParser, parse
 
+
 def _anthropic_adapt(body: dict[str, Any], call: AnthropicCall) -> None:
     _request.clamp_temperature(body, call.adjustments)
 
