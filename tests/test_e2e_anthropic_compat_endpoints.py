@@ -401,3 +401,16 @@ def test_options_switch_the_endpoint_per_model() -> None:
     assert _endpoint_url(DEEPSEEK, "my-finetune", anthropic=True) == "https://api.deepseek.com/anthropic"
     assert _endpoint_url(DEEPSEEK, "deepseek-chat", anthropic_base_url="https://gw.example/ds/") == \
         "https://gw.example/ds"
+
+
+@pytest.mark.parametrize(("options", "problem"), [
+    ({"anthropic": "false"}, "options.anthropic: must be true or false"),
+    ({"anthropic_count_tokens": 1}, "options.anthropic_count_tokens: must be true or false"),
+    ({"anthropic_base_url": "api.deepseek.com/anthropic"}, "options.anthropic_base_url: 'api.deepseek.com/anthropic'"),
+])
+def test_wrong_options_are_config_errors(options: dict[str, Any], problem: str) -> None:
+    from relayport.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config({"models": [{"name": "ds", "provider": "deepseek", "options": options}]})
+    assert problem in str(info.value)

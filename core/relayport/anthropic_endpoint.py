@@ -38,6 +38,18 @@ TEXT_BLOCKS = frozenset({"text", "tool_use", "tool_result", "thinking", "redacte
 OPTION_KEYS = frozenset({"anthropic", "anthropic_base_url", "anthropic_count_tokens"})
 
 
+def option_problems(options: dict[str, Any]) -> list[str]:
+    """What is wrong with a model's Anthropic-endpoint options (checked when the config loads)."""
+    problems = []
+    for key in ("anthropic", "anthropic_count_tokens"):
+        if key in options and not isinstance(options[key], bool):
+            problems.append(f"{key}: must be true or false")
+    url = options.get("anthropic_base_url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        problems.append(f"anthropic_base_url: {url!r} must start with http:// or https://")
+    return problems
+
+
 @attrs.define(frozen=True)
 class AnthropicCall:
     """What an `AnthropicEndpoint.adapt` function is told besides the body."""
