@@ -308,11 +308,19 @@ def test_a_proxy_without_the_endpoint_is_translated_and_remembered() -> None:
     assert [r.path for r in proxy.requests] == ["/anthropic/v1/messages", "/chat/completions", "/chat/completions"]
 
 
-def test_a_failing_endpoint_falls_back_to_the_next_deployment(fakes: dict[str, FakeAnthropicCompat]) -> None:
-    # One model name, two deployments: DeepSeek's endpoint is overloaded, GLM's answers.
+@pytest.mark.parametrize("translated", [False, True])
+def test_a_failing_endpoint_falls_back_to_the_next_deployment(fakes: dict[str, FakeAnthropicCompat],
+                                                              translated: bool) -> None:
+    # One model name, two deployments: DeepSeek's endpoint is overloaded; GLM answers, through
+    # its own Anthropic endpoint or (anthropic = false) translated to its OpenAI API.
     fakes["ds"].push(anthropic_error(529, "Overloaded", "overloaded_error"))
-    fakes["glm"].queue_turn([{"type": "text", "text": "from GLM"}])
-    handle = _start([{**_model("ds", fakes["ds"]), "name": "pair"}, {**_model("glm", fakes["glm"]), "name": "pair"}])
+    glm = fakes["glm"]
+    if translated:
+        glm.openai.queue_text("from GLM")
+    else:
+        glm.queue_turn([{"type": "text", "text": "from GLM"}])
+    second = {**_model("glm", glm), "name": "pair", "options": {"anthropic": not translated}}
+    handle = _start([{**_model("ds", fakes["ds"]), "name": "pair"}, second])
     try:
         raw = _client(handle).messages.with_raw_response.create(
             model="pair", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
@@ -320,7 +328,9 @@ def test_a_failing_endpoint_falls_back_to_the_next_deployment(fakes: dict[str, F
         handle.stop()
     assert raw.parse().content[0].text == "from GLM"
     assert raw.headers["x-relayport-attempts"] == "2"
-    assert len(fakes["ds"].anthropic_requests()) == 1 and len(fakes["glm"].anthropic_requests()) == 1
+    assert len(fakes["ds"].anthropic_requests()) == 1
+    assert len(glm.openai_requests() if translated else glm.anthropic_requests()) == 1
+    assert not (glm.anthropic_requests() if translated else glm.openai_requests())
 
 
 def test_count_tokens_is_estimated_unless_the_vendor_counts(one_fake: FakeAnthropicCompat) -> None:
