@@ -424,3 +424,25 @@ def test_wrong_options_are_config_errors(options: dict[str, Any], problem: str) 
     with pytest.raises(ConfigError) as info:
         parse_config({"models": [{"name": "ds", "provider": "deepseek", "options": options}]})
     assert problem in str(info.value)
+
+
+def test_deepseek_announces_the_ignored_budget_and_translates_structured_output(
+        client: anthropic.Anthropic, fakes: dict[str, FakeAnthropicCompat]) -> None:
+    fake = fakes["ds"]
+    raw = client.messages.with_raw_response.create(
+        model="ds", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2048},
+        messages=[{"role": "user", "content": "hi"}])
+    assert raw.headers["x-relayport-adjustments"] == \
+        "ignored by deepseek's Anthropic endpoint: thinking.budget_tokens"
+    # A schema it would ignore there: translated, the schema sent as an instruction.
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
+              "additionalProperties": False}
+    fake.openai.queue_text('{"answer": "yes"}')
+    raw = client.messages.with_raw_response.create(
+        model="ds", max_tokens=100, extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+        messages=[{"role": "user", "content": "yes?"}])
+    assert raw.parse().content[0].text == '{"answer": "yes"}'
+    assert len(fake.anthropic_requests()) == 1
+    [sent] = fake.openai_requests()
+    assert sent_json(sent)["response_format"] == {"type": "json_object"}
+    assert "json_schema sent as json_object" in raw.headers["x-relayport-adjustments"]

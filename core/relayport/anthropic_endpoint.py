@@ -79,11 +79,15 @@ class AnthropicEndpoint:
         translated (unless their options say `anthropic = true`).
     :param blocks: content block types the endpoint takes; a call carrying another type is
         translated (the translated path knows each medium per model); None: any.
-    :param ignored: top-level fields the vendor documents as ignored on this endpoint; they go
-        along (harmless) and are announced in `x-relayport-adjustments` when sent.
+    :param ignored: fields the vendor documents as ignored on this endpoint (top-level names,
+        or dotted paths such as `thinking.budget_tokens`); they go along (harmless) and are
+        announced in `x-relayport-adjustments` when sent.
     :param drop: top-level fields the endpoint refuses; removed and announced.
     :param count_tokens: the vendor serves `POST .../v1/messages/count_tokens`; otherwise the
         surface's local estimate answers.
+    :param accepts: False for a body the endpoint would serve worse than translation does
+        (e.g. a structured-output request it ignores while the translated path downgrades it
+        with a schema instruction): that call is translated.
     :param adapt: the vendor's last word on the body, just before it is encoded (clamp a
         value, add an announcement); may raise `GatewayError` (400).
     """
@@ -98,6 +102,7 @@ class AnthropicEndpoint:
     ignored: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
     count_tokens: bool = False
+    accepts: Callable[[dict[str, Any]], bool] | None = None
     adapt: Callable[[dict[str, Any], AnthropicCall], None] | None = None
 
     def __attrs_post_init__(self) -> None:

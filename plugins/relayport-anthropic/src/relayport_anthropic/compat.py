@@ -47,6 +47,8 @@ def native_plan(deployment: Deployment, surface: str, body: dict[str, Any],
         return None
     if endpoint.blocks is not None and _foreign_block(body, endpoint.blocks):
         return None
+    if endpoint.accepts is not None and not endpoint.accepts(body):
+        return None
     adjustments: list[str] = []
     body["model"] = deployment.model
     if counting:
@@ -108,12 +110,21 @@ def _clamp_max_tokens(deployment: Deployment, body: dict[str, Any], adjustments:
 def _fields(deployment: Deployment, endpoint: AnthropicEndpoint, body: dict[str, Any],
             adjustments: list[str]) -> None:
     name = deployment.provider.name
-    ignored = [f for f in endpoint.ignored if f in body]
+    ignored = [f for f in endpoint.ignored if _present(body, f)]
     if ignored:
         adjustments.append(f"ignored by {name}'s Anthropic endpoint: {' '.join(ignored)}")
     dropped = [f for f in endpoint.drop if body.pop(f, None) is not None]
     if dropped:
         adjustments.append(f"not sent (refused by {name}'s Anthropic endpoint): {' '.join(dropped)}")
+
+
+def _present(body: dict[str, Any], path: str) -> bool:
+    value: Any = body
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return False
+        value = value[key]
+    return True
 
 
 def _headers(deployment: Deployment, endpoint: AnthropicEndpoint, client: dict[str, str]) -> dict[str, str]:

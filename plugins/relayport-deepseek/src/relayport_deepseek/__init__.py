@@ -15,7 +15,8 @@ What differs from OpenAI, per DeepSeek's API docs:
   which the core's JSON and SSE readers already skip;
 - Anthropic clients (`/v1/messages`) go to DeepSeek's own Anthropic endpoint
   (`{host}/anthropic`, `x-api-key`), untranslated; its compatibility table lists the fields it
-  ignores (announced) and that it takes no image or document blocks (those calls are translated).
+  ignores (announced) and that it takes no image or document blocks and only `effort` from
+  `output_config` (those calls are translated).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def map_cache_usage(usage: dict[str, Any]) -> bool:
     return True
 
 
+def _no_output_format(body: dict[str, Any]) -> bool:
+    """DeepSeek's Anthropic endpoint takes only `effort` from `output_config`: a structured-output
+    request is translated, where the schema becomes an instruction (`json_schema=False`)."""
+    config = body.get("output_config")
+    return not (isinstance(config, dict) and "format" in config)
+
+
 DEEPSEEK = ProviderSpec(
     name="deepseek",
     base_url="https://api.deepseek.com",
@@ -59,7 +67,8 @@ DEEPSEEK = ProviderSpec(
     ),
     anthropic=AnthropicEndpoint(
         path="/anthropic", strip=("/v1",), models=("deepseek-*",),
-        ignored=("top_k", "container", "mcp_servers", "service_tier"),
+        ignored=("top_k", "container", "mcp_servers", "service_tier", "thinking.budget_tokens"),
+        accepts=_no_output_format,
     ),
     description="DeepSeek chat and reasoner models",
 )
