@@ -196,21 +196,17 @@ def test_max_tokens_is_held_to_the_models_limit(client: anthropic.Anthropic,
     assert sent_json(fakes["ds"].anthropic_requests()[0])["max_tokens"] == 8192
 
 
-def test_minimax_temperature_is_kept_in_its_range(client: anthropic.Anthropic,
-                                                  fakes: dict[str, FakeAnthropicCompat]) -> None:
-    raw = client.messages.with_raw_response.create(model="mm", max_tokens=10, extra_body={"temperature": 0},
+@pytest.mark.parametrize(("name", "asked", "sent", "said"), [
+    ("mm", 0, 0.01, "temperature 0 clamped to 0.01"),  # MiniMax takes (0, 1]
+    ("kimi", 1.0, 1.0, "temperature scaled by 0.6 at Kimi's Anthropic endpoint"),  # Kimi's own rule
+])
+def test_vendor_temperature_rules(client: anthropic.Anthropic, fakes: dict[str, FakeAnthropicCompat],
+                                  name: str, asked: float, sent: float, said: str) -> None:
+    raw = client.messages.with_raw_response.create(model=name, max_tokens=10, extra_body={"temperature": asked},
                                                    messages=[{"role": "user", "content": "hi"}])
     assert raw.parse().content[0].text == "echo: hi"
-    assert raw.headers["x-relayport-adjustments"] == "temperature 0 clamped to 0.01"
-    assert sent_json(fakes["mm"].anthropic_requests()[0])["temperature"] == 0.01
-
-
-def test_kimis_temperature_rule_is_announced(client: anthropic.Anthropic,
-                                            fakes: dict[str, FakeAnthropicCompat]) -> None:
-    raw = client.messages.with_raw_response.create(model="kimi", max_tokens=10, extra_body={"temperature": 1.0},
-                                                   messages=[{"role": "user", "content": "hi"}])
-    assert raw.headers["x-relayport-adjustments"] == "temperature scaled by 0.6 at Kimi's Anthropic endpoint"
-    assert sent_json(fakes["kimi"].anthropic_requests()[0])["temperature"] == 1.0
+    assert raw.headers["x-relayport-adjustments"] == said
+    assert sent_json(fakes[name].anthropic_requests()[0])["temperature"] == sent
 
 
 IMAGE = {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}

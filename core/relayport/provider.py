@@ -106,11 +106,12 @@ class Deployment:
         """Join the base URL and a path without doubling slashes."""
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
-    def auth_headers(self) -> dict[str, str]:
-        """The vendor key in the header the provider uses, plus configured extra headers."""
+    def auth_headers(self, auth: str | None = None) -> dict[str, str]:
+        """The vendor key in the header the provider uses (or `auth`, for a vendor endpoint
+        that wants it elsewhere), plus configured extra headers."""
         headers = dict(self.headers)
         key = self.api_key.reveal() if self.api_key else ""
-        auth = self.provider.auth
+        auth = auth or self.provider.auth
         if key and auth == "bearer":
             headers["Authorization"] = "Bearer " + key
         elif key and auth == "x-api-key":

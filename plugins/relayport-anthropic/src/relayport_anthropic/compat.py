@@ -130,15 +130,7 @@ def _present(body: dict[str, Any], path: str) -> bool:
 def _headers(deployment: Deployment, endpoint: AnthropicEndpoint, client: dict[str, str]) -> dict[str, str]:
     """The vendor key the way this endpoint wants it (not necessarily as the vendor's OpenAI API
     does), and the client's Anthropic version and betas."""
-    if endpoint.auth is None:
-        headers = deployment.auth_headers()
-    else:
-        headers = dict(deployment.headers)
-        key = deployment.api_key.reveal() if deployment.api_key else ""
-        if key and endpoint.auth == "bearer":
-            headers["Authorization"] = "Bearer " + key
-        elif key:
-            headers["x-api-key"] = key
+    headers = deployment.auth_headers(endpoint.auth)
     headers["anthropic-version"] = client.get("anthropic-version") or vocab.DEFAULT_VERSION
     if beta := client.get("anthropic-beta"):
         headers["anthropic-beta"] = beta
