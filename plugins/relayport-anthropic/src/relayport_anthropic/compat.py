@@ -15,6 +15,7 @@ import time
 import weakref
 from typing import Any
 
+import attrs
 import orjson
 
 from relayport.anthropic_endpoint import AnthropicCall, AnthropicEndpoint, endpoint_for
@@ -28,23 +29,50 @@ from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, usage_reader
 # How long a 404 from an endpoint sends that deployment's calls to translation before the
 # endpoint is tried again (the operator may fix the proxy, or the vendor roll it out).
 MISSING_FOR = 600.0
-_missing: weakref.WeakKeyDictionary[Deployment, dict[str, float]] = weakref.WeakKeyDictionary()
+
+
+@attrs.define(eq=False)
+class _Target:
+    """What a deployment's calls to its endpoint share, worked out on its first call."""
+
+    endpoint: AnthropicEndpoint
+    base: str                   # the endpoint as an Anthropic SDK's base_url, without /v1
+    limit: int | None           # the model's output limit
+    counts: bool
+    missing: dict[str, float] = attrs.field(factory=dict)  # surface -> monotonic time until
+
+
+_targets: weakref.WeakKeyDictionary[Deployment, _Target | None] = weakref.WeakKeyDictionary()
+
+
+def _target(deployment: Deployment) -> _Target | None:
+    try:
+        return _targets[deployment]
+    except KeyError:
+        pass
+    endpoint = endpoint_for(deployment)
+    target = None
+    if endpoint is not None:
+        base = endpoint.base_url(deployment)
+        if base.endswith("/v1"):
+            base = base[:-3]  # the operator gave the SDK's URL with /v1: not doubled
+        target = _Target(endpoint, base, _output_limit(deployment), endpoint.counts_tokens(deployment))
+    _targets[deployment] = target
+    return target
 
 
 def native_plan(deployment: Deployment, surface: str, body: dict[str, Any],
                 headers: dict[str, str]) -> Passthrough | None:
     """The passthrough to the deployment's Anthropic-compatible endpoint, or None to translate."""
-    if surface not in (MESSAGES, COUNT_TOKENS):
-        return None
-    endpoint = endpoint_for(deployment)
-    if endpoint is None:
+    target = _target(deployment)
+    if target is None or surface not in (MESSAGES, COUNT_TOKENS):
         return None
     counting = surface == COUNT_TOKENS
-    if counting and not endpoint.counts_tokens(deployment):
+    if counting and not target.counts:
         return None  # the surface's local estimate answers
-    until = _missing.get(deployment, {}).get(surface)
-    if until is not None and time.monotonic() < until:
+    if target.missing and time.monotonic() < target.missing.get(surface, 0.0):
         return None
+    endpoint = target.endpoint
     if endpoint.blocks is not None and _foreign_block(body, endpoint.blocks):
         return None
     if endpoint.accepts is not None and not endpoint.accepts(body):
@@ -53,22 +81,22 @@ def native_plan(deployment: Deployment, surface: str, body: dict[str, Any],
     body["model"] = deployment.model
     if counting:
         body.pop("stream", None)
-    else:
-        _clamp_max_tokens(deployment, body, adjustments)
-    _fields(deployment, endpoint, body, adjustments)
+    elif target.limit is not None and isinstance(asked := body.get("max_tokens"), int) and asked > target.limit:
+        # Claude clients ask for more than many vendors' models give (Claude Code sends 32000).
+        body["max_tokens"] = target.limit
+        adjustments.append(f"max_tokens clamped to {target.limit}")
+    if endpoint.ignored or endpoint.drop:
+        _fields(deployment, endpoint, body, adjustments)
     if endpoint.adapt is not None:
         endpoint.adapt(body, AnthropicCall(deployment, adjustments))
-    base = endpoint.base_url(deployment)
-    if base.endswith("/v1"):
-        base = base[:-3]  # the operator gave the SDK's URL with /v1: not doubled
     path = vocab.COUNT_TOKENS_PATH if counting else vocab.MESSAGES_PATH
-    request = UpstreamRequest("POST", base + path, _headers(deployment, endpoint, headers),
+    request = UpstreamRequest("POST", target.base + path, _headers(deployment, endpoint, headers),
                               orjson.dumps(body), stream=bool(body.get("stream")), adjustments=adjustments)
 
     def unavailable(status: int) -> bool:
         if status != 404:
             return False
-        _missing.setdefault(deployment, {})[surface] = time.monotonic() + MISSING_FOR
+        target.missing[surface] = time.monotonic() + MISSING_FOR
         return True
 
     return Passthrough(request, usage=usage_reader(), stream_error=error_event, unavailable=unavailable)
@@ -92,25 +120,19 @@ def _foreign_block(body: dict[str, Any], allowed: frozenset[str]) -> bool:
     return False
 
 
-def _clamp_max_tokens(deployment: Deployment, body: dict[str, Any], adjustments: list[str]) -> None:
-    """The model's output limit (the plugin's table, or `options.max_output_tokens`) holds on
-    this endpoint too: Claude clients ask for more than many vendors' models give (Claude Code
-    sends 32000)."""
+def _output_limit(deployment: Deployment) -> int | None:
+    """The model's output limit: `options.max_output_tokens`, else the plugin's table."""
     compat = deployment.provider.openai_compat
-    limit = output_limit(deployment, compat_for(deployment, compat)) if compat is not None else None
-    if limit is None and deployment.options:
-        value = deployment.options.get("max_output_tokens")
-        limit = value if isinstance(value, int) and not isinstance(value, bool) else None
-    asked = body.get("max_tokens")
-    if limit is not None and isinstance(asked, int) and asked > limit:
-        body["max_tokens"] = limit
-        adjustments.append(f"max_tokens clamped to {limit}")
+    if compat is not None:
+        return output_limit(deployment, compat_for(deployment, compat))
+    value = deployment.options.get("max_output_tokens") if deployment.options else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _fields(deployment: Deployment, endpoint: AnthropicEndpoint, body: dict[str, Any],
             adjustments: list[str]) -> None:
     name = deployment.provider.name
-    ignored = [f for f in endpoint.ignored if _present(body, f)]
+    ignored = [f for f in endpoint.ignored if (f in body if "." not in f else _present(body, f))]
     if ignored:
         adjustments.append(f"ignored by {name}'s Anthropic endpoint: {' '.join(ignored)}")
     dropped = [f for f in endpoint.drop if body.pop(f, None) is not None]
