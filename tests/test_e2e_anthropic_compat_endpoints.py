@@ -288,9 +288,11 @@ def test_any_openai_compatible_server_may_name_its_anthropic_endpoint() -> None:
     assert sent_json(sent)["model"] == "Qwen/Qwen3-8B" and sent.headers["authorization"] == f"Bearer {VENDOR_KEY}"
 
 
-def test_a_proxy_without_the_endpoint_is_translated_and_remembered() -> None:
-    # base_url is a proxy that serves only the OpenAI API: /anthropic/... is its 404.
-    proxy = FakeOpenAI(api_key=None).start()
+@pytest.mark.parametrize("proxy_key", [None, VENDOR_KEY])
+def test_a_proxy_without_the_endpoint_is_translated_and_remembered(proxy_key: str | None) -> None:
+    # base_url is a proxy that serves only the OpenAI API: /anthropic/... is its 404, or its 401
+    # when it checks for its Bearer key first.
+    proxy = FakeOpenAI(api_key=proxy_key).start()
     handle = _start([{"name": "ds", "provider": "deepseek", "model": "deepseek-chat", "base_url": proxy.url,
                       "api_key": VENDOR_KEY}])
     client = _client(handle)

@@ -89,7 +89,8 @@ class AnthropicEndpoint:
         (e.g. a structured-output request it ignores while the translated path downgrades it
         with a schema instruction): that call is translated.
     :param adapt: the vendor's last word on the body, just before it is encoded (clamp a
-        value, add an announcement); may raise `GatewayError` (400).
+        value, add an announcement); may raise `GatewayError` (400). The body is a copy of the
+        client's top level: replace top-level values rather than change nested ones in place.
     """
 
     path: str

@@ -6,7 +6,7 @@ plugin does not pass the call through, it forwards the client's body with the ve
 id to `{endpoint}/v1/messages`, and the answer comes back byte for byte. It returns None (the
 call is translated) when the endpoint is off for the model, when the body carries content the
 endpoint does not take (images to a text-only endpoint), or while the endpoint is known to be
-missing (it answered 404: a proxy in `base_url` that serves only the OpenAI API).
+missing (it answered 404, 405 or 401: a proxy in `base_url` that serves only the OpenAI API).
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ from relayport_anthropic import vocab
 from relayport_anthropic.errors import error_event
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, usage_reader
 
-# How long a 404 from an endpoint sends that deployment's calls to translation before the
+# How long a "not there" answer sends that deployment's calls to translation before the
 # endpoint is tried again (the operator may fix the proxy, or the vendor roll it out).
 MISSING_FOR = 600.0
+# A proxy in `base_url` that serves only the OpenAI API answers the endpoint's path with 404 or
+# 405, or with 401 when it checks its own auth header (Bearer) first. Translating such a call
+# costs one round trip more when the vendor itself meant it (a wrong key fails there too).
+NOT_THERE = frozenset({401, 404, 405})
 
 
 @attrs.define(eq=False)
@@ -78,7 +82,9 @@ def native_plan(deployment: Deployment, surface: str, body: dict[str, Any],
     if endpoint.accepts is not None and not endpoint.accepts(body):
         return None
     adjustments: list[str] = []
-    body["model"] = deployment.model
+    # Changes go to a copy of the top level (all that is changed): should the endpoint turn
+    # out not to be there, the call is translated from the client's own body.
+    body = {**body, "model": deployment.model}
     if counting:
         body.pop("stream", None)
     elif target.limit is not None and isinstance(asked := body.get("max_tokens"), int) and asked > target.limit:
@@ -94,7 +100,7 @@ def native_plan(deployment: Deployment, surface: str, body: dict[str, Any],
                               orjson.dumps(body), stream=bool(body.get("stream")), adjustments=adjustments)
 
     def unavailable(status: int) -> bool:
-        if status != 404:
+        if status not in NOT_THERE:
             return False
         target.missing[surface] = time.monotonic() + MISSING_FOR
         return True
