@@ -45,6 +45,10 @@ CASES = {
     "openai-nonstream": ("bench-openai", False, "openai"),
     "messages-openai-stream": ("bench-openai", True, "anthropic"),
     "messages-openai-nonstream": ("bench-openai", False, "anthropic"),
+    # The same Anthropic client for a vendor with an Anthropic-compatible endpoint (DeepSeek's,
+    # played by the mock's /v1/messages): passed through; the forwarder relays it there too.
+    "messages-compat-stream": ("bench-ds-anthropic", True, "anthropic"),
+    "messages-compat-nonstream": ("bench-ds-anthropic", False, "anthropic"),
     # An OpenAI Responses client (store: false, and with the default store: true) on
     # /v1/responses, served by the OpenAI-compatible mock through a vendor without a Responses
     # API (translated both ways); the forwarder relays the same body to the chat endpoint.
@@ -114,6 +118,7 @@ def main() -> int:
         body, gw_path = messages_body(model, stream), "/v1/messages"
     # The forwarder reaches the Anthropic endpoint through its route table (see forwarder.py).
     fwd_path = {"bench-claude": "/anthropic/v1/chat/completions",
+                "bench-ds-anthropic": "/anthropic/v1/chat/completions",
                 "bench-gemini": "/gemini-stream/v1/chat/completions" if stream else "/gemini/v1/chat/completions",
                 }.get(model, "/v1/chat/completions")
     script = Path(sys.executable).parent / "relayport"

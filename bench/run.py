@@ -91,6 +91,14 @@ base_url = "{mock}/v1"
 api_key = "sk-upstream-bench"
 
 [[models]]
+name = "bench-ds-anthropic"
+provider = "deepseek"     # its Anthropic-compatible endpoint: /v1/messages passes through
+model = "deepseek-chat"
+base_url = "{mock}/v1"
+api_key = "sk-upstream-bench"
+options = {{ anthropic_base_url = "{mock}" }}
+
+[[models]]
 name = "bench-gemini"
 provider = "gemini"
 model = "gemini-2.5-flash"

@@ -28,9 +28,11 @@ def minimax() -> Iterator[FakeMiniMax]:
 
 @pytest.fixture
 def minimax_gateway(relayport_gateway, minimax: FakeMiniMax) -> GatewayHandle:
+    # Translation is what these tests are about; the vendor's own Anthropic endpoint is
+    # tested in test_e2e_anthropic_compat_endpoints.py.
     return relayport_gateway({"auth": {"keys": [GATEWAY_KEY]}, "models": [
         {"name": "MiniMax-M2.7", "provider": "minimax", "model": "MiniMax-M2.7",
-         "base_url": minimax.base_url, "api_key": minimax.api_key}]}, env={})
+         "base_url": minimax.base_url, "api_key": minimax.api_key, "options": {"anthropic": False}}]}, env={})
 
 
 def _client(gw: GatewayHandle) -> anthropic.Anthropic:

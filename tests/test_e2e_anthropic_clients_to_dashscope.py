@@ -28,8 +28,11 @@ def dashscope() -> Iterator[FakeDashScope]:
 def ds_gateway(relayport_gateway: Callable[..., GatewayHandle],
                dashscope: FakeDashScope) -> Callable[[str], GatewayHandle]:
     def start(model: str) -> GatewayHandle:
+        # Translation is what these tests are about; the vendor's own Anthropic endpoint is
+        # tested in test_e2e_anthropic_compat_endpoints.py.
         return relayport_gateway({"models": [{"name": model, "provider": "dashscope", "model": model,
-                                              "base_url": dashscope.base_url, "api_key": dashscope.api_key}]},
+                                              "base_url": dashscope.base_url, "api_key": dashscope.api_key,
+                                              "options": {"anthropic": False}}]},
                                  env={})
 
     return start

@@ -42,9 +42,14 @@ def glm() -> Iterator[FakeZhipu]:
 
 @pytest.fixture
 def gateway(kimi: FakeMoonshot, glm: FakeZhipu) -> Iterator[GatewayHandle]:
+    # Translation is what these tests are about; the vendor's own Anthropic endpoint is
+    # tested in test_e2e_anthropic_compat_endpoints.py.
+    translate = {"anthropic": False}
     config = {"server": {"state_path": ":memory:"}, "auth": {"keys": [GATEWAY_KEY]}, "models": [
-        {"name": "kimi", "provider": "moonshot", "model": "kimi-k2.6", "base_url": kimi.base_url, "api_key": KIMI_KEY},
-        {"name": "glm", "provider": "zhipu", "model": "glm-4.6", "base_url": glm.base_url, "api_key": GLM_KEY},
+        {"name": "kimi", "provider": "moonshot", "model": "kimi-k2.6", "base_url": kimi.base_url, "api_key": KIMI_KEY,
+         "options": translate},
+        {"name": "glm", "provider": "zhipu", "model": "glm-4.6", "base_url": glm.base_url, "api_key": GLM_KEY,
+         "options": translate},
     ]}
     handle = start_gateway(config, env={"RELAYPORT_LOAD_PLUGINS": "anthropic,moonshot,zhipu"})
     yield handle

@@ -17,6 +17,7 @@ import cattrs
 from cattrs.cols import is_mutable_sequence, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
+from relayport import anthropic_endpoint
 from relayport.provider import Timeouts
 from relayport.urlguard import FetchPolicy
 
@@ -236,6 +237,7 @@ def _validate(config: Config) -> None:
             problems.append(f"{where}.base_url: {m.base_url!r} must start with http:// or https://")
         if m.weight is not None and m.weight <= 0:
             problems.append(f"{where}.weight: must be positive")
+        problems.extend(f"{where}.options.{p}" for p in anthropic_endpoint.option_problems(m.options))
         t = m.timeouts
         for field in ("connect", "first_byte", "idle", "total"):
             if getattr(t, field) <= 0:

@@ -33,6 +33,9 @@ from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
 log = logging.getLogger("relayport.calls")
 
+# A surface's own passthrough plan: (deployment, surface, body, client headers) -> plan or None.
+NativePlan = Callable[[Deployment, str, dict[str, Any], dict[str, str]], Passthrough | None]
+
 
 class Gateway:
     def __init__(self, router: Router, plugins: PluginSet, session: aiohttp.ClientSession,
@@ -197,6 +200,7 @@ class Gateway:
         body: dict[str, Any],
         deployments: list[Deployment],
         headers: dict[str, str] | None = None,
+        native: NativePlan | None = None,
     ) -> web.StreamResponse | list[Deployment]:
         """Forward the client's own wire format to deployments whose vendor speaks it.
 
@@ -205,6 +209,10 @@ class Gateway:
         deployments failed with retryable errors, the fallbacks from the first one that needs
         translation. The body may be rewritten by the plugin (model name, unsupported
         fields); answers go back byte for byte except for events the plugin's `patch` changes.
+
+        `native` is the surface's own plan for deployments whose plugin has none (called with
+        the hook's arguments when `relayport_passthrough` returns None): the Anthropic surface
+        uses it for vendors that declare an Anthropic-compatible endpoint.
         """
         route = deployments if isinstance(deployments, Route) else Route.of(deployments)
         dep0 = route[0]
@@ -212,20 +220,27 @@ class Gateway:
         # The hook may rewrite the body in place, so fallbacks get their own copy.
         pristine = orjson.dumps(body) if len(deployments) > 1 else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
+        if first is None and native is not None:
+            first = native(dep0, surface, body, hdrs)
         if first is None:
             return route
 
         async def attempt(dep: Deployment) -> web.StreamResponse:
             plan: Passthrough | None = first
             if dep is not dep0:
-                plan = dep.hooks.relayport_passthrough(
-                    deployment=dep, surface=surface, body=orjson.loads(pristine or b"{}"), headers=hdrs
-                )
+                copy = orjson.loads(pristine or b"{}")
+                plan = dep.hooks.relayport_passthrough(deployment=dep, surface=surface, body=copy, headers=hdrs)
+                if plan is None and native is not None:
+                    plan = native(dep, surface, copy, hdrs)
             if plan is None:
                 raise _Translate(dep)
             started = time.perf_counter()
             async with upstream.send(self.session, dep, plan.request) as resp:
                 if resp.status >= 300:
+                    if plan.unavailable is not None and plan.unavailable(resp.status):
+                        log.warning("%s: the %s endpoint answered %d; translating instead", dep, surface,
+                                    resp.status)
+                        raise _Translate(dep)
                     raise await self._error_from(dep, resp)
                 extra = route_headers(route, self.router.health(dep))
                 if plan.request.stream and resp.content_type == "text/event-stream":

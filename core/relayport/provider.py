@@ -17,6 +17,7 @@ from relayport.secrets import Secret
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from relayport.anthropic_endpoint import AnthropicEndpoint
     from relayport.credentials import CredentialFactory, Signer
     from relayport.openai_compat import OpenAICompat
     from relayport.wire.sse import SSEEvent
@@ -52,6 +53,9 @@ class ProviderSpec:
         once after a vendor 401. See `relayport.credentials`.
     :param signer: signs every request after translation, over its final method, URL,
         headers and body (AWS SigV4); adds headers in place.
+    :param anthropic: the vendor also serves Anthropic's Messages API there: Anthropic
+        clients' `/v1/messages` calls for its models pass through to it instead of being
+        translated (see `relayport.anthropic_endpoint`).
     """
 
     name: str
@@ -64,6 +68,7 @@ class ProviderSpec:
     description: str = ""
     credentials: CredentialFactory | None = None
     signer: Signer | None = None
+    anthropic: AnthropicEndpoint | None = None
 
 
 @attrs.define(frozen=True)
@@ -101,11 +106,12 @@ class Deployment:
         """Join the base URL and a path without doubling slashes."""
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
-    def auth_headers(self) -> dict[str, str]:
-        """The vendor key in the header the provider uses, plus configured extra headers."""
+    def auth_headers(self, auth: str | None = None) -> dict[str, str]:
+        """The vendor key in the header the provider uses (or `auth`, for a vendor endpoint
+        that wants it elsewhere), plus configured extra headers."""
         headers = dict(self.headers)
         key = self.api_key.reveal() if self.api_key else ""
-        auth = self.provider.auth
+        auth = auth or self.provider.auth
         if key and auth == "bearer":
             headers["Authorization"] = "Bearer " + key
         elif key and auth == "x-api-key":
@@ -133,6 +139,9 @@ class Passthrough:
         connection), in the client's wire format; OpenAI's error event by default.
     :param tail: called after `patch` with each patched stream event; a dict it returns is
         sent as one more event right after that one (e.g. OpenAI's separate usage chunk).
+    :param unavailable: called with the vendor's error status (>= 300) before it is read;
+        True means the endpoint is not there (a proxy in `base_url` without it): this call,
+        and the fallbacks after it, are translated instead of failing.
     """
 
     request: UpstreamRequest
@@ -141,6 +150,7 @@ class Passthrough:
     marker: bytes = b'"usage"'
     stream_error: Callable[[GatewayError], bytes] = attrs.field(factory=lambda: openai_error_event)
     tail: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    unavailable: Callable[[int], bool] | None = None
 
 
 def openai_error_event(err: GatewayError) -> bytes:

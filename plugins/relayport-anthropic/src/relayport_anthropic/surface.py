@@ -1,7 +1,7 @@
 """`POST /v1/messages` and `POST /v1/messages/count_tokens` for every configured model.
 
-Claude (and any vendor whose plugin passes the Messages format through) gets the client's
-bytes and streams back untouched; every other vendor is reached through the canonical model,
+Claude, and vendors with an Anthropic-compatible endpoint (`compat.native_plan`), get the
+client's bytes and streams back untouched; every other vendor is reached through the canonical model,
 its stream re-emitted as Anthropic events. Errors use Anthropic's envelope (the core's error
 middleware calls `render_error` for these routes).
 """
@@ -20,6 +20,7 @@ from relayport.services import services
 from relayport.vendor_headers import UPSTREAM_REQUEST_ID
 from relayport.wire.fields import get
 from relayport_anthropic import estimate, ingress
+from relayport_anthropic.compat import native_plan
 from relayport_anthropic.errors import render_error
 from relayport_anthropic.events import EventEncoder
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES
@@ -50,8 +51,10 @@ async def _forward(request: web.Request, surface: str) -> tuple[dict[str, Any], 
     body = await _body(request)
     model = get(body, "model", str, "model", required=True)
     gateway = _gateway(request)
+    # Vendors with an Anthropic-compatible endpoint (`ProviderSpec.anthropic`) get the call as
+    # it is, like Claude; `native_plan` says None where it has to be translated.
     forwarded = await gateway.passthrough(request, surface, body, gateway.resolve(model),
-                                          headers=_client_headers(request))
+                                          headers=_client_headers(request), native=native_plan)
     if isinstance(forwarded, list):
         return body, model, forwarded, None
     return body, model, [], forwarded

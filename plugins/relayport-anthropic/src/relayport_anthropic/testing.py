@@ -130,13 +130,20 @@ class FakeAnthropic(FakeUpstream):
 
     # ------------------------------------------------------------ serving
 
-    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+    def refusal(self, rec: RecordedRequest) -> Reply | None:
+        """The answer to a request this API refuses before reading its body (auth, headers,
+        path); None when it goes on. Fakes of Anthropic-compatible vendors override it."""
         if self.api_key is not None and rec.headers.get("x-api-key") != self.api_key:
-            return await self.play(request, anthropic_error(401, "invalid x-api-key"))
+            return anthropic_error(401, "invalid x-api-key")
         if not rec.headers.get("anthropic-version"):
-            return await self.play(request, anthropic_error(400, "anthropic-version: header is required"))
+            return anthropic_error(400, "anthropic-version: header is required")
         if rec.path not in ("/v1/messages", "/v1/messages/count_tokens"):
-            return await self.play(request, anthropic_error(404, f"Not found: {rec.path}"))
+            return anthropic_error(404, f"Not found: {rec.path}")
+        return None
+
+    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        if (refused := self.refusal(rec)) is not None:
+            return await self.play(request, refused)
         try:
             body = orjson.loads(rec.body)
         except orjson.JSONDecodeError:

@@ -13,6 +13,8 @@ What differs from OpenAI (see README.md for the whole list):
 - business error codes decide status and retries (`errors.py`);
 - media: Wan video and image tasks, qwen-image, qwen-tts (`media.py`) and text-embedding
   (`embeddings.py`), whose hooks live in `media_hooks.py`.
+- Anthropic clients (`/v1/messages`) for the text models Model Studio's Anthropic API lists go
+  to `{host}/apps/anthropic` (`x-api-key`), untranslated.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import orjson
 
 from relayport import hookimpl
+from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -39,7 +42,7 @@ from relayport.realtime import RealtimeEndpoint
 from relayport.wire.openai_chat import decode_thinking
 from relayport_dashscope import audio, joined, models, native, realtime
 from relayport_dashscope.errors import map_error
-from relayport_dashscope.hosts import DEFAULT_BASE_URL, compat_url
+from relayport_dashscope.hosts import DEFAULT_BASE_URL, api_host, compat_url
 from relayport_dashscope.media_hooks import (  # noqa: F401  (hook implementations of this plugin)
     relayport_cancel_request,
     relayport_embeddings_request,
@@ -68,6 +71,11 @@ DASHSCOPE = ProviderSpec(
     capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "thinking", "search",
                             "images", "video_generation", "speech", "embeddings"}),
     openai_compat=COMPAT,
+    anthropic=AnthropicEndpoint(
+        path="/apps/anthropic", root=api_host,
+        models=("qwen3-max*", "qwen-max*", "qwen-plus*", "qwen3.[0-9]-plus*", "qwen-flash*", "qwen-turbo*",
+                "qwen3-coder-*"),
+    ),
     description="Alibaba DashScope / Model Studio: Qwen, QwQ, QVQ, Qwen-Omni, Qwen-MT; Wan video and "
                 "images, qwen-image, qwen-tts, text-embedding",
 )

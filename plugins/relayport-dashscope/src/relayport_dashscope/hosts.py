@@ -45,6 +45,11 @@ def _root(dep: Deployment) -> str:
     return host_root(dep.base_url)
 
 
+def api_host(dep: Deployment) -> str:
+    """The host both APIs (and the Anthropic-compatible `/apps/anthropic`) live under."""
+    return _root(dep)
+
+
 def compat_url(dep: Deployment, path: str = "/chat/completions") -> str:
     return _root(dep) + COMPAT_ROOT + path
 

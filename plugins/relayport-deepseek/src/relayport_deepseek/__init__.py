@@ -12,7 +12,11 @@ What differs from OpenAI, per DeepSeek's API docs:
 - `reasoning_content` of earlier assistant turns is sent back by default; per model
   `options.replay_reasoning = false` strips it (the core's `OpenAICompat.replay_reasoning`);
 - under load DeepSeek keeps the connection open with blank lines / `: keep-alive` comments,
-  which the core's JSON and SSE readers already skip.
+  which the core's JSON and SSE readers already skip;
+- Anthropic clients (`/v1/messages`) go to DeepSeek's own Anthropic endpoint
+  (`{host}/anthropic`, `x-api-key`), untranslated; its compatibility table lists the fields it
+  ignores (announced) and that it takes no image or document blocks and only `effort` from
+  `output_config` (those calls are translated).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.openai_compat import OpenAICompat
 from relayport.provider import ProviderSpec
 
@@ -39,6 +44,13 @@ def map_cache_usage(usage: dict[str, Any]) -> bool:
     return True
 
 
+def _no_output_format(body: dict[str, Any]) -> bool:
+    """DeepSeek's Anthropic endpoint takes only `effort` from `output_config`: a structured-output
+    request is translated, where the schema becomes an instruction (`json_schema=False`)."""
+    config = body.get("output_config")
+    return not (isinstance(config, dict) and "format" in config)
+
+
 DEEPSEEK = ProviderSpec(
     name="deepseek",
     base_url="https://api.deepseek.com",
@@ -52,6 +64,11 @@ DEEPSEEK = ProviderSpec(
         patch_usage=map_cache_usage,
         max_output_tokens={"deepseek-chat": 8192, "deepseek-reasoner": 65536},
         json_schema=False,
+    ),
+    anthropic=AnthropicEndpoint(
+        path="/anthropic", strip=("/v1",), models=("deepseek-*",),
+        ignored=("top_k", "container", "mcp_servers", "service_tier", "thinking.budget_tokens"),
+        accepts=_no_output_format,
     ),
     description="DeepSeek chat and reasoner models",
 )

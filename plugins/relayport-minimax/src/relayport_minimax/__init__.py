@@ -10,15 +10,22 @@ is translated (parsed and re-encoded), for OpenAI clients too:
 
 Media (Hailuo video with its `file_id` download step, image-01, t2a_v2 speech) lives in
 `media.py`, its hooks in `media_hooks.py`.
+
+Anthropic clients (`/v1/messages`) for M-series models go to MiniMax's Anthropic endpoint
+(`{host}/anthropic`), which MiniMax recommends, untranslated. The key goes as Bearer: the
+mainland host answers `x-api-key` with HTTP 500 "system error (1033)". Fields it documents as
+ignored are announced (`stop_sequences` among them), and temperature is held in (0, 1].
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
 from relayport import hookimpl
+from relayport.anthropic_endpoint import AnthropicCall, AnthropicEndpoint
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -33,8 +40,18 @@ from relayport_minimax.media_hooks import (  # noqa: F401  (hook implementations
 )
 from relayport_minimax.response import MiniMaxStreamParser, parse
 
+
+def _anthropic_adapt(body: dict[str, Any], call: AnthropicCall) -> None:
+    _request.clamp_temperature(body, call.adjustments)
+
+
 _COMMON = dict(
     auth="bearer",
+    anthropic=AnthropicEndpoint(
+        path="/anthropic", strip=("/v1",), auth="bearer", models=("MiniMax-M*",),
+        ignored=("top_k", "stop_sequences", "service_tier", "mcp_servers", "context_management", "container"),
+        adapt=_anthropic_adapt,
+    ),
     model_patterns=("MiniMax-*", "minimax-*", "image-01*", "speech-*", "T2V-01*", "I2V-01*", "S2V-01*"),
     capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "images", "video_generation",
                             "speech"}),

@@ -76,6 +76,15 @@ def apply_thinking(body: dict[str, Any], thinking: Thinking | None, model: str,
         adjustments.append("thinking_budget ignored: MiniMax has no thinking budget")
 
 
+def clamp_temperature(body: dict[str, Any], adjustments: list[str]) -> None:
+    """MiniMax takes (0, 1] and refuses the rest with 2013 "invalid params" (its OpenAI and
+    Anthropic endpoints alike); a value outside is moved to the nearest it takes."""
+    temperature = body.get("temperature")
+    if isinstance(temperature, (int, float)) and not 0 < temperature <= 1:
+        body["temperature"] = min(max(temperature, 0.01), 1.0)
+        adjustments.append(f"temperature {temperature} clamped to {body['temperature']}")
+
+
 def build(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
     model = deployment.model
     check_media(request, model)
@@ -84,11 +93,7 @@ def build(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
     # MiniMax documents `max_completion_tokens` and marks `max_tokens` deprecated.
     if "max_tokens" in body:
         body["max_completion_tokens"] = body.pop("max_tokens")
-    temperature = body.get("temperature")
-    if isinstance(temperature, (int, float)) and not 0 < temperature <= 1:
-        # MiniMax takes (0, 1] and refuses the rest with 2013 "invalid params".
-        body["temperature"] = min(max(temperature, 0.01), 1.0)
-        adjustments.append(f"temperature {temperature} clamped to {body['temperature']}")
+    clamp_temperature(body, adjustments)
     apply_thinking(body, request.thinking, model, adjustments)
     if request.enable_search:
         adjustments.append("enable_search ignored: MiniMax chat has no web search")

@@ -13,7 +13,10 @@ Kimi speaks OpenAI chat with these differences, each handled here or by the base
   content (text parts are joined); files and audio are a 400 that names them;
 - partial mode: an Anthropic client's prefilled assistant turn is sent with `partial: true`
   (OpenAI clients send the flag themselves: passthrough keeps it);
-- errors: `{"error": {"type", "message"}}`, mapped by type (`relayport_moonshot.errors`).
+- errors: `{"error": {"type", "message"}}`, mapped by type (`relayport_moonshot.errors`);
+- Anthropic clients (`/v1/messages`) for kimi-k2* models go to Kimi's Anthropic endpoint
+  (`{host}/anthropic`, Bearer), untranslated. That endpoint scales `temperature` by 0.6 (Kimi's
+  rule, so a Claude app's 1.0 lands on Kimi's recommended 0.6): kept, and announced.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.anthropic_endpoint import AnthropicCall, AnthropicEndpoint
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamResponse
 from relayport.openai_compat import OpenAICompat, VendorCall, passthrough
@@ -63,6 +67,11 @@ COMPAT = OpenAICompat(
     patch_usage=map_cached_tokens,
 )
 
+def _anthropic_temperature(body: dict[str, Any], call: AnthropicCall) -> None:
+    if isinstance(body.get("temperature"), (int, float)):
+        call.adjustments.append("temperature scaled by 0.6 at Kimi's Anthropic endpoint")
+
+
 MOONSHOT = ProviderSpec(
     name="moonshot",
     base_url="https://api.moonshot.cn/v1",
@@ -70,6 +79,8 @@ MOONSHOT = ProviderSpec(
     model_patterns=("kimi-*", "moonshot-v1-*"),
     capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "search"}),
     openai_compat=COMPAT,
+    anthropic=AnthropicEndpoint(path="/anthropic", strip=("/v1",), auth="bearer", models=("kimi-k2*",),
+                                adapt=_anthropic_temperature),
     description="Moonshot Kimi (set base_url https://api.moonshot.ai/v1 for the global platform)",
 )
 

@@ -12,7 +12,9 @@ GLM speaks OpenAI chat with these differences, each handled here or by the base'
   `stream_options` said, `finish_reason: "sensitive"` for safety stops, no `logprobs`/`refusal`:
   all normalised into OpenAI's shapes on passthrough and translation alike;
 - errors: business codes in the body (`relayport_zhipu.errors`); a safety block (1301) that
-  arrives inside a started stream ends it with `finish_reason: "content_filter"`.
+  arrives inside a started stream ends it with `finish_reason: "content_filter"`;
+- Anthropic clients (`/v1/messages`) go to GLM's Anthropic endpoint (`/api/anthropic` on the
+  same host as `/api/paas/v4`, `x-api-key`) for the text models, untranslated.
 
 Media (CogVideoX, CogView / GLM-Image, embedding-3) lives in `relayport_zhipu.media`.
 """
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -54,6 +57,13 @@ _CAPABILITIES = frozenset({"chat", "stream", "tools", "thinking", "vision", "vid
                            "images", "video_generation", "embeddings"})
 _PATTERNS = ("glm-*", "cogvideox*", "cogview*", "embedding-*")
 
+# BigModel and Z.ai document it for their coding plans and Claude Code; the vision models
+# (glm-4.5v, glm-5v-turbo...) are not listed there, so they stay on the OpenAI API.
+ANTHROPIC = AnthropicEndpoint(
+    path="/api/anthropic", strip=("/api/paas/v4", "/api/coding/paas/v4"),
+    models=("glm-4.5", "glm-4.5-*", "glm-4.6", "glm-4.7", "glm-4.7-*", "glm-5", "glm-5.*", "glm-5-*"),
+)
+
 ZHIPU = ProviderSpec(
     name="zhipu",
     base_url="https://open.bigmodel.cn/api/paas/v4",
@@ -61,6 +71,7 @@ ZHIPU = ProviderSpec(
     model_patterns=_PATTERNS,
     capabilities=_CAPABILITIES,
     openai_compat=COMPAT,
+    anthropic=ANTHROPIC,
     description="Zhipu GLM on BigModel (mainland China)",
 )
 
@@ -71,6 +82,7 @@ ZAI = ProviderSpec(
     model_patterns=_PATTERNS,
     capabilities=_CAPABILITIES,
     openai_compat=COMPAT,
+    anthropic=ANTHROPIC,
     description="Zhipu GLM on Z.ai (international)",
 )
 
