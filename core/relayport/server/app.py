@@ -33,6 +33,7 @@ from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import TaskStore
 from relayport.upstream import new_session
 from relayport.urlguard import new_fetch_session
+from relayport.webservices import REGISTRY, ServiceRegistry, services_surface
 from relayport.wire.tasks import unified
 
 
@@ -61,7 +62,8 @@ def create_app(
     secret = config.tasks.callback_secret
     app[keys.CALLBACK_SECRET] = resolve_secret(secret, dict(environ)) if secret else None
     shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
-    for surface in [openai_surface(), responses_surface(), media_surface(), *plugins.surfaces]:
+    app[REGISTRY] = ServiceRegistry(plugins.services, config.services, environ)
+    for surface in [openai_surface(), responses_surface(), media_surface(), services_surface(), *plugins.surfaces]:
         for route in surface.routes:
             shared.setdefault((route.method, route.path), []).append((surface, route))
             handler_surfaces[route.handler] = surface
