@@ -17,6 +17,7 @@ from relayport.plugins import PluginSet, load_plugins
 from relayport.provider import Route, Surface
 from relayport.responses.store import ResponseStore
 from relayport.routing import Router
+from relayport.search_tool import SEARCH_TOOL, search_tool
 from relayport.secrets import resolve_secret
 from relayport.server import keys
 from relayport.server.auth import KeyRing
@@ -63,6 +64,8 @@ def create_app(
     app[keys.CALLBACK_SECRET] = resolve_secret(secret, dict(environ)) if secret else None
     shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
     app[REGISTRY] = ServiceRegistry(plugins.services, config.services, environ)
+    if config.search.as_tool:
+        app[SEARCH_TOOL] = search_tool(app[REGISTRY], config)
     for surface in [openai_surface(), responses_surface(), media_surface(), services_surface(), *plugins.surfaces]:
         for route in surface.routes:
             shared.setdefault((route.method, route.path), []).append((surface, route))

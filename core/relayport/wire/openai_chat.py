@@ -694,6 +694,10 @@ class ChunkEncoder:
         tail = _NULL_FINISH if finish is None else b',"finish_reason":' + orjson.dumps(finish) + _CHUNK_END
         return prefix + orjson.dumps(delta) + tail
 
+    def delta(self, delta: dict[str, Any]) -> bytes:
+        """One chunk with `delta` as given: fields no canonical event carries (annotations)."""
+        return self._chunk(delta)
+
     def _ensure_id(self) -> None:
         if not self.id:
             self.id = "chatcmpl-" + secrets.token_hex(12)
