@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from relayport import server_tools
 from relayport.gateway import SSE_HEADERS
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
@@ -58,6 +59,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if compat is not None and not (compat.native_form is not None and compat.native_form(body)):
         check_passthrough_body(body)
     search_tool = request.app.get(SEARCH_TOOL)
+    if "tools" in body:
+        server_tools.check(body, deployments[0], search_tool is not None)
     if search_tool is not None and search_tool.wanted(body) and search_tool.applies(deployments[0]):
         # Web search run by the gateway: the call is translated so its answer can be cited.
         chat = openai_chat.decode_request(body)

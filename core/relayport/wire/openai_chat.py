@@ -44,6 +44,7 @@ from relayport.model.content import (
 )
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.stream import (
+    DeltaExtra,
     Finish,
     ReasoningDelta,
     ReasoningSignature,
@@ -762,6 +763,8 @@ class ChunkEncoder:
             elif isinstance(ev, StreamError):
                 out.append(encode_stream_error(ev.error))
                 self._finished = True
+            elif isinstance(ev, DeltaExtra):
+                out.append(self._chunk(ev.fields))
         return b"".join(out)
 
     def finish(self) -> bytes:
