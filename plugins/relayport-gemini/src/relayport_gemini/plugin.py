@@ -12,7 +12,7 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_gemini import errors, media, vocab
+from relayport_gemini import errors, media, server_tools, vocab
 from relayport_gemini.egress import build_request
 from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
@@ -25,7 +25,8 @@ SPEC = ProviderSpec(
     auth="header:x-goog-api-key",
     model_patterns=("gemini-*",),
     capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "files",
-                            "thinking", "search"}),
+                            "thinking", "search", "tool:code_execution", "tool:google_search",
+                            "tool:url_context", "tool:computer_use", "tool:web_search"}),
     description="Google Gemini API (generateContent)",
 )
 
@@ -69,7 +70,10 @@ def relayport_translate_request(deployment: Deployment, request: ChatRequest) ->
 def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
-    return parse_response(response, deployment.model) if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    result = parse_response(response, deployment.model)
+    return server_tools.surface(result, response.body) if server_tools.requested(request) else result
 
 
 @hookimpl
@@ -79,4 +83,7 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
 
 @hookimpl
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
-    return GeminiStreamParser(deployment.model) if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    parser = server_tools.ServerToolStream if server_tools.requested(request) else GeminiStreamParser
+    return parser(deployment.model)
