@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -37,6 +37,7 @@ from relayport.secrets import Secret, resolve_secret
 if TYPE_CHECKING:
     from relayport.config import ServiceConfig
     from relayport.gateway import Gateway
+    from relayport.provider import Deployment
 
 log = logging.getLogger("relayport.calls")
 
@@ -92,6 +93,8 @@ class WebService:
         vendor spells differently); raise `GatewayError` (400) for bad input.
     :param search: set when the service searches the web (search-as-a-tool).
     :param units: how many billable units an answer cost (Serper's `credits`), for records.
+    :param provider: a model provider whose configured key and base URL the service uses when
+        it has none of its own (a vendor's tool API beside its chat API: Kimi's formulas).
     """
 
     name: str
@@ -103,6 +106,7 @@ class WebService:
     prepare: Callable[[ServiceCall], None] | None = None
     search: SearchAdapter | None = None
     units: Callable[[Any], int | None] | None = None
+    provider: str | None = None
 
     def allows(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, p) for p in self.paths)
@@ -138,17 +142,20 @@ class ServiceRegistry:
     """The services this gateway serves, by name."""
 
     def __init__(self, specs: list[WebService], config: Mapping[str, ServiceConfig],
-                 env: Mapping[str, str]) -> None:
+                 env: Mapping[str, str], deployments: Sequence[Deployment] = ()) -> None:
         self.services: dict[str, ConfiguredService] = {}
         environ = dict(env)
         for spec in specs:
             conf = config.get(spec.name)
+            base_url = conf.base_url if conf and conf.base_url else None
             key = resolve_secret(conf.api_key, environ) if conf and conf.api_key else None
             if key is None and not (conf and conf.api_key):
                 key = next((Secret(environ[v]) for v in spec.key_env if environ.get(v)), None)
+                dep = next((d for d in deployments if d.provider.name == spec.provider), None)
+                if key is None and dep is not None and dep.api_key:
+                    key, base_url = dep.api_key, base_url or dep.base_url
             self.services[spec.name] = ConfiguredService(
-                spec, (conf.base_url if conf and conf.base_url else spec.base_url), key,
-                conf.timeout if conf else 60.0)
+                spec, base_url or spec.base_url, key, conf.timeout if conf else 60.0)
 
     def get(self, name: str) -> ConfiguredService:
         service = self.services.get(name)

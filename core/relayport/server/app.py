@@ -63,7 +63,7 @@ def create_app(
     secret = config.tasks.callback_secret
     app[keys.CALLBACK_SECRET] = resolve_secret(secret, dict(environ)) if secret else None
     shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
-    app[REGISTRY] = ServiceRegistry(plugins.services, config.services, environ)
+    app[REGISTRY] = ServiceRegistry(plugins.services, config.services, environ, router.deployments())
     if config.search.as_tool:
         app[SEARCH_TOOL] = search_tool(app[REGISTRY], config)
     for surface in [openai_surface(), responses_surface(), media_surface(), services_surface(), *plugins.surfaces]:

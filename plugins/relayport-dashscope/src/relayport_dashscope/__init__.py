@@ -34,7 +34,7 @@ from relayport.openai_compat import (
 )
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
 from relayport.wire.openai_chat import decode_thinking
-from relayport_dashscope import audio, joined, models, native
+from relayport_dashscope import audio, code_interpreter, joined, models, native
 from relayport_dashscope.errors import map_error
 from relayport_dashscope.hosts import DEFAULT_BASE_URL, compat_url
 from relayport_dashscope.stream import DashScopeStreamParser
@@ -54,7 +54,8 @@ DASHSCOPE = ProviderSpec(
     key_env=("DASHSCOPE_API_KEY",),
     auth="bearer",
     model_patterns=("qwen*", "qwq-*", "qvq-*"),
-    capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "thinking", "search"}),
+    capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "thinking", "search",
+                            "tool:code_interpreter"}),
     openai_compat=COMPAT,
     description="Alibaba DashScope / Model Studio: Qwen, QwQ, QVQ, Qwen-Omni, Qwen-MT",
 )
@@ -101,8 +102,8 @@ def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> No
 def relayport_passthrough(
     deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
 ) -> Passthrough | None:
-    if surface != OPENAI_CHAT:
-        return None
+    if surface != OPENAI_CHAT or code_interpreter.wanted(body):
+        return None  # the code interpreter's calls are translated to the native API
     if native.is_native_form(body):
         return native.passthrough(deployment, body)
     _check_stop(body)
@@ -126,6 +127,8 @@ def relayport_passthrough(
 
 @hookimpl
 def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
+    if code_interpreter.requested(request):
+        return code_interpreter.build_request(deployment, request)
     up = translate_request(deployment, COMPAT, request)
     up.url = compat_url(deployment)
     assert up.body is not None
@@ -150,6 +153,8 @@ def relayport_translate_request(deployment: Deployment, request: ChatRequest) ->
 def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
+    if code_interpreter.requested(request):
+        return code_interpreter.join(response, deployment.model)
     if joined.is_stream(response):
         return joined.join(response.body)
     return parse_response(compat_for(deployment, COMPAT), response)
@@ -157,6 +162,8 @@ def relayport_parse_response(
 
 @hookimpl
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser:
+    if code_interpreter.requested(request):
+        return code_interpreter.CodeInterpreterStream()
     return DashScopeStreamParser(OpenAIStreamParser(compat_for(deployment, COMPAT)))
 
 
