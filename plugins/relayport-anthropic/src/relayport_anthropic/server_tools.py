@@ -10,7 +10,8 @@ tools, with the `anthropic-beta` value each one needs::
     {"type": "web_fetch", ...}  -> {"type": "web_fetch_20250910", "name": "web_fetch", ...}
                                    + anthropic-beta: web-fetch-2025-09-10
 
-Claude's own versioned types sent as given still get their beta header.
+Claude's own versioned types sent as given still get their beta header, on the OpenAI surface
+and on `/v1/messages` passthrough alike (`betas`).
 
 Answers: Claude's `server_tool_use` blocks and their `*_tool_result` blocks become the message's
 `server_tool_calls` (`{"id", "type", "name", "input", "output"}`: `output` is the result block's
@@ -59,6 +60,15 @@ def encode(t: Tool) -> tuple[dict[str, Any], str | None] | None:
     if t.type in BETAS:
         return dict(t.extra), BETAS[t.type]
     return None
+
+
+def betas(body: dict[str, Any]) -> list[str]:
+    """The betas the server tools of an Anthropic client's own body need (clients of
+    aggregators often leave the header out); the client's own `anthropic-beta` is kept too."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return []
+    return [BETAS[t["type"]] for t in tools if isinstance(t, dict) and t.get("type") in BETAS]
 
 
 def requested(request: ChatRequest) -> bool:
