@@ -23,12 +23,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.provider import Deployment
 from relayport.search_tool import native_search
 
 SERVER_TOOLS = frozenset({"code_execution", "web_search", "web_fetch", "google_search", "url_context",
                           "computer_use", "code_interpreter"})
+_PLAIN = frozenset({"function", "custom"})
 # Claude's versioned names (`code_execution_20250825`), OpenAI's `web_search_preview`.
 _VERSION = re.compile(r"(_preview)?(_\d{8}|_\d{4}_\d{2}_\d{2})?$")
 
@@ -38,12 +40,18 @@ def base_type(kind: str) -> str:
     return _VERSION.sub("", kind)
 
 
+def asked(request: ChatRequest) -> bool:
+    """Whether a call may bring server-tool results back (worth a plugin's closer reading)."""
+    return bool(request.enable_search) or any(t.type != "function" for t in request.tools or ())
+
+
 def check(body: dict[str, Any], deployment: Deployment, gateway_search: bool) -> None:
     """Refuse server tools the model's vendor does not run (400), and turn a `web_search` tool
     into `enable_search` where search is switched on by a flag rather than a tool."""
     tools = body.get("tools")
-    if not isinstance(tools, list):
-        return
+    if not isinstance(tools, list) or all(type(t) is not dict or t.get("type", "function") in _PLAIN
+                                          for t in tools):
+        return  # function tools only: the usual call, checked in one pass
     caps = deployment.provider.capabilities
     keep: list[Any] = []
     for i, t in enumerate(tools):

@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from relayport.model.chat import ChatRequest, ChatResponse, Tool
+from relayport import server_tools
+from relayport.model.chat import ChatResponse, Tool
 from relayport.model.content import TextBlock
 from relayport.model.stream import DeltaExtra, StreamEvent
 from relayport_anthropic.stream import AnthropicStreamParser
@@ -71,9 +72,7 @@ def betas(body: dict[str, Any]) -> list[str]:
     return [BETAS[t["type"]] for t in tools if isinstance(t, dict) and t.get("type") in BETAS]
 
 
-def requested(request: ChatRequest) -> bool:
-    """Whether the call may bring server tool blocks back (worth reading them)."""
-    return bool(request.enable_search) or any(t.type != "function" for t in request.tools or ())
+requested = server_tools.asked
 
 
 def surface(resp: ChatResponse, body: bytes) -> ChatResponse:

@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from relayport.model.chat import ChatRequest, ChatResponse
+from relayport import server_tools
+from relayport.model.chat import ChatResponse
 from relayport.model.stream import DeltaExtra, StreamEvent
 from relayport_gemini.stream import GeminiStreamParser
 
@@ -38,8 +39,7 @@ def default_config(key: str, extra: dict[str, Any]) -> dict[str, Any]:
     return conf
 
 
-def requested(request: ChatRequest) -> bool:
-    return bool(request.enable_search) or any(t.type != "function" for t in request.tools or ())
+requested = server_tools.asked
 
 
 def surface(resp: ChatResponse, body: bytes) -> ChatResponse:
