@@ -421,7 +421,9 @@ def test_adapt_runs_on_both_paths(adapted):
     raw = oa.chat.completions.with_raw_response.create(
         model="ad", user="u-1", messages=[{"role": "user", "content": "hi"}],
         extra_body={"thinking_budget": 512, "enable_search": True})
-    assert raw.headers["x-relayport-adjustments"] == "thinking budget dropped"
+    # The vendor has no web search: enable_search is dropped, and said so (docs/tools.md).
+    assert raw.headers["x-relayport-adjustments"] == ("enable_search ignored (no web search for this model), "
+                                                      "thinking budget dropped")
     sent = fake.last.json()
     assert sent["end_user"] == "u-1" and "user" not in sent and "thinking_budget" not in sent
     assert Adapted.seen == [(False, 512, True)]  # read before the base folded them away

@@ -53,7 +53,8 @@ def test_contract_has_the_expected_families():
             "relayport_stream_parser", "relayport_map_error", "relayport_submit_task",
             "relayport_poll_request"} <= set(HOOKS)
     assert set(hookspecs.PER_CALL_HOOKS) == set(HOOKS) - {"relayport_register_providers",
-                                                         "relayport_register_surfaces"}
+                                                         "relayport_register_surfaces",
+                                                         "relayport_register_services"}
 
 
 @pytest.mark.parametrize("name", HOOKS)
@@ -102,6 +103,25 @@ def test_hook_relayport_register_surfaces(relayport_gateway):
     assert (r.status_code, r.json()) == (418, {"oops": "teapot"})
     r = httpx.get(gw.url + "/v1/hello")  # auth errors use the surface's envelope too
     assert r.status_code == 401 and "oops" in r.json()
+
+
+def test_hook_relayport_register_services(relayport_gateway, fake_upstream):
+    from relayport.webservices import WebService
+
+    class Svc:
+        @hookimpl
+        def relayport_register_services(self, register):
+            register(WebService("lookup", fake_upstream.url, ("/v2/find",), key_env=("LOOKUP_KEY",),
+                                auth="header:X-Lookup-Key"))
+
+    fake_upstream.push(Reply.json({"found": ["a"]}))
+    gw = relayport_gateway({"auth": {"keys": ["k"]}}, env={"LOOKUP_KEY": "vendor-secret"},
+                           extra_plugins={"svc": Svc()})
+    r = httpx.post(gw.url + "/v1/services/lookup/v2/find?x=1", headers={"x-api-key": "k"}, json={"q": "a"})
+    assert (r.status_code, r.json()) == (200, {"found": ["a"]})
+    sent = fake_upstream.last
+    assert (sent.path, sent.query, sent.json()) == ("/v2/find", {"x": "1"}, {"q": "a"})
+    assert sent.headers["x-lookup-key"] == "vendor-secret" and "x-api-key" not in sent.headers
 
 
 # --------------------------------------------------------------------------- request translation

@@ -34,6 +34,8 @@ class CallRecord:
     latency: float  # seconds from the attempt's start to its end (a stream's last byte)
     ttfb: float | None = None  # seconds to the first byte of a stream, when it was one
     stream: bool = False
+    kind: str = "model"  # "service": a non-model service call (relayport.webservices)
+    units: int | None = None  # billable units a service reported (e.g. Serper's credits)
 
 
 Observer = Callable[[CallRecord], None]

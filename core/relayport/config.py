@@ -67,6 +67,27 @@ class RealtimeConfig:
 
 
 @attrs.define
+class ServiceConfig:
+    """One non-model service (`[services.<name>]`, see relayport.webservices)."""
+
+    api_key: str | None = None  # "env:NAME" or the key; default: the service's key variables
+    base_url: str | None = None
+    timeout: float = 60.0
+
+
+@attrs.define
+class SearchConfig:
+    """Web search as a tool for models whose vendor cannot search (`[search]`)."""
+
+    # The registered service that searches (e.g. "serper"); off when empty.
+    service: str = ""
+    # True: `enable_search` (and the Responses `web_search` tool) on such models runs a search
+    # through `service` and gives the model its results; False: it is ignored and announced.
+    as_tool: bool = False
+    results: int = 5
+
+
+@attrs.define
 class TasksConfig:
     """Async media tasks: the `[tasks]` table."""
 
@@ -155,6 +176,8 @@ class Config:
     responses: ResponsesConfig = attrs.field(factory=ResponsesConfig)
     router: RouterConfig = attrs.field(factory=RouterConfig)
     realtime: RealtimeConfig = attrs.field(factory=RealtimeConfig)
+    services: dict[str, ServiceConfig] = attrs.field(factory=dict)
+    search: SearchConfig = attrs.field(factory=SearchConfig)
     source: str = "<defaults>"
 
 
@@ -258,6 +281,15 @@ def _validate(config: Config) -> None:
         problems.append("tasks.concurrency, callback_attempts, max_poll_errors, results_max_bytes: must be >= 1")
     if not 0 <= tk.jitter < 1:
         problems.append("tasks.jitter: must be in [0, 1)")
+    for name, svc in config.services.items():
+        if svc.base_url is not None and not svc.base_url.startswith(("http://", "https://")):
+            problems.append(f"services.{name}.base_url: {svc.base_url!r} must start with http:// or https://")
+        if svc.timeout <= 0:
+            problems.append(f"services.{name}.timeout: must be positive")
+    if config.search.as_tool and not config.search.service:
+        problems.append("search.as_tool: needs search.service (the service that searches, e.g. \"serper\")")
+    if not 1 <= config.search.results <= 20:
+        problems.append("search.results: must be between 1 and 20")
     if problems:
         raise ConfigError(f"{config.source}: invalid configuration:\n  " + "\n  ".join(problems))
 

@@ -370,6 +370,10 @@ class Gateway:
             error=None if error is None else (error.code or error.type), usage=usage,
             latency=time.perf_counter() - started,
         )
+        self.notify(rec)
+
+    def notify(self, rec: CallRecord) -> None:
+        """Hand a finished call's record to every observer (non-model services use it too)."""
         for observe in self.observers:
             try:
                 observe(rec)

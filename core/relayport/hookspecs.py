@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         Surface,
     )
     from relayport.realtime import RealtimeEndpoint
+    from relayport.webservices import WebService
 
 PROJECT = "relayport"
 
@@ -78,6 +79,18 @@ def relayport_register_surfaces(register: Callable[[Surface], None]) -> None:
     own with ``Surface.claims``.
 
     :param register: call it once per surface with a `Surface`.
+    """
+
+
+@hookspec
+def relayport_register_services(register: Callable[[WebService], None]) -> None:
+    """Register non-model services (web search APIs, a vendor's tool runner) this plugin serves.
+
+    Called once at start-up. Each service is reached by clients at
+    ``/v1/services/<name>/<path>`` with the gateway key; the core adds the vendor key, sends
+    the call, returns the vendor's answer and records it (see `relayport.webservices`).
+
+    :param register: call it once per service with a `relayport.webservices.WebService`.
     """
 
 

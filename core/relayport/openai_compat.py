@@ -309,12 +309,15 @@ def _inline_media_parts(body: dict[str, Any]) -> None:
     target["content"] = list(content or []) + parts
 
 
-def adapt_body(body: dict[str, Any], deployment: Deployment, compat: OpenAICompat) -> None:
+def adapt_body(body: dict[str, Any], deployment: Deployment, compat: OpenAICompat,
+               adjustments: list[str] | None = None) -> None:
     """Rewrite a client's OpenAI body for the vendor: model id, and the gateway's extension fields."""
     body["model"] = deployment.model
     if not _EXTENSION_KEYS.isdisjoint(body):
         thinking = openai_chat.decode_thinking(body)
         search = body.get("enable_search")
+        if search and adjustments is not None:
+            _search_ignored(deployment, compat, adjustments)
         if not compat.native_media_arrays:
             _inline_media_parts(body)
         for key in _EXTENSION_KEYS:
@@ -327,6 +330,11 @@ def adapt_body(body: dict[str, Any], deployment: Deployment, compat: OpenAICompa
     stream_options = body.get("stream_options")
     if stream_options is not None and not body.get("stream"):
         del body["stream_options"]  # OpenAI rejects stream_options without stream
+
+
+def _search_ignored(deployment: Deployment, compat: OpenAICompat, adjustments: list[str]) -> None:
+    if not compat.search_field and "search" not in deployment.provider.capabilities:
+        adjustments.append("enable_search ignored (no web search for this model)")
 
 
 def _usage_reader(compat: OpenAICompat) -> Callable[[dict[str, Any]], Usage | None]:
@@ -357,7 +365,7 @@ def passthrough(deployment: Deployment, compat: OpenAICompat, body: dict[str, An
         search = body.get("enable_search")
         call = VendorCall(deployment, openai_chat.decode_thinking(body),
                           search if isinstance(search, bool) else None, adjustments, translated=False)
-    adapt_body(body, deployment, compat)
+    adapt_body(body, deployment, compat, adjustments)
     if compat._plain_request and not deployment.options:
         _cap_spelling(body, compat.max_tokens_field)
     else:
@@ -453,6 +461,8 @@ def translate_request(deployment: Deployment, compat: OpenAICompat, request: Cha
     apply_thinking(body, request.thinking, compat)
     if request.enable_search is not None and compat.search_field:
         body[compat.search_field] = request.enable_search
+    elif request.enable_search:
+        _search_ignored(deployment, compat, adjustments)
     if compat.adapt is not None:
         compat.adapt(body, VendorCall(deployment, request.thinking, request.enable_search, adjustments,
                                       translated=True))

@@ -18,13 +18,16 @@ import os
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from relayport import builtins, hookspecs
 from relayport.provider import ProviderSpec, Surface
+
+if TYPE_CHECKING:
+    from relayport.webservices import WebService
 
 log = logging.getLogger("relayport.plugins")
 
@@ -60,6 +63,7 @@ class PluginSet:
     failures: list[PluginFailure]
     providers: dict[str, ProviderEntry]
     surfaces: list[Surface]
+    services: list[WebService] = attrs.field(factory=list)
 
     def provider(self, name: str) -> ProviderEntry | None:
         return self.providers.get(name)
@@ -116,6 +120,7 @@ def load_plugins(
     providers, owners = _collect_providers(pm, failures)
     _build_relays(pm, providers, owners)
     surfaces = _collect_surfaces(pm, failures)
+    services = _collect(pm.hook.relayport_register_services, failures, "services")
     infos = []
     for name, plugin in pm.list_name_plugin():
         if plugin is builtins:
@@ -126,7 +131,7 @@ def load_plugins(
             PluginInfo(name, dist_name, ver, hooks,
                        sorted(p for p, e in providers.items() if e.plugin == name))
         )
-    return PluginSet(pm, sorted(infos, key=lambda i: i.name), failures, providers, surfaces)
+    return PluginSet(pm, sorted(infos, key=lambda i: i.name), failures, providers, surfaces, services)
 
 
 def _args(impl: Any, **kwargs: Any) -> dict[str, Any]:
@@ -219,11 +224,16 @@ def _direct_call(caller: pluggy.HookCaller) -> Callable[..., Any]:
 
 
 def _collect_surfaces(pm: pluggy.PluginManager, failures: list[PluginFailure]) -> list[Surface]:
-    surfaces: list[Surface] = []
-    for impl in pm.hook.relayport_register_surfaces.get_hookimpls():
+    return _collect(pm.hook.relayport_register_surfaces, failures, "surfaces")
+
+
+def _collect(hook: Any, failures: list[PluginFailure], what: str) -> list[Any]:
+    """What every plugin's registration hook registers; a failing plugin is recorded, not fatal."""
+    found: list[Any] = []
+    for impl in hook.get_hookimpls():
         try:
-            impl.function(**_args(impl, register=surfaces.append))
+            impl.function(**_args(impl, register=found.append))
         except Exception as exc:
-            log.error("plugin %r failed to register surfaces: %s", impl.plugin_name, exc)
+            log.error("plugin %r failed to register %s: %s", impl.plugin_name, what, exc)
             failures.append(PluginFailure(impl.plugin_name, f"{type(exc).__name__}: {exc}"))
-    return surfaces
+    return found

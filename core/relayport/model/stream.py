@@ -6,6 +6,8 @@ from one read in a single transport write (DESIGN.md §2: the per-write cost dom
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from relayport.model.errors import GatewayError
@@ -74,6 +76,15 @@ class StreamError:
     error: GatewayError
 
 
+@attrs.define
+class DeltaExtra:
+    """Fields no other event carries, for the OpenAI chat delta as given: a vendor's server
+    tool calls and their results (`server_tool_calls`, see docs/tools.md). Surfaces without a
+    place for them skip it."""
+
+    fields: dict[str, Any]
+
+
 StreamEvent = (
     StreamStart
     | TextDelta
@@ -84,4 +95,5 @@ StreamEvent = (
     | UsageUpdate
     | Finish
     | StreamError
+    | DeltaExtra
 )

@@ -17,6 +17,7 @@ from relayport.plugins import PluginSet, load_plugins
 from relayport.provider import Route, Surface
 from relayport.responses.store import ResponseStore
 from relayport.routing import Router
+from relayport.search_tool import SEARCH_TOOL, search_tool
 from relayport.secrets import resolve_secret
 from relayport.server import keys
 from relayport.server.auth import KeyRing
@@ -34,6 +35,7 @@ from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import TaskStore
 from relayport.upstream import new_session
 from relayport.urlguard import new_fetch_session
+from relayport.webservices import REGISTRY, ServiceRegistry, services_surface
 from relayport.wire.tasks import unified
 
 
@@ -63,8 +65,11 @@ def create_app(
     secret = config.tasks.callback_secret
     app[keys.CALLBACK_SECRET] = resolve_secret(secret, dict(environ)) if secret else None
     shared: dict[tuple[str, str], list[tuple[Surface, Route]]] = {}
+    app[REGISTRY] = ServiceRegistry(plugins.services, config.services, environ, router.deployments())
+    if config.search.as_tool:
+        app[SEARCH_TOOL] = search_tool(app[REGISTRY], config)
     for surface in [openai_surface(), responses_surface(), media_surface(), realtime_surface(),
-                    *plugins.surfaces]:
+                    services_surface(), *plugins.surfaces]:
         for route in surface.routes:
             shared.setdefault((route.method, route.path), []).append((surface, route))
             handler_surfaces[route.handler] = surface

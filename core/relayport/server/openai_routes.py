@@ -7,10 +7,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from relayport import server_tools
 from relayport.gateway import SSE_HEADERS
+from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
-from relayport.model.stream import StreamError
-from relayport.provider import OPENAI_CHAT, Route, Surface
+from relayport.model.stream import Finish, StreamError, StreamEvent, TextDelta
+from relayport.provider import OPENAI_CHAT, Deployment, Route, Surface
+from relayport.search_tool import SEARCH_TOOL, Search, announce
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, ROUTER
@@ -55,25 +58,42 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     compat = deployments[0].provider.openai_compat
     if compat is not None and not (compat.native_form is not None and compat.native_form(body)):
         check_passthrough_body(body)
+    search_tool = request.app.get(SEARCH_TOOL)
+    if "tools" in body:
+        server_tools.check(body, deployments[0], search_tool is not None)
+    if search_tool is not None and search_tool.wanted(body) and search_tool.applies(deployments[0]):
+        # Web search run by the gateway: the call is translated so its answer can be cited.
+        chat = openai_chat.decode_request(body)
+        return await _answer(request, chat, deployments, await search_tool.augment(request, chat))
     forwarded = await gateway.passthrough(request, OPENAI_CHAT, body, deployments)
     if not isinstance(forwarded, list):
         return forwarded
     deployments = forwarded  # those left to translate for
-    chat = openai_chat.decode_request(body)
+    return await _answer(request, openai_chat.decode_request(body), deployments)
+
+
+async def _answer(request: web.Request, chat: ChatRequest, deployments: list[Deployment],
+                  search: Search | None = None) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
         answer = openai_chat.encode_response(result)
         if chat.legacy_functions:
             legacy_functions.encode_response(answer)
+        if search is not None:
+            cite(answer, search, result.headers)
         return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=result.headers)
     stream = await gateway.open_stream(chat, deployments)
+    if search is not None:
+        announce(stream.headers, search.note)
     out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers} if stream.headers else SSE_HEADERS)
     encoder = openai_chat.ChunkEncoder("", chat.model, chat.include_usage,
                                        legacy_functions=chat.legacy_functions)
+    said: list[str] = []
     try:
         await out.prepare(request)
         async for batch in stream:
-            data = encoder.encode(batch)
+            data = encoder.encode(batch) if search is None else _encode_citing(encoder, batch, search, said)
             if stream.done or isinstance(batch[-1], StreamError):
                 # The last events and the end of the response leave in one write.
                 await out.write_eof(data + encoder.finish())
@@ -84,6 +104,27 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     finally:
         await stream.aclose()
     return out
+
+
+def cite(answer: dict[str, Any], search: Search, headers: dict[str, str]) -> None:
+    """`url_citation` annotations on each choice's message, for the `[n]` it wrote."""
+    for choice in answer.get("choices") or ():
+        message = choice.get("message") or {}
+        if isinstance(message.get("content"), str):
+            message["annotations"] = search.annotations(message["content"])
+    announce(headers, search.note)
+
+
+def _encode_citing(encoder: openai_chat.ChunkEncoder, batch: list[StreamEvent], search: Search,
+                   said: list[str]) -> bytes:
+    """Encode a batch, keeping the text; the annotations go out in one chunk before the finish."""
+    for i, ev in enumerate(batch):
+        if isinstance(ev, TextDelta):
+            said.append(ev.text)
+        elif isinstance(ev, Finish):
+            notes = encoder.delta({"annotations": search.annotations("".join(said))})
+            return encoder.encode(batch[:i]) + notes + encoder.encode(batch[i:])
+    return encoder.encode(batch)
 
 
 def _model_entry(name: str, owner: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from relayport.model.errors import GatewayError
 from relayport.model.stream import StreamError
 from relayport.provider import OPENAI_RESPONSES, OPENAI_RESPONSES_INPUT_TOKENS, Deployment, Route, Surface
 from relayport.responses.store import owner_of
+from relayport.search_tool import SEARCH_TOOL, Search, announce, native_search
 from relayport.server.auth import presented_key
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
@@ -31,11 +32,6 @@ from relayport.wire import openai_responses as codec
 from relayport.wire.fields import get
 
 log = logging.getLogger("relayport.server")
-
-
-def has_search(dep: Deployment) -> bool:
-    compat = dep.provider.openai_compat
-    return "search" in dep.provider.capabilities or (compat is not None and compat.search_field is not None)
 
 
 def _not_found(response_id: str, param: str | None = None) -> GatewayError:
@@ -87,7 +83,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         prev_response, prev_input = found
         history = prev_input + prev_response["output"]
     req = codec.decode_request(body, history)
-    if req.web_search and not has_search(deployments[0]):
+    search = None
+    search_tool = request.app.get(SEARCH_TOOL) if req.web_search else None
+    if search_tool is not None and search_tool.applies(deployments[0]):
+        search = await search_tool.augment(request, req.chat)
+    elif req.web_search and not native_search(deployments[0]):
         raise GatewayError(400, f"The web_search tool is not available for '{model}': its vendor "
                                 f"'{deployments[0].provider.name}' has no web search.",
                            param="tools", code="unsupported_tool")
@@ -99,13 +99,19 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     if not req.chat.stream:
         result = await gateway.complete(req.chat, deployments)
         obj = codec.encode_response(req, result, response_id)
+        if search is not None:
+            _cite(obj, search, result.headers)
         if req.store:
             await store.put(owner, obj, kept)
         return _json(obj, result.headers)
 
     stream = await gateway.open_stream(req.chat, deployments)
+    if search is not None:
+        announce(stream.headers, search.note)
     out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers} if stream.headers else SSE_HEADERS)
     encoder = codec.EventEncoder(codec.response_shell(req, response_id))
+    if search is not None:
+        encoder.annotate = search.output_annotations
     head = encoder.start()
     try:
         await out.prepare(request)
@@ -123,6 +129,15 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     finally:
         await stream.aclose()
     return out
+
+
+def _cite(obj: dict[str, Any], search: Search, headers: dict[str, str]) -> None:
+    """`url_citation` annotations on the output text, for the `[n]` markers the model wrote."""
+    for item in obj.get("output") or ():
+        for part in item.get("content") or () if item.get("type") == "message" else ():
+            if part.get("type") == "output_text":
+                part["annotations"] = search.output_annotations(part.get("text") or "")
+    announce(headers, search.note)
 
 
 async def _end(out: web.StreamResponse, data: bytes, encoder: codec.EventEncoder, keep: bool,

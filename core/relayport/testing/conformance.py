@@ -26,6 +26,7 @@ import pytest
 
 from relayport.plugins import load_plugins
 from relayport.server.ops_routes import describe_plugins
+from relayport.server_tools import SERVER_TOOLS
 from relayport.testing import openapi
 from relayport.testing.fakes import RecordedRequest, Reply
 from relayport.testing.servers import GatewayHandle, start_gateway
@@ -33,6 +34,8 @@ from relayport.testing.servers import GatewayHandle, start_gateway
 KNOWN_CAPABILITIES = frozenset({
     "chat", "stream", "tools", "vision", "audio", "video", "files", "thinking", "search", "responses",
     "images", "video_generation", "speech", "embeddings",
+    # Server tools the vendor runs itself (relayport.server_tools).
+    *(f"tool:{name}" for name in SERVER_TOOLS),
 })
 GATEWAY_KEY = "sk-gateway-conformance"
 VENDOR_KEY = "sk-vendor-conformance-SECRET"

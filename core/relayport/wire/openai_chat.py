@@ -44,6 +44,7 @@ from relayport.model.content import (
 )
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.stream import (
+    DeltaExtra,
     Finish,
     ReasoningDelta,
     ReasoningSignature,
@@ -694,6 +695,10 @@ class ChunkEncoder:
         tail = _NULL_FINISH if finish is None else b',"finish_reason":' + orjson.dumps(finish) + _CHUNK_END
         return prefix + orjson.dumps(delta) + tail
 
+    def delta(self, delta: dict[str, Any]) -> bytes:
+        """One chunk with `delta` as given: fields no canonical event carries (annotations)."""
+        return self._chunk(delta)
+
     def _ensure_id(self) -> None:
         if not self.id:
             self.id = "chatcmpl-" + secrets.token_hex(12)
@@ -758,6 +763,8 @@ class ChunkEncoder:
             elif isinstance(ev, StreamError):
                 out.append(encode_stream_error(ev.error))
                 self._finished = True
+            elif isinstance(ev, DeltaExtra):
+                out.append(self._chunk(ev.fields))
         return b"".join(out)
 
     def finish(self) -> bytes:

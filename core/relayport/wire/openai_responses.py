@@ -25,6 +25,7 @@ import base64
 import binascii
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -578,6 +579,8 @@ class EventEncoder:
         self.usage: Usage | None = None
         self.error: GatewayError | None = None
         self.response: dict[str, Any] | None = None  # the final Response, once finished
+        # Annotations of a finished message's text (the gateway's web search citations).
+        self.annotate: Callable[[str], list[dict[str, Any]]] | None = None
 
     def _event(self, kind: str, obj: dict[str, Any]) -> bytes:
         obj["sequence_number"] = self.seq
@@ -637,13 +640,16 @@ class EventEncoder:
         i, iid = item.index, item.id
         out = b""
         if item.kind == "message":
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            notes = self.annotate(text) if self.annotate is not None else []
+            part = {"type": "output_text", "text": text, "annotations": notes, "logprobs": []}
             out += self._event("response.output_text.done", {"type": "response.output_text.done", "item_id": iid,
                                                              "output_index": i, "content_index": 0, "text": text,
                                                              "logprobs": []})
             out += self._event("response.content_part.done", {"type": "response.content_part.done", "item_id": iid,
                                                               "output_index": i, "content_index": 0, "part": part})
             done = message_item(iid, text)
+            if notes:
+                done["content"][0]["annotations"] = notes
         elif item.kind == "reasoning":
             if item.redacted is not None:
                 done = reasoning_item(iid, "", seal_redacted(item.redacted))

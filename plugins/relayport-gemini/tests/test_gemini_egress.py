@@ -98,7 +98,7 @@ def test_refusals() -> None:
         translate({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"})
     assert info.value.param == "reasoning_effort"
     with pytest.raises(GatewayError) as info:
-        translate({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "computer_use"}]})
+        translate({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "web_fetch"}]})
     assert info.value.param == "tools"
     with pytest.raises(GatewayError) as info:
         translate({"messages": [{"role": "system", "content": "only"}]})

@@ -44,7 +44,7 @@ from relayport.model.content import (
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment
-from relayport_anthropic import jsonmode, vocab
+from relayport_anthropic import jsonmode, server_tools, vocab
 
 # OpenAI-chat request fields that mean the same thing on the Messages API and that the OpenAI
 # surface keeps in `extra` (it has no canonical home for them).
@@ -567,6 +567,11 @@ def _document(block: FileBlock, path: str, b: _Build) -> dict[str, Any]:
 
 def _encode_tool(t: Tool, b: _Build) -> dict[str, Any]:
     if t.type != "function":
+        server = server_tools.encode(t)
+        if server is not None:
+            if server[1]:
+                b.betas.add(server[1])
+            return server[0]
         # Anthropic server tools (web_search_*, code_execution_*, ...) are sent as given.
         if t.extra:
             return dict(t.extra)

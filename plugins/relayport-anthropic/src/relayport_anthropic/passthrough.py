@@ -21,7 +21,7 @@ import orjson
 from relayport.model.http import UpstreamRequest
 from relayport.model.usage import Usage
 from relayport.provider import Deployment, Passthrough
-from relayport_anthropic import vocab
+from relayport_anthropic import server_tools, vocab
 from relayport_anthropic.egress import endpoint, request_headers
 from relayport_anthropic.errors import error_event
 from relayport_anthropic.usage import decode_usage, merge
@@ -77,7 +77,7 @@ def passthrough(
     request = UpstreamRequest(
         "POST",
         endpoint(deployment, base_path.rstrip("/") + path) if base_path else endpoint(deployment, path),
-        request_headers(deployment, (), client=headers),
+        request_headers(deployment, server_tools.betas(body), client=headers),
         orjson.dumps(body),
         stream=stream,
     )

@@ -12,10 +12,11 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_anthropic import errors, jsonmode, replay, vocab
+from relayport_anthropic import errors, jsonmode, replay, server_tools, vocab
 from relayport_anthropic.egress import build_request
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, passthrough
 from relayport_anthropic.response import parse_response
+from relayport_anthropic.server_tools import ServerToolStream
 from relayport_anthropic.stream import AnthropicStreamParser
 
 SPEC = ProviderSpec(
@@ -24,7 +25,8 @@ SPEC = ProviderSpec(
     key_env=("ANTHROPIC_API_KEY",),
     auth="x-api-key",
     model_patterns=("claude-*",),
-    capabilities=frozenset({"chat", "stream", "tools", "vision", "files", "thinking", "search"}),
+    capabilities=frozenset({"chat", "stream", "tools", "vision", "files", "thinking", "search",
+                            "tool:code_execution", "tool:web_search", "tool:web_fetch"}),
     description="Anthropic Messages API (Claude)",
 )
 
@@ -72,7 +74,8 @@ def relayport_parse_response(
 ) -> ChatResponse | None:
     if not _mine(deployment):
         return None
-    return parse_response(response, jsonmode.prefill_of(request, deployment.model, deployment.options))
+    result = parse_response(response, jsonmode.prefill_of(request, deployment.model, deployment.options))
+    return server_tools.surface(result, response.body) if server_tools.requested(request) else result
 
 
 @hookimpl
@@ -84,4 +87,5 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
     if not _mine(deployment):
         return None
-    return AnthropicStreamParser(jsonmode.prefill_of(request, deployment.model, deployment.options))
+    parser = ServerToolStream if server_tools.requested(request) else AnthropicStreamParser
+    return parser(jsonmode.prefill_of(request, deployment.model, deployment.options))

@@ -236,8 +236,8 @@ class FakeAnthropic(FakeUpstream):
             out.append(start({"type": "thinking", "thinking": "", "signature": ""}))
             out.extend(delta({"type": "thinking_delta", "thinking": w}) for w in _words(block["thinking"]))
             out.append(delta({"type": "signature_delta", "signature": block["signature"]}))
-        elif kind == "tool_use":
-            out.append(start({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}))
+        elif kind in ("tool_use", "server_tool_use"):  # server tools stream their input too
+            out.append(start({"type": kind, "id": block["id"], "name": block["name"], "input": {}}))
             args = orjson.dumps(block["input"]).decode() if block["input"] else ""
             out.append(delta({"type": "input_json_delta", "partial_json": ""}))
             third = max(1, len(args) // 3)

@@ -40,7 +40,7 @@ from relayport.openai_compat import (
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
 from relayport.realtime import RealtimeEndpoint
 from relayport.wire.openai_chat import decode_thinking
-from relayport_dashscope import audio, joined, models, native, realtime
+from relayport_dashscope import audio, code_interpreter, joined, models, native, realtime
 from relayport_dashscope.errors import map_error
 from relayport_dashscope.hosts import DEFAULT_BASE_URL, api_host, compat_url
 from relayport_dashscope.media_hooks import (  # noqa: F401  (hook implementations of this plugin)
@@ -69,7 +69,7 @@ DASHSCOPE = ProviderSpec(
     auth="bearer",
     model_patterns=("qwen*", "qwq-*", "qvq-*", "wan*", "text-embedding-v*"),
     capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "thinking", "search",
-                            "images", "video_generation", "speech", "embeddings"}),
+                            "images", "video_generation", "speech", "embeddings", "tool:code_interpreter"}),
     openai_compat=COMPAT,
     anthropic=AnthropicEndpoint(
         path="/apps/anthropic", root=api_host,
@@ -122,8 +122,8 @@ def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> No
 def relayport_passthrough(
     deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
 ) -> Passthrough | None:
-    if surface != OPENAI_CHAT:
-        return None
+    if surface != OPENAI_CHAT or code_interpreter.wanted(body):
+        return None  # the code interpreter's calls are translated to the native API
     if native.is_native_form(body):
         return native.passthrough(deployment, body)
     _check_stop(body)
@@ -147,6 +147,8 @@ def relayport_passthrough(
 
 @hookimpl
 def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
+    if code_interpreter.requested(request):
+        return code_interpreter.build_request(deployment, request)
     up = translate_request(deployment, COMPAT, request)
     up.url = compat_url(deployment)
     assert up.body is not None
@@ -171,6 +173,8 @@ def relayport_translate_request(deployment: Deployment, request: ChatRequest) ->
 def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
+    if code_interpreter.requested(request):
+        return code_interpreter.join(response, deployment.model)
     if joined.is_stream(response):
         return joined.join(response.body)
     return parse_response(compat_for(deployment, COMPAT), response)
@@ -178,6 +182,8 @@ def relayport_parse_response(
 
 @hookimpl
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser:
+    if code_interpreter.requested(request):
+        return code_interpreter.CodeInterpreterStream()
     return DashScopeStreamParser(OpenAIStreamParser(compat_for(deployment, COMPAT)))
 
 

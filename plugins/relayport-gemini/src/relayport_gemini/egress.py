@@ -34,14 +34,15 @@ from relayport.model.content import (
 from relayport.model.errors import bad_request
 from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment
-from relayport_gemini import schema, vocab
+from relayport_gemini import schema, server_tools, vocab
 from relayport_gemini.media import encode_media
 
 # Tools the client can name by type (OpenAI-style `{"type": "google_search"}`) -> Gemini tools.
 _BUILTIN_TOOLS = {"google_search": "googleSearch", "googleSearch": "googleSearch",
                   "web_search": "googleSearch", "code_execution": "codeExecution",
                   "codeExecution": "codeExecution", "url_context": "urlContext",
-                  "urlContext": "urlContext", "google_search_retrieval": "googleSearchRetrieval"}
+                  "urlContext": "urlContext", "google_search_retrieval": "googleSearchRetrieval",
+                  "computer_use": "computerUse", "computerUse": "computerUse"}
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "function": "ANY"}
 
 
@@ -249,10 +250,10 @@ def _encode_tools(req: ChatRequest) -> list[dict[str, Any]]:
         elif t.type in _BUILTIN_TOOLS:
             key = _BUILTIN_TOOLS[t.type]
             conf = t.extra.get(t.type)
-            builtins[key] = conf if isinstance(conf, dict) else {}
+            builtins[key] = conf if isinstance(conf, dict) else server_tools.default_config(key, t.extra)
         else:
             raise bad_request(f"Gemini has no tool of type {t.type!r}; use function, google_search, "
-                              "code_execution or url_context.", param="tools")
+                              "code_execution, url_context or computer_use.", param="tools")
     if req.enable_search:
         builtins.setdefault("googleSearch", {})
     tools: list[dict[str, Any]] = []

@@ -22,7 +22,7 @@ from relayport.model.media import (
 )
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
 from relayport.realtime import RealtimeEndpoint
-from relayport_gemini import embeddings, errors, generation, images, live, media, veo, vocab
+from relayport_gemini import embeddings, errors, generation, images, live, media, server_tools, veo, vocab
 from relayport_gemini.egress import build_request
 from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
@@ -35,7 +35,9 @@ SPEC = ProviderSpec(
     auth="header:x-goog-api-key",
     model_patterns=("gemini-*", "veo-*", "imagen-*"),
     capabilities=frozenset({"chat", "stream", "tools", "vision", "audio", "video", "files",
-                            "thinking", "search", "images", "video_generation", "embeddings"}),
+                            "thinking", "search", "images", "video_generation", "embeddings",
+                            "tool:code_execution", "tool:google_search", "tool:url_context",
+                            "tool:computer_use", "tool:web_search"}),
     description="Google Gemini API (generateContent; Veo, Imagen, image output, embeddings)",
 )
 
@@ -79,7 +81,10 @@ def relayport_translate_request(deployment: Deployment, request: ChatRequest) ->
 def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
-    return parse_response(response, deployment.model) if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    result = parse_response(response, deployment.model)
+    return server_tools.surface(result, response.body) if server_tools.requested(request) else result
 
 
 @hookimpl
@@ -89,7 +94,10 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
 
 @hookimpl
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
-    return GeminiStreamParser(deployment.model) if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    parser = server_tools.ServerToolStream if server_tools.requested(request) else GeminiStreamParser
+    return parser(deployment.model)
 
 
 @hookimpl

@@ -119,12 +119,14 @@ class FakeGemini(FakeUpstream):
 
     def queue_turn(self, parts: list[dict[str, Any]], finish: str | None = "STOP",
                    usage: dict[str, Any] | None = None, block_reason: str | None = None,
-                   delay: float = 0.0, drop_after: int | None = None) -> None:
+                   delay: float = 0.0, drop_after: int | None = None,
+                   metadata: dict[str, Any] | None = None) -> None:
         """The next answer's parts (`{"text"}`, `{"text","thought":true}`, `{"functionCall"}`).
         On Gemini 3 models the first function call of the answer (or, without calls, the
-        last part) is signed, as the real API does."""
+        last part) is signed, as the real API does. `metadata`: candidate fields such as
+        `groundingMetadata`, on the last chunk of a stream as the API sends them."""
         self.turns.append(dict(parts=parts, finish=finish, usage=usage, block_reason=block_reason,
-                               delay=delay, drop_after=drop_after))
+                               delay=delay, drop_after=drop_after, metadata=metadata))
 
     def queue_text(self, text: str = "", *, reasoning: str | None = None,
                    tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
@@ -367,6 +369,7 @@ class FakeGemini(FakeUpstream):
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if turn["finish"]:
             candidate["finishReason"] = turn["finish"]
+        candidate.update(turn.get("metadata") or {})
         return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
                 "responseId": response_id}
 
@@ -397,5 +400,6 @@ class FakeGemini(FakeUpstream):
         last: dict[str, Any] = {"content": {"parts": [{"text": ""}], "role": "model"}, "index": 0}
         if cand.get("finishReason"):
             last["finishReason"] = cand["finishReason"]
+        last.update({k: v for k, v in cand.items() if k.endswith("Metadata")})
         chunks.append({"candidates": [last], "usageMetadata": usage, **meta})
         return chunks

@@ -30,8 +30,10 @@ from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamResponse
 from relayport.openai_compat import OpenAICompat, VendorCall, passthrough
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
+from relayport.webservices import WebService
 from relayport_moonshot import request as kimi_request
 from relayport_moonshot.errors import map_moonshot_error
+from relayport_moonshot.official_tools import KIMI_TOOLS
 
 
 def map_cached_tokens(usage: dict[str, Any]) -> bool:
@@ -88,6 +90,11 @@ MOONSHOT = ProviderSpec(
 @hookimpl
 def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(MOONSHOT)
+
+
+@hookimpl
+def relayport_register_services(register: Callable[[WebService], None]) -> None:
+    register(KIMI_TOOLS)  # the Formula API: Kimi's official tools (`official_tools`)
 
 
 @hookimpl
