@@ -27,7 +27,7 @@ from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
-from relayport.routing import Health, Route, Router
+from relayport.routing import Health, Route, Router, sticky_key
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
@@ -49,9 +49,16 @@ class Gateway:
         self.call_log: Callable[[str], None] | None = None
         # Told of every finished attempt (usage meters, metrics): see relayport.calls.
         self.observers: list[Observer] = []
+        # `[server] max_response_bytes`: the most of a non-streamed vendor answer kept in memory.
+        self.max_response_bytes = upstream.MAX_RESPONSE_BYTES
 
-    def resolve(self, model: str) -> list[Deployment]:
-        return self.router.resolve(model)
+    def resolve(self, model: str, body: dict[str, Any] | None = None) -> list[Deployment]:
+        """The route for `model`; with the client's `body`, a sticky key in it (prompt cache
+        key, user, session) keeps the conversation on one deployment while it is healthy."""
+        router = self.router
+        if body is not None and model in router.spread:
+            return router.resolve(model, sticky_key(body))
+        return router.resolve(model)
 
     # ------------------------------------------------------------------ fallback loop
 
@@ -64,23 +71,44 @@ class Gateway:
         """
         route = deployments if isinstance(deployments, Route) else Route.of(deployments)
         router = self.router
+        config = router.config
+        end = time.monotonic() + config.deadline if config.deadline else None
         i = 0
         while True:
             dep = route[i]
-            route.attempts += 1
             route.used += 1
+            try:
+                if router.limited:
+                    await router.admit(router.health(dep), self._queue_wait(route, i, end))
+            except GatewayError as exc:
+                # Full: no upstream call was made and the deployment did nothing wrong.
+                route.failed.add(id(dep))
+                step = retries.next_attempt(route, i, exc, router.health(dep), config, time.monotonic())
+                if step is None or _past(end, step[1]):
+                    exc.headers.update(route_headers(route, router.health(dep)))
+                    raise
+                i, wait = step
+                if wait:
+                    await asyncio.sleep(wait)
+                continue
+            route.attempts += 1
             health = router.begin(dep)
             started = time.perf_counter()
             try:
-                result = await attempt(dep)
+                if end is None:
+                    result = await attempt(dep)
+                else:
+                    result = await self._attempt_until(end, route, attempt, dep)
             except GatewayError as exc:
-                router.release(dep)
+                router.release(health)
                 # Every attempt leaves a log line with its outcome, failures included.
                 self.record(dep, exc.status, None, started, exc)
                 router.failed(health, exc)
                 route.failed.add(id(dep))
-                step = retries.next_attempt(route, i, exc, health, router.config, time.monotonic())
-                if step is None:
+                step = retries.next_attempt(route, i, exc, health, config, time.monotonic())
+                if step is None and not exc.retryable and (ahead := router.extend(route, i, exc)) is not None:
+                    step = ahead, 0.0
+                if step is None or _past(end, step[1]):
                     exc.headers.update(route_headers(route, health))
                     raise
                 log.warning("%s failed (%s); attempt %d goes to %s", dep, exc, route.attempts + 1, route[step[0]])
@@ -90,26 +118,54 @@ class Gateway:
                 continue
             except _Translate:
                 health.probing = False  # no call was made: the next one may probe
-                router.release(dep)
+                router.release(health)
                 route.attempts -= 1
                 route.used -= 1
                 raise
             except BaseException:
                 health.probing = False  # a cancelled probe must not keep the deployment out
-                router.release(dep)
+                router.release(health)
                 raise
             router.succeeded(health, time.perf_counter() - started)
             if isinstance(result, ChatStream):
                 result.health = health  # released when the stream ends
             else:
-                router.release(dep)
+                router.release(health)
             headers = getattr(result, "headers", None)
             if isinstance(headers, dict):
                 headers.update(route_headers(route, health))
             return result
 
+    def _queue_wait(self, route: Route, i: int, end: float | None) -> float:
+        """How long a call waits for a slot of `route[i]`: not at all while another deployment
+        of its name (not failed in this call) has one free, else up to `queue_timeout`."""
+        router = self.router
+        group = route.groups[i]
+        for j, dep in enumerate(route):
+            if j != i and route.groups[j] == group and id(dep) not in route.failed:
+                slots = router.health(dep).slots
+                if slots is None or not slots.locked():
+                    return 0.0
+        wait = router.config.queue_timeout
+        return wait if end is None else max(0.0, min(wait, end - time.monotonic()))
+
+    async def _attempt_until(self, end: float, route: Route, attempt: Callable[[Deployment], Awaitable[Any]],
+                             dep: Deployment) -> Any:
+        """One attempt under the call's deadline; a passthrough stream lifts it (`route.timer`)
+        once its answer starts, as the deadline bounds the wait for an answer, not its length."""
+        loop_end = asyncio.get_running_loop().time() + (end - time.monotonic())
+        try:
+            async with asyncio.timeout_at(loop_end) as route.timer:
+                return await attempt(dep)
+        except TimeoutError:
+            raise GatewayError(504, f"The call did not get an answer within its deadline "
+                               f"(router.deadline = {self.router.config.deadline:g} s).",
+                               code="deadline_exceeded") from None
+        finally:
+            route.timer = None
+
     async def _error_from(self, dep: Deployment, resp: aiohttp.ClientResponse) -> GatewayError:
-        body = await upstream.read_body(dep, resp)
+        body = await upstream.read_body(dep, resp, self.max_response_bytes)
         response = UpstreamResponse(resp.status, resp.headers, body)
         err = dep.hooks.relayport_map_error(deployment=dep, response=response)
         err = err or GatewayError(resp.status if resp.status >= 400 else 502, f"HTTP {resp.status}")
@@ -151,7 +207,7 @@ class Gateway:
             async with upstream.send(self.session, dep, up) as resp:
                 if resp.status >= 300:
                     raise await self._error_from(dep, resp)
-                body = await upstream.read_body(dep, resp)
+                body = await upstream.read_body(dep, resp, self.max_response_bytes)
             result = dep.hooks.relayport_parse_response(
                 deployment=dep, request=request, response=UpstreamResponse(resp.status, resp.headers, body)
             )
@@ -210,7 +266,7 @@ class Gateway:
         dep0 = route[0]
         hdrs = headers or {}
         # The hook may rewrite the body in place, so fallbacks get their own copy.
-        pristine = orjson.dumps(body) if len(deployments) > 1 else None
+        pristine = orjson.dumps(body) if len(deployments) > 1 or dep0.name in self.router.extendable else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
         if first is None:
             return route
@@ -228,6 +284,8 @@ class Gateway:
                 if resp.status >= 300:
                     raise await self._error_from(dep, resp)
                 extra = route_headers(route, self.router.health(dep))
+                if route.timer is not None:
+                    route.timer.reschedule(None)  # the answer started: the deadline is met
                 if plan.request.stream and resp.content_type == "text/event-stream":
                     return await self._pipe_stream(http_request, dep, resp, plan, started, extra)
                 return await self._pipe_body(dep, resp, plan, started, extra)
@@ -240,7 +298,7 @@ class Gateway:
 
     async def _pipe_body(self, dep: Deployment, resp: aiohttp.ClientResponse, plan: Passthrough,
                          started: float, extra: dict[str, str]) -> web.Response:
-        body = await upstream.read_body(dep, resp)
+        body = await upstream.read_body(dep, resp, self.max_response_bytes)
         usage = None
         if plan.patch is not None or plan.usage is not None:
             try:
@@ -390,6 +448,11 @@ def _malformed_tail(events: bytes) -> int:
 def _malformed(dep: Deployment) -> GatewayError:
     return GatewayError(502, f"{dep.provider.name}: the vendor's stream broke off mid-event.",
                         code="upstream_malformed_stream")
+
+
+def _past(end: float | None, wait: float) -> bool:
+    """Whether the call's deadline comes before a next attempt after `wait` seconds could."""
+    return end is not None and time.monotonic() + wait >= end
 
 
 def route_headers(route: Route, health: Health) -> dict[str, str]:
@@ -591,7 +654,7 @@ class ChatStream:
             return
         self._closed = True
         if self.health is not None:
-            self.health.in_flight = max(0, self.health.in_flight - 1)
+            self.gateway.router.release(self.health)
         err = self._error
         self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
                             self._started, err)

@@ -21,9 +21,10 @@ from relayport.secrets import resolve_secret
 from relayport.server import keys
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
+from relayport.server.lifecycle import Lifecycle
 from relayport.server.media_routes import media_surface
 from relayport.server.openai_routes import openai_surface
-from relayport.server.ops_routes import healthz, list_deployments, list_plugins
+from relayport.server.ops_routes import healthz, list_deployments, list_plugins, readyz
 from relayport.server.responses_routes import responses_surface
 from relayport.server.shared import SharedRoute
 from relayport.services import SERVICES, Services
@@ -51,11 +52,13 @@ def create_app(
     app[keys.PLUGINS] = plugins
     app[keys.ROUTER] = router
     app[keys.KEYRING] = KeyRing(config.auth.keys, environ)
+    app[keys.LIFECYCLE] = Lifecycle()
     handler_surfaces: dict[object, Surface] = {}
     app[keys.HANDLER_SURFACES] = handler_surfaces
 
     ops = Surface("ops", (), render_error=render_openai)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/-/plugins", list_plugins)
     app.router.add_get("/-/deployments", list_deployments)
     secret = config.tasks.callback_secret
@@ -70,6 +73,7 @@ def create_app(
         handler = owners[0][1].handler if len(owners) == 1 else SharedRoute(owners).handler()
         app.router.add_route(method, path, handler)
     handler_surfaces[healthz] = handler_surfaces[list_plugins] = handler_surfaces[list_deployments] = ops
+    handler_surfaces[readyz] = ops
 
     app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_client_session)
@@ -87,6 +91,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     handler = next((h for h in logging.getLogger().handlers if isinstance(h, DeferredHandler)), None)
     if handler is not None and logging.getLogger("relayport.calls").isEnabledFor(logging.INFO):
         gateway.call_log = handler.fast_info("relayport.calls")
+    gateway.max_response_bytes = config.server.max_response_bytes
     app[keys.GATEWAY] = gateway
     app[SERVICES] = Services(gateway, app[keys.ROUTER])
     yield

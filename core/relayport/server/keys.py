@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from relayport.provider import Surface
     from relayport.routing import Router
     from relayport.server.auth import KeyRing
+    from relayport.server.lifecycle import Lifecycle
 
 CONFIG: web.AppKey[Config] = web.AppKey("relayport.config")
 PLUGINS: web.AppKey[PluginSet] = web.AppKey("relayport.plugins")
@@ -38,3 +39,5 @@ RESULTS: web.AppKey[ResultStore] = web.AppKey("relayport.results")
 # The resolved `tasks.callback_secret` (a Secret: never printed).
 CALLBACK_SECRET: web.AppKey[Secret | None] = web.AppKey("relayport.callback_secret")
 RESPONSES: web.AppKey[ResponseStore] = web.AppKey("relayport.responses")
+# Whether the server is draining after SIGTERM (see relayport.server.lifecycle).
+LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("relayport.lifecycle")

@@ -50,7 +50,7 @@ async def _forward(request: web.Request, surface: str) -> tuple[dict[str, Any], 
     body = await _body(request)
     model = get(body, "model", str, "model", required=True)
     gateway = _gateway(request)
-    forwarded = await gateway.passthrough(request, surface, body, gateway.resolve(model),
+    forwarded = await gateway.passthrough(request, surface, body, gateway.resolve(model, body),
                                           headers=_client_headers(request))
     if isinstance(forwarded, list):
         return body, model, forwarded, None
