@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -208,9 +209,14 @@ class Gateway:
                 if resp.status >= 300:
                     raise await self._error_from(dep, resp)
                 body = await upstream.read_body(dep, resp, self.max_response_bytes)
-            result = dep.hooks.relayport_parse_response(
-                deployment=dep, request=request, response=UpstreamResponse(resp.status, resp.headers, body)
-            )
+            try:
+                result = dep.hooks.relayport_parse_response(
+                    deployment=dep, request=request, response=UpstreamResponse(resp.status, resp.headers, body)
+                )
+            except GatewayError as exc:
+                # A body the plugin cannot read (cut short, garbled) reached nobody yet.
+                exc.retryable = exc.retryable or exc.status == 502
+                raise
             if result is None:
                 raise GatewayError(501, f"Provider '{dep.provider.name}' cannot parse chat responses.")
             result.headers.update(answer_headers(up.adjustments, resp))
@@ -238,7 +244,14 @@ class Gateway:
                     raise await self._error_from(dep, resp)
                 finally:
                     await cm.__aexit__(None, None, None)
-            stream = ChatStream(self, dep, cm, resp, parser)
+            try:
+                # Read up to the first whole event before the surface answers the client, so
+                # a vendor failing before it is a failed attempt, not a broken stream.
+                first = await _first_events(dep, resp.content, b"\n" if parser.framing == "lines" else b"\n\n")
+            except BaseException:
+                await cm.__aexit__(*sys.exc_info())
+                raise
+            stream = ChatStream(self, dep, cm, resp, parser, first)
             stream.headers.update(answer_headers(up.adjustments, resp))
             return stream
 
@@ -304,7 +317,9 @@ class Gateway:
             try:
                 obj = orjson.loads(body)
             except orjson.JSONDecodeError:
-                obj = None
+                # Cut short or garbled: nothing reached the client yet, so another attempt may.
+                raise GatewayError(502, f"{dep.provider.name}: the vendor's answer is not valid JSON.",
+                                   code="upstream_malformed_response", retryable=True) from None
             if isinstance(obj, dict):
                 if plan.patch is not None and plan.patch(obj):
                     body = orjson.dumps(obj)
@@ -318,6 +333,10 @@ class Gateway:
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
                            started: float, extra: dict[str, str]) -> web.StreamResponse:
+        content = resp.content
+        chunk = await _first_events(dep, content)
+        # Only now does the client get a byte: a vendor that failed before its first whole
+        # event (reset, stall, garbage) was an attempt that failed, and the call goes on.
         headers = {**SSE_HEADERS, **answer_headers(plan.request.adjustments, resp), **extra}
         out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
@@ -327,13 +346,14 @@ class Gateway:
         failure: GatewayError | None = None
         pending = b""
         try:
-            async for chunk in resp.content.iter_any():
+            while chunk:
                 if b"\r" in chunk:
                     chunk = chunk.replace(b"\r\n", b"\n")
                 data = pending + chunk if pending else chunk
                 cut = data.rfind(b"\n\n")
                 if cut < 0:
                     pending = data
+                    chunk = await content.readany()
                     continue
                 # Forward whole events only: a client never sees half an event, and an event
                 # to patch is always complete in our hands.
@@ -364,6 +384,7 @@ class Gateway:
                 if look:
                     # Only reading usage: the client got the bytes first, accounting comes after.
                     usage = _last_usage(complete, plan) or usage
+                chunk = await content.readany()
             else:
                 if pending.strip():
                     if _malformed_tail(pending + b"\n\n") >= 0:
@@ -443,6 +464,32 @@ def _malformed_tail(events: bytes) -> int:
     if payload.endswith((b"}", b"]")) and payload[:1] in (b"{", b"["):
         return -1
     return start
+
+
+async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: bytes = b"\n\n") -> bytes:
+    """The stream's first read(s), up to a whole event (`end` ends one) that is not broken; a
+    retryable error when the vendor closes, stalls or sends garbage before that."""
+    try:
+        data = await content.readany()
+        while end not in data and b"\r\n\r\n" not in data:
+            more = await content.readany()
+            if not more:
+                break
+            data += more
+    except TimeoutError:
+        raise upstream.timed_out(dep) from None
+    except aiohttp.ClientError as exc:
+        raise upstream.unreachable(dep, exc) from None
+    if not data.strip():
+        raise GatewayError(502, f"{dep.provider.name}: the vendor ended the stream before its first event.",
+                           code="upstream_empty_stream", retryable=True)
+    head = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    cut = head.find(end)
+    if cut < 0 or (end == b"\n\n" and _malformed_tail(head[:cut + 2]) == 0):
+        err = _malformed(dep)
+        err.retryable = True
+        raise err
+    return data
 
 
 def _malformed(dep: Deployment) -> GatewayError:
@@ -551,13 +598,14 @@ class ChatStream:
     """A vendor stream being read: iterate for lists of canonical events, one list per read."""
 
     def __init__(self, gateway: Gateway, dep: Deployment, cm: Any, resp: aiohttp.ClientResponse,
-                 parser: StreamParser) -> None:
+                 parser: StreamParser, first: bytes = b"") -> None:
         self.gateway = gateway
         self.deployment = dep
         self._cm = cm
         self._resp = resp
         self._parser = parser
         self._closed = False
+        self._first = first  # what `open_stream` read before the client got its headers
         self._feed_sse = getattr(parser, "feed_sse", None) if parser.framing == "sse" else None
         self.usage: Usage | None = None
         # Headers for the client's response (see `ChatResponse.headers`); send before the body.
@@ -609,19 +657,22 @@ class ChatStream:
         first = self._feed_sse is None
         try:
             try:
-                async for chunk in self._resp.content.iter_any():
+                content = self._resp.content
+                chunk = self._first or await content.readany()
+                self._first = b""
+                while chunk:
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
-                    if not events:
-                        continue
-                    parts = _slice_list(events) if first else [events]
-                    first = False
-                    for part in parts:
-                        batch = self._parse(part)
-                        if batch:
-                            self._note(batch)
-                            yield batch
-                        if parser.done or (batch and isinstance(batch[-1], StreamError)):
-                            return
+                    if events:
+                        parts = _slice_list(events) if first else [events]
+                        first = False
+                        for part in parts:
+                            batch = self._parse(part)
+                            if batch:
+                                self._note(batch)
+                                yield batch
+                            if parser.done or (batch and isinstance(batch[-1], StreamError)):
+                                return
+                    chunk = await content.readany()
                 tail: list[StreamEvent] = []
                 for ev in decoder.flush():
                     tail.extend(parser.feed(ev))

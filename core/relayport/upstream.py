@@ -80,14 +80,6 @@ class UpstreamCall:
         self._resp: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
-        started = time.perf_counter()
-        try:
-            return await self._open()
-        finally:
-            if (c := clock.get()) is not None:
-                c.upstream += time.perf_counter() - started
-
-    async def _open(self) -> aiohttp.ClientResponse:
         req, dep = self._req, self._dep
         data = req.body if req.body is not None else (orjson.dumps(req.json) if req.json is not None else None)
         spec = dep.provider
@@ -123,6 +115,7 @@ class UpstreamCall:
     async def _request(self, headers: Mapping[str, str], data: bytes | None) -> aiohttp.ClientResponse:
         req, dep = self._req, self._dep
         first_byte = dep.timeouts.first_byte if req.stream else None
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(first_byte):
                 return await self._session.request(
@@ -133,6 +126,9 @@ class UpstreamCall:
             raise _timed_out(dep) from None
         except aiohttp.ClientError as exc:
             raise _unreachable(dep, exc) from None
+        finally:
+            if (c := clock.get()) is not None:
+                c.upstream += time.perf_counter() - started
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
