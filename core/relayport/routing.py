@@ -61,6 +61,7 @@ class Health:
     errors: int = 0
     # `max_concurrency`: a slot per call in flight (None: no cap, nothing to pay per call).
     slots: asyncio.Semaphore | None = None
+    limit: int | None = None
 
     def cooling(self, now: float) -> bool:
         return self.open_until > now or self.wait_until > now or self.probing
@@ -182,7 +183,8 @@ class Router:
             dep = self._from_config(m, entry)
             self._named.setdefault(m.name, []).append(dep)
             self._health[id(dep)] = Health(self._label(dep), m.weight, m.priority,
-                                           slots=asyncio.Semaphore(m.max_concurrency) if m.max_concurrency else None)
+                                           slots=asyncio.Semaphore(m.max_concurrency) if m.max_concurrency else None,
+                                           limit=m.max_concurrency)
         for name, deps in self._named.items():
             priorities = sorted({self._health[id(d)].priority for d in deps})
             self._tiers[name] = [[d for d in deps if self._health[id(d)].priority == p] for p in priorities]
@@ -384,27 +386,39 @@ class Router:
                 "name": dep.name, "deployment": h.label, "provider": dep.provider.name, "model": dep.model,
                 "priority": h.priority, "weight": h.weight, "state": h.state(now),
                 "cooldown_remaining": round(max(0.0, h.open_until - now, h.wait_until - now), 3),
-                "consecutive_failures": h.failures, "in_flight": h.in_flight, "calls": h.calls,
+                "consecutive_failures": h.failures, "in_flight": h.in_flight, "max_concurrency": h.limit,
+                "calls": h.calls,
                 "errors": h.errors, "ttfb_ms": None if h.ttfb is None else round(h.ttfb * 1000, 1),
             })
         return out
 
     def explain(self) -> list[str]:
         """The routing table in words, for `relayport check`."""
-        lines = [f"router: strategy {self.config.strategy}, max_attempts {self.config.max_attempts}, "
-                 f"breaker after {self.config.failures} failures for {self.config.cooldown:g} s"]
+        c = self.config
+        lines = [f"router: strategy {c.strategy}, max_attempts {c.max_attempts}, "
+                 f"breaker after {c.failures} failures for {c.cooldown:g} s"
+                 + (", sticky keys" if c.sticky else "")
+                 + (f", deadline {c.deadline:g} s" if c.deadline else "")
+                 + (f", max_connections {c.max_connections}" if c.max_connections else "")]
+        labels = {"fallbacks": "fallbacks", "context_window_fallbacks": "on context window exceeded",
+                  "content_policy_fallbacks": "on content policy"}
         for name, tiers in self._tiers.items():
             lines.append(f"{name}:")
             for tier in tiers:
                 hs = [self.health(d) for d in tier]
                 shares = "" if all(h.weight is None for h in hs) else " (weighted)"
-                parts = ", ".join(h.label + ("" if h.weight is None else f" weight {h.weight:g}") for h in hs)
+                parts = ", ".join(h.label + ("" if h.weight is None else f" weight {h.weight:g}")
+                                  + ("" if h.limit is None else f" max {h.limit} in flight")
+                                  for h in hs)
                 lines.append(f"  priority {hs[0].priority}{shares}: {parts}")
-            if name in self.config.fallbacks:
-                lines.append(f"  fallbacks: {' -> '.join(self.config.fallbacks[name])}")
-        for name, others in self.config.fallbacks.items():
-            if name not in self._tiers:
-                lines.append(f"{name} (resolved on demand): fallbacks {' -> '.join(others)}")
+            for table in FALLBACK_TABLES:
+                others = getattr(c, table).get(name)
+                if others:
+                    lines.append(f"  {labels[table]}: {' -> '.join(others)}")
+        for table in FALLBACK_TABLES:
+            for name, others in getattr(c, table).items():
+                if name not in self._tiers:
+                    lines.append(f"{name} (resolved on demand): {labels[table]} {' -> '.join(others)}")
         return lines
 
     def _resolve_dynamic(self, name: str) -> list[Deployment]:
