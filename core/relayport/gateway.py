@@ -480,11 +480,13 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
         raise upstream.timed_out(dep) from None
     except aiohttp.ClientError as exc:
         raise upstream.unreachable(dep, exc) from None
+    head = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    cut = head.find(end)
+    if cut > 0 and (end != b"\n\n" or head[cut - 1] in _JSON_ENDS):
+        return data  # the usual first read: a whole event whose data is a JSON object
     if not data.strip():
         raise GatewayError(502, f"{dep.provider.name}: the vendor ended the stream before its first event.",
                            code="upstream_empty_stream", retryable=True)
-    head = data.replace(b"\r\n", b"\n") if b"\r" in data else data
-    cut = head.find(end)
     if cut < 0 or (end == b"\n\n" and _malformed_tail(head[:cut + 2]) == 0):
         err = _malformed(dep)
         err.retryable = True
