@@ -389,3 +389,19 @@ def test_openai_sdk_sees_busy_as_rate_limit(relayport_gateway, slow):
             client.chat.completions.create(model="m", messages=MSG)
         assert first.result().choices[0].message.content == "slow"
     assert info.value.code == "deployment_busy"
+
+
+def test_anthropic_metadata_user_id_sticks_on_v1_messages(relayport_gateway, fake_openai):
+    import anthropic
+    gw = relayport_gateway({"models": [_healthy(fake_openai, model="a"), _healthy(fake_openai, model="b")]}, env={})
+    client = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+
+    def served_by(user: str) -> str:
+        raw = client.messages.with_raw_response.create(model="m", max_tokens=16, messages=MSG,
+                                                       metadata={"user_id": user})
+        assert raw.parse().content[0].text == "echo: hi"
+        return raw.headers["x-relayport-deployment"]
+
+    for user in ("alice", "bob", "carol"):
+        assert len({served_by(user) for _ in range(30)}) == 1
+    assert len({served_by(f"user-{i}") for i in range(30)}) == 2
