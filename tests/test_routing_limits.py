@@ -405,3 +405,27 @@ def test_anthropic_metadata_user_id_sticks_on_v1_messages(relayport_gateway, fak
     for user in ("alice", "bob", "carol"):
         assert len({served_by(user) for _ in range(30)}) == 1
     assert len({served_by(f"user-{i}") for i in range(30)}) == 2
+
+
+# ----------------------------------------------------------------------------- media routes
+
+
+def test_embeddings_get_the_routers_retries_breaker_and_limits(relayport_gateway, slow, fake_openai):
+    gw = relayport_gateway({"models": [_dep("e", slow.url + "/v1", model="flaky"),
+                                       _healthy(fake_openai, "e", model="text-embedding-3-small")],
+                            "router": {"failures": 1, "cooldown": 30}}, env={})
+    slow.push(Reply.json(openai_error(503, "busy").body, 503))
+    for _ in range(3):
+        r = httpx.post(gw.url + "/v1/embeddings", json={"model": "e", "input": "hello"})
+        assert r.status_code == 200 and r.json()["data"][0]["object"] == "embedding"
+    # the first failure opened the breaker: the flaky one was asked once, not three times
+    assert len(slow.requests) == 1
+    state = {d["deployment"]: d for d in httpx.get(gw.url + "/-/deployments").json()["deployments"]}
+    assert state["openai/flaky"]["state"] == "open" and state["openai/text-embedding-3-small"]["calls"] == 3
+
+
+def test_embeddings_without_a_healthy_deployment_get_the_vendor_error(relayport_gateway, slow):
+    gw = relayport_gateway({"models": [_dep("e", slow.url + "/v1")]}, env={})
+    slow.push(Reply.json(openai_error(429, "slow down").body, 429, {"retry-after": "7"}))
+    r = httpx.post(gw.url + "/v1/embeddings", json={"model": "e", "input": "hello"})
+    assert r.status_code == 429 and r.headers["retry-after"] == "7"

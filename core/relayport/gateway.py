@@ -165,6 +165,12 @@ class Gateway:
         finally:
             route.timer = None
 
+    async def call(self, deployments: list[Deployment], attempt: Callable[[Deployment], Awaitable[Any]]) -> Any:
+        """`attempt(deployment)` over a route with the router's retries, fallbacks, circuit
+        breaker and concurrency limits: for routes that are not chat (media task submits,
+        embeddings). The attempt raises `GatewayError` (retryable or not) when it fails."""
+        return await self._each(deployments, attempt)
+
     async def _error_from(self, dep: Deployment, resp: aiohttp.ClientResponse) -> GatewayError:
         body = await upstream.read_body(dep, resp, self.max_response_bytes)
         response = UpstreamResponse(resp.status, resp.headers, body)

@@ -29,7 +29,6 @@ from relayport.provider import Deployment, Timeouts
 from relayport.secrets import Secret, resolve_secret
 from relayport.upstream import env_proxy
 
-DEFAULT_COOLDOWN = 5.0
 _MAX_DYNAMIC = 1024
 
 
@@ -462,11 +461,6 @@ class Router:
         if len(self._dynamic) < _MAX_DYNAMIC:
             self._dynamic[name] = deps
         return deps
-
-    def cool_down(self, deployment: Deployment, seconds: float | None) -> None:
-        """Keep a deployment at the back for a while (media routes' simple fallback loop)."""
-        h = self.health(deployment)
-        h.wait_until = max(h.wait_until, time.monotonic() + (seconds or DEFAULT_COOLDOWN))
 
 
 async def _take(sem: asyncio.Semaphore, wait: float) -> bool:
