@@ -107,6 +107,12 @@ api_key = "gm-bench"
 """
 
 
+def two_deployments(config: str) -> str:
+    """Every model twice, weight 1 each: the weighted router draws for every call (issue 13)."""
+    head, *models = config.split("[[models]]\n")
+    return head + "".join(f"[[models]]\n{m.rstrip()}\nweight = 1\n\n" * 2 for m in models)
+
+
 def forwarder_argv(port: int, mock_port: int) -> list[str]:
     return [
         sys.executable,
@@ -159,6 +165,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "server core during it (bounded; default 10, 100 disables)",
     )
     p.add_argument("--no-ttfb", action="store_true", help="skip the TTFB measurement")
+    p.add_argument("--two-deployments", action="store_true",
+                   help="give every model two weighted deployments (routing on)")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs)")
     # Harness validation: the gateway slot runs a second forwarder (ratio ~100%).
@@ -245,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         procs.wait_ready(fwd_proc, fwd_port)
 
         config = workdir / "relayport.toml"
-        config.write_text(gateway_config(mock_port, gw_port))
+        text = gateway_config(mock_port, gw_port)
+        config.write_text(two_deployments(text) if args.two_deployments else text)
         gw_cmd = gateway_argv(args, config, gw_port, mock_port)
         log(f"gateway: {shlex.join(gw_cmd)}")
         gw_proc = group.spawn("gateway", gw_cmd, server_cpu)

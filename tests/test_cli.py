@@ -79,18 +79,21 @@ def test_check_good_config(workdir: Path) -> None:
 
 def test_check_explains_the_routing_table(workdir: Path) -> None:
     (workdir / "routes.toml").write_text(
-        '[router]\nstrategy = "weighted"\nfallbacks = { "gpt" = ["backup"] }\n'
+        '[router]\nstrategy = "weighted"\nfallbacks = { "gpt" = ["backup"] }\ndeadline = 20\n'
+        'context_window_fallbacks = { "gpt" = ["backup"] }\n'
         '[[models]]\nname = "gpt"\nprovider = "openai"\nmodel = "gpt-4o"\nweight = 3\napi_key = "sk-secret-1"\n'
+        'max_concurrency = 8\n'
         '[[models]]\nname = "gpt"\nprovider = "openai"\nmodel = "gpt-4o-mini"\nweight = 1\napi_key = "sk-secret-1"\n'
         '[[models]]\nname = "gpt"\nprovider = "deepseek"\nmodel = "deepseek-chat"\npriority = 1\napi_key = "sk-secret-1"\n'
         '[[models]]\nname = "backup"\nprovider = "deepseek"\nmodel = "deepseek-chat"\napi_key = "sk-secret-1"\n')
     result = run(workdir, "check", "--config", "routes.toml")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "strategy weighted, max_attempts 3" in out
-    assert "priority 0 (weighted): openai/gpt-4o weight 3, openai/gpt-4o-mini weight 1" in out
+    assert "strategy weighted, max_attempts 3" in out and "sticky keys, deadline 20 s" in out
+    assert ("priority 0 (weighted): openai/gpt-4o weight 3 max 8 in flight, openai/gpt-4o-mini weight 1"
+            in out)
     assert "priority 1: deepseek/deepseek-chat" in out
-    assert "fallbacks: backup" in out
+    assert "  fallbacks: backup" in out and "on context window exceeded: backup" in out
     assert "sk-secret-1" not in out + result.stderr
 
 

@@ -204,10 +204,11 @@ def test_breaker_opens_after_failures_then_probes_half_open(relayport_gateway, f
     gw = relayport_gateway({"models": [_dep("m", faulty.url + "/v1", model="flaky"),
                                        {"name": "m", "provider": "openai", "model": "steady",
                                         "base_url": fake_openai.base_url, "api_key": fake_openai.api_key}],
-                            "router": {"failures": 2, "cooldown": 1.5}}, env={})
+                            "router": {"failures": 2, "cooldown": 3.0}}, env={})
     faulty.push(*[Reply.json({"error": {"message": "down"}}, 500)] * 3)
     for _ in range(2):
         assert _call(gw)[0]["x-relayport-attempts"] == "2"
+    # (a cooldown long enough that a loaded CI machine gets the next calls in before it ends)
     state = {d["deployment"]: d for d in httpx.get(gw.url + "/-/deployments").json()["deployments"]}
     assert state["openai/flaky"]["state"] == "open", state
     assert state["openai/flaky"]["consecutive_failures"] == 2
@@ -216,12 +217,12 @@ def test_breaker_opens_after_failures_then_probes_half_open(relayport_gateway, f
     # While open: straight to the healthy one, the flaky one is not called.
     assert _call(gw)[0]["x-relayport-attempts"] == "1"
     assert len(faulty.requests) == 2
-    time.sleep(1.6)
+    time.sleep(3.1)
     # Half-open: one probe, which fails, so the breaker opens again.
     assert _call(gw)[0]["x-relayport-attempts"] == "2"
     assert len(faulty.requests) == 3
     assert _call(gw)[0]["x-relayport-attempts"] == "1"
-    time.sleep(1.6)
+    time.sleep(3.1)
     # Next probe succeeds (the fake answers again): closed.
     faulty.push(Reply.json({"id": "x", "object": "chat.completion", "created": 1, "model": "flaky",
                             "choices": [{"index": 0, "message": {"role": "assistant", "content": "back"},

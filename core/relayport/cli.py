@@ -54,10 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from relayport.server.app import create_app
     from relayport.server.auth import KeyRing, check_bind
+    from relayport.server.keys import LIFECYCLE
+    from relayport.server.lifecycle import serve
 
     config = load_config(args.config)
     if args.host:
@@ -68,9 +68,9 @@ def _serve(args: argparse.Namespace) -> int:
     check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
     app = create_app(config)
     _use_uvloop()
-    print(f"relayport listening on http://{config.server.host}:{config.server.port}", flush=True)
-    web.run_app(app, host=config.server.host, port=config.server.port, print=None,
-                access_log=None, handler_cancellation=True)
+    s = config.server
+    asyncio.run(serve(app, s.host, s.port, app[LIFECYCLE], s.drain_delay, s.drain_timeout,
+                      ready=f"relayport listening on http://{s.host}:{s.port}"))
     return 0
 
 

@@ -31,6 +31,13 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 32 * 1024 * 1024
+    # A vendor's non-streamed answer larger than this is refused (502), not buffered.
+    max_response_bytes: int = 64 * 1024 * 1024  # = upstream.MAX_RESPONSE_BYTES
+    # After SIGTERM: seconds the gateway still takes new calls while `/readyz` says it is
+    # draining (give a load balancer time to notice), then seconds the calls and streams in
+    # flight get to finish once new connections are refused.
+    drain_delay: float = 0.0
+    drain_timeout: float = 30.0
     state_path: str = "relayport.sqlite3"
     log_level: str = "info"
     # One log line per call; turn off on very high request rates.
@@ -142,9 +149,25 @@ class RouterConfig:
     max_backoff: float = 8.0
     # Other model names tried, in order, when every deployment of a name failed.
     fallbacks: dict[str, list[str]] = attrs.field(factory=dict)
+    # Names tried when a vendor says the prompt does not fit the model's context window, or
+    # refuses it under its content policy (errors no ordinary retry or fallback may take).
+    context_window_fallbacks: dict[str, list[str]] = attrs.field(factory=dict)
+    content_policy_fallbacks: dict[str, list[str]] = attrs.field(factory=dict)
+    # Seconds a call waits for a slot of a deployment at its `max_concurrency` (or for the
+    # gateway's `max_connections`) before it goes elsewhere or gets a 429 / 503.
+    queue_timeout: float = 10.0
+    # Upstream calls in flight at once, all deployments together (0: no cap).
+    max_connections: int = 0
+    # Seconds one call may take, retries, waits and queueing included, until its answer
+    # starts (unset: only the deployments' own timeouts bound it).
+    deadline: float | None = None
+    # The same `prompt_cache_key`, `user` or session id goes to the same healthy deployment of
+    # a tier, so the vendor's prompt cache is warm for it.
+    sticky: bool = True
 
 
 STRATEGIES = ("weighted", "least-busy", "latency")
+FALLBACK_TABLES = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
 
 
 @attrs.define
@@ -157,6 +180,8 @@ class ModelConfig:
     weight: float | None = None
     # Lower tiers serve first; a higher one only when every deployment above failed or cools.
     priority: int = 0
+    # Calls in flight to this deployment; more wait up to `[router] queue_timeout` (unset: no cap).
+    max_concurrency: int | None = None
     base_url: str | None = None
     api_key: str | None = None
     proxy: str | None = None
@@ -248,8 +273,10 @@ def _validate(config: Config) -> None:
     problems: list[str] = []
     if not (0 < config.server.port < 65536):
         problems.append(f"server.port: {config.server.port} is not a TCP port")
-    if config.server.max_body_bytes <= 0:
-        problems.append("server.max_body_bytes: must be positive")
+    if config.server.max_body_bytes <= 0 or config.server.max_response_bytes <= 0:
+        problems.append("server.max_body_bytes and server.max_response_bytes: must be positive")
+    if config.server.drain_timeout < 0 or config.server.drain_delay < 0:
+        problems.append("server.drain_delay and server.drain_timeout: must not be negative")
     for i, m in enumerate(config.models):
         where = f"models[{i}] ({m.name!r})"
         if not m.name:
@@ -261,6 +288,8 @@ def _validate(config: Config) -> None:
         if m.weight is not None and m.weight <= 0:
             problems.append(f"{where}.weight: must be positive")
         problems.extend(f"{where}.options.{p}" for p in anthropic_endpoint.option_problems(m.options))
+        if m.max_concurrency is not None and m.max_concurrency < 1:
+            problems.append(f"{where}.max_concurrency: must be >= 1")
         t = m.timeouts
         for field in ("connect", "first_byte", "idle", "total"):
             if getattr(t, field) <= 0:
@@ -303,9 +332,13 @@ def _router_problems(config: Config) -> list[str]:
         out.append("router.max_attempts and router.failures: must be >= 1")
     if r.cooldown <= 0 or r.backoff < 0 or r.max_backoff < r.backoff:
         out.append("router.cooldown must be positive and 0 <= router.backoff <= router.max_backoff")
-    for name, others in r.fallbacks.items():
-        if name in others:
-            out.append(f"router.fallbacks.{name}: a model cannot fall back to itself")
+    if r.queue_timeout < 0 or r.max_connections < 0 or (r.deadline is not None and r.deadline <= 0):
+        out.append("router.queue_timeout and router.max_connections: must not be negative; "
+                   "router.deadline: must be positive")
+    for table in FALLBACK_TABLES:
+        for name, others in getattr(r, table).items():
+            if name in others:
+                out.append(f"router.{table}.{name}: a model cannot fall back to itself")
     return out
 
 

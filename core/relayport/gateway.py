@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -27,7 +28,7 @@ from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import Deployment, Passthrough, StreamParser
-from relayport.routing import Health, Route, Router
+from relayport.routing import Health, Route, Router, sticky_key
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
@@ -52,9 +53,16 @@ class Gateway:
         self.call_log: Callable[[str], None] | None = None
         # Told of every finished attempt (usage meters, metrics): see relayport.calls.
         self.observers: list[Observer] = []
+        # `[server] max_response_bytes`: the most of a non-streamed vendor answer kept in memory.
+        self.max_response_bytes = upstream.MAX_RESPONSE_BYTES
 
-    def resolve(self, model: str) -> list[Deployment]:
-        return self.router.resolve(model)
+    def resolve(self, model: str, body: dict[str, Any] | None = None) -> list[Deployment]:
+        """The route for `model`; with the client's `body`, a sticky key in it (prompt cache
+        key, user, session) keeps the conversation on one deployment while it is healthy."""
+        router = self.router
+        if body is not None and model in router.spread:
+            return router.resolve(model, sticky_key(body))
+        return router.resolve(model)
 
     # ------------------------------------------------------------------ fallback loop
 
@@ -67,23 +75,44 @@ class Gateway:
         """
         route = deployments if isinstance(deployments, Route) else Route.of(deployments)
         router = self.router
+        config = router.config
+        end = time.monotonic() + config.deadline if config.deadline else None
         i = 0
         while True:
             dep = route[i]
-            route.attempts += 1
             route.used += 1
+            try:
+                if router.limited:
+                    await router.admit(router.health(dep), self._queue_wait(route, i, end))
+            except GatewayError as exc:
+                # Full: no upstream call was made and the deployment did nothing wrong.
+                route.failed.add(id(dep))
+                step = retries.next_attempt(route, i, exc, router.health(dep), config, time.monotonic())
+                if step is None or _past(end, step[1]):
+                    exc.headers.update(route_headers(route, router.health(dep)))
+                    raise
+                i, wait = step
+                if wait:
+                    await asyncio.sleep(wait)
+                continue
+            route.attempts += 1
             health = router.begin(dep)
             started = time.perf_counter()
             try:
-                result = await attempt(dep)
+                if end is None:
+                    result = await attempt(dep)
+                else:
+                    result = await self._attempt_until(end, route, attempt, dep)
             except GatewayError as exc:
-                router.release(dep)
+                router.release(health)
                 # Every attempt leaves a log line with its outcome, failures included.
                 self.record(dep, exc.status, None, started, exc)
                 router.failed(health, exc)
                 route.failed.add(id(dep))
-                step = retries.next_attempt(route, i, exc, health, router.config, time.monotonic())
-                if step is None:
+                step = retries.next_attempt(route, i, exc, health, config, time.monotonic())
+                if step is None and not exc.retryable and (ahead := router.extend(route, i, exc)) is not None:
+                    step = ahead, 0.0
+                if step is None or _past(end, step[1]):
                     exc.headers.update(route_headers(route, health))
                     raise
                 log.warning("%s failed (%s); attempt %d goes to %s", dep, exc, route.attempts + 1, route[step[0]])
@@ -93,26 +122,60 @@ class Gateway:
                 continue
             except _Translate:
                 health.probing = False  # no call was made: the next one may probe
-                router.release(dep)
+                router.release(health)
                 route.attempts -= 1
                 route.used -= 1
                 raise
             except BaseException:
                 health.probing = False  # a cancelled probe must not keep the deployment out
-                router.release(dep)
+                router.release(health)
                 raise
             router.succeeded(health, time.perf_counter() - started)
             if isinstance(result, ChatStream):
                 result.health = health  # released when the stream ends
             else:
-                router.release(dep)
+                router.release(health)
             headers = getattr(result, "headers", None)
             if isinstance(headers, dict):
                 headers.update(route_headers(route, health))
             return result
 
+    def _queue_wait(self, route: Route, i: int, end: float | None) -> float:
+        """How long a call waits for a slot of `route[i]`: not at all while another deployment
+        of its name (not failed in this call) has one free, else up to `queue_timeout`."""
+        router = self.router
+        group = route.groups[i]
+        for j, dep in enumerate(route):
+            if j != i and route.groups[j] == group and id(dep) not in route.failed:
+                slots = router.health(dep).slots
+                if slots is None or not slots.locked():
+                    return 0.0
+        wait = router.config.queue_timeout
+        return wait if end is None else max(0.0, min(wait, end - time.monotonic()))
+
+    async def _attempt_until(self, end: float, route: Route, attempt: Callable[[Deployment], Awaitable[Any]],
+                             dep: Deployment) -> Any:
+        """One attempt under the call's deadline; a passthrough stream lifts it (`route.timer`)
+        once its answer starts, as the deadline bounds the wait for an answer, not its length."""
+        loop_end = asyncio.get_running_loop().time() + (end - time.monotonic())
+        try:
+            async with asyncio.timeout_at(loop_end) as route.timer:
+                return await attempt(dep)
+        except TimeoutError:
+            raise GatewayError(504, f"The call did not get an answer within its deadline "
+                               f"(router.deadline = {self.router.config.deadline:g} s).",
+                               code="deadline_exceeded") from None
+        finally:
+            route.timer = None
+
+    async def call(self, deployments: list[Deployment], attempt: Callable[[Deployment], Awaitable[Any]]) -> Any:
+        """`attempt(deployment)` over a route with the router's retries, fallbacks, circuit
+        breaker and concurrency limits: for routes that are not chat (media task submits,
+        embeddings). The attempt raises `GatewayError` (retryable or not) when it fails."""
+        return await self._each(deployments, attempt)
+
     async def _error_from(self, dep: Deployment, resp: aiohttp.ClientResponse) -> GatewayError:
-        body = await upstream.read_body(dep, resp)
+        body = await upstream.read_body(dep, resp, self.max_response_bytes)
         response = UpstreamResponse(resp.status, resp.headers, body)
         err = dep.hooks.relayport_map_error(deployment=dep, response=response)
         err = err or GatewayError(resp.status if resp.status >= 400 else 502, f"HTTP {resp.status}")
@@ -154,10 +217,15 @@ class Gateway:
             async with upstream.send(self.session, dep, up) as resp:
                 if resp.status >= 300:
                     raise await self._error_from(dep, resp)
-                body = await upstream.read_body(dep, resp)
-            result = dep.hooks.relayport_parse_response(
-                deployment=dep, request=request, response=UpstreamResponse(resp.status, resp.headers, body)
-            )
+                body = await upstream.read_body(dep, resp, self.max_response_bytes)
+            try:
+                result = dep.hooks.relayport_parse_response(
+                    deployment=dep, request=request, response=UpstreamResponse(resp.status, resp.headers, body)
+                )
+            except GatewayError as exc:
+                # A body the plugin cannot read (cut short, garbled) reached nobody yet.
+                exc.retryable = exc.retryable or exc.status == 502
+                raise
             if result is None:
                 raise GatewayError(501, f"Provider '{dep.provider.name}' cannot parse chat responses.")
             result.headers.update(answer_headers(up.adjustments, resp))
@@ -185,7 +253,14 @@ class Gateway:
                     raise await self._error_from(dep, resp)
                 finally:
                     await cm.__aexit__(None, None, None)
-            stream = ChatStream(self, dep, cm, resp, parser)
+            try:
+                # Read up to the first whole event before the surface answers the client, so
+                # a vendor failing before it is a failed attempt, not a broken stream.
+                first = await _first_events(dep, resp.content, b"\n" if parser.framing == "lines" else b"\n\n")
+            except BaseException:
+                await cm.__aexit__(*sys.exc_info())
+                raise
+            stream = ChatStream(self, dep, cm, resp, parser, first)
             stream.headers.update(answer_headers(up.adjustments, resp))
             return stream
 
@@ -218,7 +293,7 @@ class Gateway:
         dep0 = route[0]
         hdrs = headers or {}
         # The hook may rewrite the body in place, so fallbacks get their own copy.
-        pristine = orjson.dumps(body) if len(deployments) > 1 else None
+        pristine = orjson.dumps(body) if len(deployments) > 1 or dep0.name in self.router.extendable else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
         if first is None and native is not None:
             first = native(dep0, surface, body, hdrs)
@@ -243,6 +318,8 @@ class Gateway:
                         raise _Translate(dep)
                     raise await self._error_from(dep, resp)
                 extra = route_headers(route, self.router.health(dep))
+                if route.timer is not None:
+                    route.timer.reschedule(None)  # the answer started: the deadline is met
                 if plan.request.stream and resp.content_type == "text/event-stream":
                     return await self._pipe_stream(http_request, dep, resp, plan, started, extra)
                 return await self._pipe_body(dep, resp, plan, started, extra)
@@ -255,13 +332,15 @@ class Gateway:
 
     async def _pipe_body(self, dep: Deployment, resp: aiohttp.ClientResponse, plan: Passthrough,
                          started: float, extra: dict[str, str]) -> web.Response:
-        body = await upstream.read_body(dep, resp)
+        body = await upstream.read_body(dep, resp, self.max_response_bytes)
         usage = None
         if plan.patch is not None or plan.usage is not None:
             try:
                 obj = orjson.loads(body)
             except orjson.JSONDecodeError:
-                obj = None
+                # Cut short or garbled: nothing reached the client yet, so another attempt may.
+                raise GatewayError(502, f"{dep.provider.name}: the vendor's answer is not valid JSON.",
+                                   code="upstream_malformed_response", retryable=True) from None
             if isinstance(obj, dict):
                 if plan.patch is not None and plan.patch(obj):
                     body = orjson.dumps(obj)
@@ -275,6 +354,10 @@ class Gateway:
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
                            started: float, extra: dict[str, str]) -> web.StreamResponse:
+        content = resp.content
+        chunk = await _first_events(dep, content)
+        # Only now does the client get a byte: a vendor that failed before its first whole
+        # event (reset, stall, garbage) was an attempt that failed, and the call goes on.
         headers = {**SSE_HEADERS, **answer_headers(plan.request.adjustments, resp), **extra}
         out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
@@ -284,13 +367,14 @@ class Gateway:
         failure: GatewayError | None = None
         pending = b""
         try:
-            async for chunk in resp.content.iter_any():
+            while chunk:
                 if b"\r" in chunk:
                     chunk = chunk.replace(b"\r\n", b"\n")
                 data = pending + chunk if pending else chunk
                 cut = data.rfind(b"\n\n")
                 if cut < 0:
                     pending = data
+                    chunk = await content.readany()
                     continue
                 # Forward whole events only: a client never sees half an event, and an event
                 # to patch is always complete in our hands.
@@ -321,6 +405,7 @@ class Gateway:
                 if look:
                     # Only reading usage: the client got the bytes first, accounting comes after.
                     usage = _last_usage(complete, plan) or usage
+                chunk = await content.readany()
             else:
                 if pending.strip():
                     if _malformed_tail(pending + b"\n\n") >= 0:
@@ -406,9 +491,42 @@ def _malformed_tail(events: bytes) -> int:
     return start
 
 
+async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: bytes = b"\n\n") -> bytes:
+    """The stream's first read(s), up to a whole event (`end` ends one) that is not broken; a
+    retryable error when the vendor closes, stalls or sends garbage before that."""
+    try:
+        data = await content.readany()
+        while end not in data and b"\r\n\r\n" not in data:
+            more = await content.readany()
+            if not more:
+                break
+            data += more
+    except TimeoutError:
+        raise upstream.timed_out(dep) from None
+    except aiohttp.ClientError as exc:
+        raise upstream.unreachable(dep, exc) from None
+    head = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    cut = head.find(end)
+    if cut > 0 and (end != b"\n\n" or head[cut - 1] in _JSON_ENDS):
+        return data  # the usual first read: a whole event whose data is a JSON object
+    if not data.strip():
+        raise GatewayError(502, f"{dep.provider.name}: the vendor ended the stream before its first event.",
+                           code="upstream_empty_stream", retryable=True)
+    if cut < 0 or (end == b"\n\n" and _malformed_tail(head[:cut + 2]) == 0):
+        err = _malformed(dep)
+        err.retryable = True
+        raise err
+    return data
+
+
 def _malformed(dep: Deployment) -> GatewayError:
     return GatewayError(502, f"{dep.provider.name}: the vendor's stream broke off mid-event.",
                         code="upstream_malformed_stream")
+
+
+def _past(end: float | None, wait: float) -> bool:
+    """Whether the call's deadline comes before a next attempt after `wait` seconds could."""
+    return end is not None and time.monotonic() + wait >= end
 
 
 def route_headers(route: Route, health: Health) -> dict[str, str]:
@@ -512,13 +630,14 @@ class ChatStream:
     """A vendor stream being read: iterate for lists of canonical events, one list per read."""
 
     def __init__(self, gateway: Gateway, dep: Deployment, cm: Any, resp: aiohttp.ClientResponse,
-                 parser: StreamParser) -> None:
+                 parser: StreamParser, first: bytes = b"") -> None:
         self.gateway = gateway
         self.deployment = dep
         self._cm = cm
         self._resp = resp
         self._parser = parser
         self._closed = False
+        self._first = first  # what `open_stream` read before the client got its headers
         self._feed_sse = getattr(parser, "feed_sse", None) if parser.framing == "sse" else None
         self.usage: Usage | None = None
         # Headers for the client's response (see `ChatResponse.headers`); send before the body.
@@ -570,19 +689,22 @@ class ChatStream:
         first = self._feed_sse is None
         try:
             try:
-                async for chunk in self._resp.content.iter_any():
+                content = self._resp.content
+                chunk = self._first or await content.readany()
+                self._first = b""
+                while chunk:
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
-                    if not events:
-                        continue
-                    parts = _slice_list(events) if first else [events]
-                    first = False
-                    for part in parts:
-                        batch = self._parse(part)
-                        if batch:
-                            self._note(batch)
-                            yield batch
-                        if parser.done or (batch and isinstance(batch[-1], StreamError)):
-                            return
+                    if events:
+                        parts = _slice_list(events) if first else [events]
+                        first = False
+                        for part in parts:
+                            batch = self._parse(part)
+                            if batch:
+                                self._note(batch)
+                                yield batch
+                            if parser.done or (batch and isinstance(batch[-1], StreamError)):
+                                return
+                    chunk = await content.readany()
                 tail: list[StreamEvent] = []
                 for ev in decoder.flush():
                     tail.extend(parser.feed(ev))
@@ -615,7 +737,7 @@ class ChatStream:
             return
         self._closed = True
         if self.health is not None:
-            self.health.in_flight = max(0, self.health.in_flight - 1)
+            self.gateway.router.release(self.health)
         err = self._error
         self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
                             self._started, err)

@@ -10,7 +10,9 @@ their name, then the `[router] fallbacks` names. What the gateway does with a fa
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import hashlib
 import os
 import random
 import time
@@ -19,14 +21,14 @@ from typing import Any
 
 import attrs
 
-from relayport.config import Config, ConfigError, ModelConfig, RouterConfig
+from relayport.config import FALLBACK_TABLES, Config, ConfigError, ModelConfig, RouterConfig
+from relayport.error_kinds import CONTENT_POLICY, CONTEXT_WINDOW, fallback_kind
 from relayport.model.errors import GatewayError
 from relayport.plugins import PluginSet, ProviderEntry
 from relayport.provider import Deployment, Timeouts
 from relayport.secrets import Secret, resolve_secret
 from relayport.upstream import env_proxy
 
-DEFAULT_COOLDOWN = 5.0
 _MAX_DYNAMIC = 1024
 
 
@@ -56,6 +58,9 @@ class Health:
     ttfb: float | None = None  # EWMA of seconds to first byte
     calls: int = 0
     errors: int = 0
+    # `max_concurrency`: a slot per call in flight (None: no cap, nothing to pay per call).
+    slots: asyncio.Semaphore | None = None
+    limit: int | None = None
 
     def cooling(self, now: float) -> bool:
         return self.open_until > now or self.wait_until > now or self.probing
@@ -83,6 +88,8 @@ class Route(list[Deployment]):
     attempts: int
     used: int  # attempts spent on the current group
     retries: int  # retries of one deployment after a backoff, for the next backoff's length
+    # The running attempt's deadline (`[router] deadline`), lifted once its answer starts.
+    timer: asyncio.Timeout | None = None
 
     @classmethod
     def of(cls, deps: Iterable[Deployment], groups: list[int] | None = None,
@@ -91,6 +98,7 @@ class Route(list[Deployment]):
         route.groups = groups if groups is not None else [0] * len(route)
         route.tiers = tiers if tiers is not None else [0] * len(route)
         route.failed, route.cooling, route.attempts, route.used, route.retries = set(), set(), 0, 0, 0
+        route.timer = None
         return route
 
     def rest(self, start: int) -> Route:
@@ -106,9 +114,36 @@ def weighted_order(deps: list[Deployment], weights: list[float], rng: random.Ran
 
     (Efraimidis-Spirakis: sort by u ** (1/w); the rest of the order is the fallback order.)
     """
-    keyed = sorted(zip((rng.random() ** (1.0 / w) for w in weights), range(len(deps)), strict=True),
-                   reverse=True)
+    return _by_draws(deps, weights, [rng.random() for _ in deps])
+
+
+def sticky_order(deps: list[Deployment], weights: list[float], labels: list[str], key: str) -> list[Deployment]:
+    """`weighted_order` with each deployment's draw a hash of (key, deployment): the same key
+    always comes to the same deployment, keys spread by weight, and a deployment leaving the
+    tier moves only its own keys (rendezvous hashing)."""
+    draws = [(int.from_bytes(hashlib.blake2b(f"{key}\0{label}".encode(), digest_size=8).digest()) + 1)
+             / (2**64 + 1) for label in labels]
+    return _by_draws(deps, weights, draws)
+
+
+def _by_draws(deps: list[Deployment], weights: list[float], draws: list[float]) -> list[Deployment]:
+    keyed = sorted(zip((u ** (1.0 / w) for u, w in zip(draws, weights, strict=True)), range(len(deps)),
+                       strict=True), reverse=True)
     return [deps[i] for _, i in keyed]
+
+
+def sticky_key(body: dict[str, Any]) -> str | None:
+    """What ties a conversation to a deployment: OpenAI's `prompt_cache_key`, `user`, or a
+    session id in `metadata` (Anthropic's `metadata.user_id` too)."""
+    key = body.get("prompt_cache_key") or body.get("user")
+    if isinstance(key, str) and key:
+        return key
+    meta = body.get("metadata")
+    if isinstance(meta, dict):
+        key = meta.get("session_id") or meta.get("user_id")
+        if isinstance(key, str) and key:
+            return key
+    return None
 
 
 class Router:
@@ -123,6 +158,14 @@ class Router:
         self._health: dict[int, Health] = {}
         # name -> its deployments grouped by priority, lowest first
         self._tiers: dict[str, list[list[Deployment]]] = {}
+        # `[router] max_connections`: one slot per upstream call in flight, all deployments.
+        self.gate = asyncio.Semaphore(self.config.max_connections) if self.config.max_connections else None
+        # Anything to wait for before a call (a cap somewhere): the hot path's one test.
+        self.limited = self.gate is not None or any(m.max_concurrency for m in config.models)
+        # Names with more than one deployment in a tier: only they read a sticky key.
+        self.spread: set[str] = set()
+        # Names with a context-window or content-policy fallback list (see `extend`).
+        self.extendable = {*self.config.context_window_fallbacks, *self.config.content_policy_fallbacks}
         problems: list[str] = []
         for i, m in enumerate(config.models):
             entry = plugins.provider(m.provider)
@@ -138,16 +181,21 @@ class Router:
                 continue
             dep = self._from_config(m, entry)
             self._named.setdefault(m.name, []).append(dep)
-            self._health[id(dep)] = Health(self._label(dep), m.weight, m.priority)
+            self._health[id(dep)] = Health(self._label(dep), m.weight, m.priority,
+                                           slots=asyncio.Semaphore(m.max_concurrency) if m.max_concurrency else None,
+                                           limit=m.max_concurrency)
         for name, deps in self._named.items():
             priorities = sorted({self._health[id(d)].priority for d in deps})
             self._tiers[name] = [[d for d in deps if self._health[id(d)].priority == p] for p in priorities]
-        for name, others in self.config.fallbacks.items():
-            for other in others:
-                try:
-                    self._named.get(other) or self._resolve_dynamic(other)
-                except GatewayError:
-                    problems.append(f"router.fallbacks.{name}: {other!r} is not a model this gateway serves")
+            if any(len(tier) > 1 for tier in self._tiers[name]) and self.config.sticky:
+                self.spread.add(name)
+        for table in FALLBACK_TABLES:
+            for name, others in getattr(self.config, table).items():
+                for other in others:
+                    try:
+                        self._named.get(other) or self._resolve_dynamic(other)
+                    except GatewayError:
+                        problems.append(f"router.{table}.{name}: {other!r} is not a model this gateway serves")
         if problems:
             raise ConfigError(f"{config.source}:\n  " + "\n  ".join(problems))
 
@@ -181,8 +229,12 @@ class Router:
         """Every deployment made so far, configured and resolved on demand."""
         return [d for deps in (*self._named.values(), *self._dynamic.values()) for d in deps]
 
-    def resolve(self, name: str) -> Route:
-        """The deployments that may serve `name` in the order to try them; 404 when none."""
+    def resolve(self, name: str, sticky: str | None = None) -> Route:
+        """The deployments that may serve `name` in the order to try them; 404 when none.
+
+        With a `sticky` key (see `sticky_key`), each tier's healthy deployments come in the
+        key's own order instead of a fresh draw.
+        """
         fallbacks = self.config.fallbacks.get(name)
         tiers = self._tiers.get(name)
         if tiers is None and not fallbacks:
@@ -195,7 +247,7 @@ class Router:
         for g, each in enumerate((name, *(fallbacks or ()))):
             cooling: list[Deployment] = []
             for tier in self._tiers.get(each) or [self._dynamic.get(each) or self._resolve_dynamic(each)]:
-                for dep in self._order(tier):
+                for dep in (self._order(tier) if sticky is None else self._stick(tier, sticky)):
                     if self.health(dep).cooling(now):
                         cooling.append(dep)
                         continue
@@ -224,6 +276,56 @@ class Router:
             return tier  # no weights: config order, as before weights existed
         return weighted_order(tier, [h.weight or 1.0 for h in health], self._rng)
 
+    def _stick(self, tier: list[Deployment], key: str) -> list[Deployment]:
+        if len(tier) == 1:
+            return tier
+        health = [self.health(d) for d in tier]
+        return sticky_order(tier, [h.weight or 1.0 for h in health], [h.label for h in health], key)
+
+    def extend(self, route: Route, i: int, exc: GatewayError) -> int | None:
+        """After `route[i]` failed with a context-window or content-policy error: add the
+        names of the matching `[router]` list as new groups; the index to go on at, or None."""
+        kind = fallback_kind(exc)
+        if kind is None:
+            return None
+        table = {CONTEXT_WINDOW: self.config.context_window_fallbacks,
+                 CONTENT_POLICY: self.config.content_policy_fallbacks}[kind]
+        others = table.get(route[i].name)
+        if not others:
+            return None
+        start = len(route)
+        present = {d.name for d in route}
+        for other in others:
+            if other in present:
+                continue
+            group = max(route.groups) + 1
+            for tier in self._tiers.get(other) or [self._dynamic.get(other) or self._resolve_dynamic(other)]:
+                for dep in self._order(tier):
+                    route.append(dep)
+                    route.groups.append(group)
+                    route.tiers.append(self.health(dep).priority)
+        if len(route) == start:
+            return None
+        route.used = route.retries = 0
+        return start
+
+    async def admit(self, h: Health, wait: float) -> None:
+        """Take a connection slot and one of the deployment's, waiting up to `wait` seconds for
+        the deployment's (the gateway-wide one always gets `queue_timeout`): 429 when the
+        deployment stays full, 503 when the gateway does."""
+        gate = self.gate
+        if gate is not None and not await _take(gate, self.config.queue_timeout):
+            raise GatewayError(503, "The gateway is at its limit of upstream connections "
+                               "(router.max_connections); try again shortly.",
+                               code="gateway_busy", retry_after=1.0)
+        slots = h.slots
+        if slots is not None and not await _take(slots, wait):
+            if gate is not None:
+                gate.release()
+            raise GatewayError(429, f"{h.label} is serving as many calls as its max_concurrency "
+                               "allows; try again shortly.", type="rate_limit_error",
+                               code="deployment_busy", retryable=True, retry_after=1.0)
+
     def health(self, dep: Deployment) -> Health:
         h = self._health.get(id(dep))
         if h is None:  # resolved on demand, or made by a test
@@ -240,9 +342,14 @@ class Router:
             h.probing = True  # the half-open probe: other calls skip it until it answers
         return h
 
-    def release(self, dep: Deployment) -> None:
-        h = self.health(dep)
+    def release(self, h: Health) -> None:
+        """The call `begin` counted ended; its slots (when capped) go to the next in line."""
         h.in_flight = max(0, h.in_flight - 1)
+        if self.limited:
+            if h.slots is not None:
+                h.slots.release()
+            if self.gate is not None:
+                self.gate.release()
 
     def succeeded(self, h: Health, seconds: float) -> None:
         h.failures = 0
@@ -263,6 +370,11 @@ class Router:
             h.open_until = now + self.config.cooldown
         h.probing = False
 
+    def down(self) -> list[str]:
+        """The configured names whose every deployment cools down (for `/readyz`)."""
+        now = time.monotonic()
+        return [name for name, deps in self._named.items() if all(self.health(d).cooling(now) for d in deps)]
+
     def snapshot(self) -> list[dict[str, Any]]:
         """Every deployment's routing state, for `GET /-/deployments` (no keys, no URLs)."""
         now = time.monotonic()
@@ -273,27 +385,39 @@ class Router:
                 "name": dep.name, "deployment": h.label, "provider": dep.provider.name, "model": dep.model,
                 "priority": h.priority, "weight": h.weight, "state": h.state(now),
                 "cooldown_remaining": round(max(0.0, h.open_until - now, h.wait_until - now), 3),
-                "consecutive_failures": h.failures, "in_flight": h.in_flight, "calls": h.calls,
+                "consecutive_failures": h.failures, "in_flight": h.in_flight, "max_concurrency": h.limit,
+                "calls": h.calls,
                 "errors": h.errors, "ttfb_ms": None if h.ttfb is None else round(h.ttfb * 1000, 1),
             })
         return out
 
     def explain(self) -> list[str]:
         """The routing table in words, for `relayport check`."""
-        lines = [f"router: strategy {self.config.strategy}, max_attempts {self.config.max_attempts}, "
-                 f"breaker after {self.config.failures} failures for {self.config.cooldown:g} s"]
+        c = self.config
+        lines = [f"router: strategy {c.strategy}, max_attempts {c.max_attempts}, "
+                 f"breaker after {c.failures} failures for {c.cooldown:g} s"
+                 + (", sticky keys" if c.sticky else "")
+                 + (f", deadline {c.deadline:g} s" if c.deadline else "")
+                 + (f", max_connections {c.max_connections}" if c.max_connections else "")]
+        labels = {"fallbacks": "fallbacks", "context_window_fallbacks": "on context window exceeded",
+                  "content_policy_fallbacks": "on content policy"}
         for name, tiers in self._tiers.items():
             lines.append(f"{name}:")
             for tier in tiers:
                 hs = [self.health(d) for d in tier]
                 shares = "" if all(h.weight is None for h in hs) else " (weighted)"
-                parts = ", ".join(h.label + ("" if h.weight is None else f" weight {h.weight:g}") for h in hs)
+                parts = ", ".join(h.label + ("" if h.weight is None else f" weight {h.weight:g}")
+                                  + ("" if h.limit is None else f" max {h.limit} in flight")
+                                  for h in hs)
                 lines.append(f"  priority {hs[0].priority}{shares}: {parts}")
-            if name in self.config.fallbacks:
-                lines.append(f"  fallbacks: {' -> '.join(self.config.fallbacks[name])}")
-        for name, others in self.config.fallbacks.items():
-            if name not in self._tiers:
-                lines.append(f"{name} (resolved on demand): fallbacks {' -> '.join(others)}")
+            for table in FALLBACK_TABLES:
+                others = getattr(c, table).get(name)
+                if others:
+                    lines.append(f"  {labels[table]}: {' -> '.join(others)}")
+        for table in FALLBACK_TABLES:
+            for name, others in getattr(c, table).items():
+                if name not in self._tiers:
+                    lines.append(f"{name} (resolved on demand): {labels[table]} {' -> '.join(others)}")
         return lines
 
     def _resolve_dynamic(self, name: str) -> list[Deployment]:
@@ -338,10 +462,19 @@ class Router:
             self._dynamic[name] = deps
         return deps
 
-    def cool_down(self, deployment: Deployment, seconds: float | None) -> None:
-        """Keep a deployment at the back for a while (media routes' simple fallback loop)."""
-        h = self.health(deployment)
-        h.wait_until = max(h.wait_until, time.monotonic() + (seconds or DEFAULT_COOLDOWN))
+
+async def _take(sem: asyncio.Semaphore, wait: float) -> bool:
+    if not sem.locked():
+        await sem.acquire()  # a free slot: taken without suspending
+        return True
+    if wait <= 0:
+        return False
+    try:
+        async with asyncio.timeout(wait):
+            await sem.acquire()
+    except TimeoutError:
+        return False
+    return True
 
 
 def key_is_dead(exc: GatewayError) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ import aiohttp
 import orjson
 
 from relayport import credentials
+from relayport.calltime import clock
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment, Timeouts
@@ -113,6 +115,7 @@ class UpstreamCall:
     async def _request(self, headers: Mapping[str, str], data: bytes | None) -> aiohttp.ClientResponse:
         req, dep = self._req, self._dep
         first_byte = dep.timeouts.first_byte if req.stream else None
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(first_byte):
                 return await self._session.request(
@@ -123,6 +126,9 @@ class UpstreamCall:
             raise _timed_out(dep) from None
         except aiohttp.ClientError as exc:
             raise _unreachable(dep, exc) from None
+        finally:
+            if (c := clock.get()) is not None:
+                c.upstream += time.perf_counter() - started
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -155,13 +161,42 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
     resp.release()
 
 
-async def read_body(dep: Deployment, resp: aiohttp.ClientResponse) -> bytes:
+# `[server] max_response_bytes`'s default.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+async def read_body(dep: Deployment, resp: aiohttp.ClientResponse, limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    """The whole answer, unless it is larger than `limit` bytes (then a 502)."""
+    started = time.perf_counter()
     try:
-        return await resp.read()
+        length = resp.content_length
+        if length is not None and length <= limit:
+            return await resp.read()
+        return await _read_capped(dep, resp, limit)
     except TimeoutError:
         raise _timed_out(dep) from None
     except aiohttp.ClientError as exc:
         raise _unreachable(dep, exc) from None
+    finally:
+        if (c := clock.get()) is not None:
+            c.upstream += time.perf_counter() - started
+
+
+async def _read_capped(dep: Deployment, resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    if (resp.content_length or 0) <= limit:  # no length given: count as it comes
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                break
+            parts.append(chunk)
+        else:
+            return b"".join(parts)
+    resp.close()  # a vendor sending more than we keep: stop it, nobody reads the rest
+    raise GatewayError(502, f"{dep.provider.name}: the vendor's answer is larger than this gateway "
+                       f"accepts (server.max_response_bytes = {limit}).",
+                       code="upstream_response_too_large")
 
 
 timed_out = _timed_out

@@ -22,9 +22,10 @@ from relayport.secrets import resolve_secret
 from relayport.server import keys
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
+from relayport.server.lifecycle import Lifecycle
 from relayport.server.media_routes import media_surface
 from relayport.server.openai_routes import openai_surface
-from relayport.server.ops_routes import healthz, list_deployments, list_plugins
+from relayport.server.ops_routes import healthz, list_deployments, list_plugins, readyz
 from relayport.server.realtime_routes import realtime_surface, token_issuer
 from relayport.server.responses_routes import responses_surface
 from relayport.server.shared import SharedRoute
@@ -55,11 +56,13 @@ def create_app(
     app[keys.ROUTER] = router
     app[keys.KEYRING] = KeyRing(config.auth.keys, environ)
     app[keys.REALTIME_TOKENS] = token_issuer(config.realtime, dict(environ))
+    app[keys.LIFECYCLE] = Lifecycle()
     handler_surfaces: dict[object, Surface] = {}
     app[keys.HANDLER_SURFACES] = handler_surfaces
 
     ops = Surface("ops", (), render_error=render_openai)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/-/plugins", list_plugins)
     app.router.add_get("/-/deployments", list_deployments)
     secret = config.tasks.callback_secret
@@ -78,6 +81,7 @@ def create_app(
         handler = owners[0][1].handler if len(owners) == 1 else SharedRoute(owners).handler()
         app.router.add_route(method, path, handler)
     handler_surfaces[healthz] = handler_surfaces[list_plugins] = handler_surfaces[list_deployments] = ops
+    handler_surfaces[readyz] = ops
 
     app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_client_session)
@@ -95,6 +99,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     handler = next((h for h in logging.getLogger().handlers if isinstance(h, DeferredHandler)), None)
     if handler is not None and logging.getLogger("relayport.calls").isEnabledFor(logging.INFO):
         gateway.call_log = handler.fast_info("relayport.calls")
+    gateway.max_response_bytes = config.server.max_response_bytes
     app[keys.GATEWAY] = gateway
     app[SERVICES] = Services(gateway, app[keys.ROUTER])
     yield

@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 from aiohttp.web_middlewares import Handler
 
+from relayport.calltime import CallClock, clock
 from relayport.logs import request_id
 from relayport.model.errors import GatewayError
 from relayport.server.auth import presented_key, unauthorized
@@ -18,7 +19,7 @@ from relayport.server.keys import HANDLER_SURFACES, KEYRING
 log = logging.getLogger("relayport.server")
 
 # Routes anyone may call: liveness probes carry no keys.
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 # Routes that check keys themselves: realtime sessions also take short-lived client secrets.
 OWN_AUTH_PATHS = frozenset({"/v1/realtime"})
 
@@ -63,13 +64,17 @@ def _call_id(request: web.Request) -> str:
 
 
 async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare`: every answer, streams and errors included, names its call."""
+    """`on_response_prepare`: every answer, streams and errors included, names its call and
+    says how much of its time was the gateway's own (the rest was the vendor's)."""
     response.headers["x-request-id"] = request_id.get()
+    if (c := clock.get()) is not None:
+        response.headers["x-relayport-gateway-ms"] = c.gateway_ms()
 
 
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id.set(_call_id(request))
+    clock.set(CallClock())
     try:
         keyring = request.app[KEYRING]
         if keyring.enabled and request.path not in PUBLIC_PATHS and request.path not in OWN_AUTH_PATHS:

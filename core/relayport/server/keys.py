@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from relayport.provider import Surface
     from relayport.routing import Router
     from relayport.server.auth import KeyRing
+    from relayport.server.lifecycle import Lifecycle
 
 CONFIG: web.AppKey[Config] = web.AppKey("relayport.config")
 PLUGINS: web.AppKey[PluginSet] = web.AppKey("relayport.plugins")
@@ -41,3 +42,5 @@ CALLBACK_SECRET: web.AppKey[Secret | None] = web.AppKey("relayport.callback_secr
 RESPONSES: web.AppKey[ResponseStore] = web.AppKey("relayport.responses")
 # Signs and checks realtime client secrets (`POST /v1/realtime/client_secrets`).
 REALTIME_TOKENS: web.AppKey[TokenIssuer] = web.AppKey("relayport.realtime_tokens")
+# Whether the server is draining after SIGTERM (see relayport.server.lifecycle).
+LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("relayport.lifecycle")

@@ -24,7 +24,7 @@ from relayport.provider import Deployment, Route, Surface
 from relayport.server.auth import presented_key
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
-from relayport.server.keys import CONFIG, KEYRING, RESULTS, ROUTER, TASK_RUNNER
+from relayport.server.keys import CONFIG, GATEWAY, KEYRING, RESULTS, ROUTER, TASK_RUNNER
 from relayport.urlguard import check_url
 from relayport.wire import embeddings, media
 from relayport.wire.tasks import content_path, openai_video, unified
@@ -76,17 +76,10 @@ async def submit(request: web.Request, req: MediaRequest, callback_url: str | No
             raise GatewayError(400, "'callback_url' needs tasks.callback_secret in the gateway config "
                                     "(callbacks are always signed).", param="callback_url", code="callbacks_disabled")
         check_url(callback_url, app[CONFIG].fetch)
-    deployments = app[ROUTER].resolve(req.model)
-    last = len(deployments) - 1
-    for i, dep in enumerate(deployments):
-        try:
-            return await runner.submit(dep, req, owner=owner_of(request), callback_url=callback_url,
-                                       origin=origin_of(request), keep_sync=keep_sync)
-        except GatewayError as exc:
-            if not exc.retryable or i == last:
-                raise
-            app[ROUTER].cool_down(dep, exc.retry_after)
-    raise AssertionError("unreachable: no deployments")
+    owner, origin = owner_of(request), origin_of(request)
+    task: TaskRecord = await app[GATEWAY].call(app[ROUTER].resolve(req.model), lambda dep: runner.submit(
+        dep, req, owner=owner, callback_url=callback_url, origin=origin, keep_sync=keep_sync))
+    return task
 
 
 def _callback(body: dict[str, Any]) -> str | None:
@@ -336,15 +329,8 @@ async def create_embeddings(request: web.Request) -> web.Response:
             raise GatewayError(501, f"Provider '{dep.provider.name}' cannot parse embeddings.")
         return json_response(embeddings.encode_response(result, fmt, req.model))
 
-    last = len(deployments) - 1
-    for i, dep in enumerate(deployments):
-        try:
-            return await attempt(dep)
-        except GatewayError as exc:
-            if not exc.retryable or i == last:
-                raise
-            request.app[ROUTER].cool_down(dep, exc.retry_after)
-    raise AssertionError("unreachable: no deployments")
+    answer: web.Response = await request.app[GATEWAY].call(deployments, attempt)
+    return answer
 
 
 def media_surface() -> Surface:

@@ -54,7 +54,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json_object(request)
     model = get(body, "model", str, "model", required=True)
-    deployments = gateway.resolve(model)
+    deployments = gateway.resolve(model, body)
     compat = deployments[0].provider.openai_compat
     if compat is not None and not (compat.native_form is not None and compat.native_form(body)):
         check_passthrough_body(body)

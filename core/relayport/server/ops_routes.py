@@ -8,11 +8,26 @@ import orjson
 from aiohttp import web
 
 from relayport import __version__
-from relayport.server.keys import PLUGINS, ROUTER
+from relayport.server.keys import LIFECYCLE, PLUGINS, ROUTER
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process serves, saying "draining" after SIGTERM."""
+    if request.app[LIFECYCLE].draining:
+        return web.Response(body=b'{"status":"draining"}', content_type="application/json")
     return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 503 while draining, or naming the configured models with no deployment up
+    (every one cooling down after failures); 200 otherwise."""
+    if request.app[LIFECYCLE].draining:
+        return web.Response(status=503, body=b'{"status":"draining"}', content_type="application/json")
+    down = request.app[ROUTER].down()
+    if down:
+        return web.Response(status=503, body=orjson.dumps({"status": "unavailable", "models_down": down}),
+                            content_type="application/json")
+    return web.Response(body=b'{"status":"ready"}', content_type="application/json")
 
 
 def describe_plugins(plugins: Any) -> dict[str, Any]:

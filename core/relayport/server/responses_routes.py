@@ -65,7 +65,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json_object(request)
     model = get(body, "model", str, "model", required=True)
-    deployments = gateway.resolve(model)
+    deployments = gateway.resolve(model, body)
     forwarded = await gateway.passthrough(request, OPENAI_RESPONSES, body, deployments)
     if not isinstance(forwarded, list):
         return forwarded

@@ -53,7 +53,7 @@ async def _forward(request: web.Request, surface: str) -> tuple[dict[str, Any], 
     gateway = _gateway(request)
     # Vendors with an Anthropic-compatible endpoint (`ProviderSpec.anthropic`) get the call as
     # it is, like Claude; `native_plan` says None where it has to be translated.
-    forwarded = await gateway.passthrough(request, surface, body, gateway.resolve(model),
+    forwarded = await gateway.passthrough(request, surface, body, gateway.resolve(model, body),
                                           headers=_client_headers(request), native=native_plan)
     if isinstance(forwarded, list):
         return body, model, forwarded, None
