@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from relayport.accounts import cli as accounts_cli
 from relayport.config import Config, ConfigError, load_config
 from relayport.logs import setup_logging
 
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
     check = sub.add_parser("check", help="validate a config file")
     check.add_argument("--config", required=True, help="TOML config file")
+    accounts_cli.add_parsers(sub)
     return p
 
 
@@ -40,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins(args)
         if args.command == "models":
             return _models(args)
+        if args.command in ("keys", "usage"):
+            return accounts_cli.run(args)
         return _check(args)
     except ConfigError as exc:
         print(f"relayport: {exc}", file=sys.stderr)
@@ -58,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port:
         config.server.port = args.port
     setup_logging(config.server.log_level)
-    check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
+    check_bind(config.server.host, KeyRing(config.auth.keys, os.environ), accounts_cli.store_has_keys(config))
     app = create_app(config)
     _use_uvloop()
     print(f"relayport listening on http://{config.server.host}:{config.server.port}", flush=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from relayport.calls import admission
 from relayport.config import Config, ConfigError, ModelConfig, RouterConfig
 from relayport.model.errors import GatewayError
 from relayport.plugins import PluginSet, ProviderEntry
@@ -183,6 +184,8 @@ class Router:
 
     def resolve(self, name: str) -> Route:
         """The deployments that may serve `name` in the order to try them; 404 when none."""
+        if (admit := admission.get()) is not None:
+            admit(name)  # the calling key's allow-list, budget and rates
         fallbacks = self.config.fallbacks.get(name)
         tiers = self._tiers.get(name)
         if tiers is None and not fallbacks:

@@ -10,6 +10,8 @@ import orjson
 from aiohttp import web
 from aiohttp.web_middlewares import Handler
 
+from relayport.accounts.live import ACCOUNT
+from relayport.accounts.money import format_amount
 from relayport.logs import request_id
 from relayport.model.errors import GatewayError
 from relayport.server.auth import presented_key, unauthorized
@@ -19,6 +21,7 @@ log = logging.getLogger("relayport.server")
 
 # Routes anyone may call: liveness probes carry no keys.
 PUBLIC_PATHS = frozenset({"/healthz"})
+ADMIN_PREFIX = "/admin/"
 
 
 def render_openai(err: GatewayError) -> tuple[int, bytes]:
@@ -61,8 +64,12 @@ def _call_id(request: web.Request) -> str:
 
 
 async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare`: every answer, streams and errors included, names its call."""
+    """`on_response_prepare`: every answer, streams and errors included, names its call; a
+    store key with a prepaid balance also gets what is left (after this call, unless it streams)."""
     response.headers["x-request-id"] = request_id.get()
+    key = request.get(ACCOUNT)
+    if key is not None and (balance := key.balance()) is not None:
+        response.headers["X-Account-Balance"] = format_amount(balance)
 
 
 @web.middleware
@@ -73,7 +80,12 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         if keyring.enabled and request.path not in PUBLIC_PATHS:
             token = presented_key(request)
             if not keyring.check(token):
-                raise unauthorized(token is not None)
+                accounts = keyring.accounts
+                if accounts is not None and token is not None and not request.path.startswith(ADMIN_PREFIX):
+                    return await accounts.serve(accounts.lookup(token), request, handler)
+                # /admin/* checks its own keys (relayport.server.admin_routes).
+                if not request.path.startswith(ADMIN_PREFIX):
+                    raise unauthorized(token is not None)
         return await handler(request)
     except GatewayError as err:
         return error_response(request, err)

@@ -38,3 +38,10 @@ RESULTS: web.AppKey[ResultStore] = web.AppKey("relayport.results")
 # The resolved `tasks.callback_secret` (a Secret: never printed).
 CALLBACK_SECRET: web.AppKey[Secret | None] = web.AppKey("relayport.callback_secret")
 RESPONSES: web.AppKey[ResponseStore] = web.AppKey("relayport.responses")
+
+if TYPE_CHECKING:
+    from relayport.accounts.live import Accounts
+
+# Store keys, limits and the usage meter; and the keys `/admin/*` takes.
+ACCOUNTS: web.AppKey[Accounts] = web.AppKey("relayport.accounts")
+ADMIN_KEYRING: web.AppKey[KeyRing] = web.AppKey("relayport.admin_keyring")
