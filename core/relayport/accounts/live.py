@@ -99,7 +99,7 @@ class _Grant:
         self.counted = True
 
 
-ACCOUNT: str = "relayport.account"  # request key: the LiveKey serving it
+ACCOUNT: web.RequestKey[LiveKey] = web.RequestKey("relayport.account", LiveKey)  # the key serving a request
 
 
 class Accounts:

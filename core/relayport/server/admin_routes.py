@@ -10,7 +10,7 @@ from aiohttp import web
 
 from relayport.accounts import manage
 from relayport.accounts.records import KeyRecord, digest, parse_since
-from relayport.accounts.store import GROUPINGS, StoreError
+from relayport.accounts.store import GROUPINGS, SQLStore, StoreError
 from relayport.model.errors import GatewayError
 from relayport.server.auth import presented_key
 from relayport.server.json_body import read_json_object
@@ -36,6 +36,15 @@ def require_admin(request: web.Request) -> None:
                        code="admin_only")
 
 
+async def _admin_store(request: web.Request) -> SQLStore:
+    """The store, for an admin, with this server's metered spend written first (so what it
+    shows and changes includes every call so far)."""
+    require_admin(request)
+    accounts = request.app[ACCOUNTS]
+    await accounts.flush()
+    return accounts.store
+
+
 def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
 
@@ -56,43 +65,42 @@ async def _changed(request: web.Request, rec: KeyRecord | None, ref: str) -> web
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    require_admin(request)
+    store = await _admin_store(request)
     now = time.time()
-    return _json({"object": "list", "data": [r.public(now) for r in await request.app[ACCOUNTS].store.keys()]})
+    return _json({"object": "list", "data": [r.public(now) for r in await store.keys()]})
 
 
 async def create_key(request: web.Request) -> web.Response:
-    require_admin(request)
+    store = await _admin_store(request)
     body = await read_json_object(request)
-    accounts = request.app[ACCOUNTS]
     try:
-        secret, rec = await manage.create_key(accounts.store, body)
+        secret, rec = await manage.create_key(store, body)
     except StoreError as exc:
         raise _bad(exc) from None
-    await accounts.refresh()
+    await request.app[ACCOUNTS].refresh()
     # The only time the key is shown.
     return _json({**rec.public(), "key": secret}, status=201)
 
 
 async def show_key(request: web.Request) -> web.Response:
-    require_admin(request)
+    store = await _admin_store(request)
     ref = request.match_info["ref"]
-    rec = await request.app[ACCOUNTS].store.find(ref)
+    rec = await store.find(ref)
     if rec is None:
         raise _not_found(ref)
     return _json(rec.public())
 
 
 async def revoke_key(request: web.Request) -> web.Response:
-    require_admin(request)
+    store = await _admin_store(request)
     ref = request.match_info["ref"]
-    return await _changed(request, await manage.revoke(request.app[ACCOUNTS].store, ref), ref)
+    return await _changed(request, await manage.revoke(store, ref), ref)
 
 
 async def rotate_key(request: web.Request) -> web.Response:
-    require_admin(request)
+    store = await _admin_store(request)
     ref = request.match_info["ref"]
-    done = await manage.rotate_key(request.app[ACCOUNTS].store, ref)
+    done = await manage.rotate_key(store, ref)
     if done is None:
         raise _not_found(ref)
     await request.app[ACCOUNTS].refresh()
@@ -100,18 +108,18 @@ async def rotate_key(request: web.Request) -> web.Response:
 
 
 async def topup_key(request: web.Request) -> web.Response:
-    require_admin(request)
+    store = await _admin_store(request)
     ref = request.match_info["ref"]
     body = await read_json_object(request)
     try:
-        rec = await manage.topup(request.app[ACCOUNTS].store, ref, body.get("amount"))
+        rec = await manage.topup(store, ref, body.get("amount"))
     except StoreError as exc:
         raise _bad(exc) from None
     return await _changed(request, rec, ref)
 
 
 async def usage(request: web.Request) -> web.Response:
-    require_admin(request)
+    store = await _admin_store(request)
     q = request.query
     by = q.get("by", "model")
     if by not in GROUPINGS:
@@ -122,9 +130,7 @@ async def usage(request: web.Request) -> web.Response:
             since = parse_since(q["since"])
         except ValueError as exc:
             raise GatewayError(400, str(exc), param="since", code="invalid_value") from None
-    accounts = request.app[ACCOUNTS]
-    await accounts.flush()  # what this server metered so far is in the report
-    rows = manage.usage_rows(await accounts.store.usage(by, since, q.get("key") or None),
+    rows = manage.usage_rows(await store.usage(by, since, q.get("key") or None),
                              request.app[CONFIG].billing.currency)
     if q.get("format") == "csv":
         return web.Response(text=manage.as_csv(rows, by), content_type="text/csv")
