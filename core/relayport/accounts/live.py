@@ -115,6 +115,10 @@ class Accounts:
         self.has_keys = False
         self._rows: list[Sequence[Any]] = []
         self._charges: list[Charge] = []
+        self._charged: list[LiveKey] = []  # whose `pending` each charge is in
+        # One flush or refresh at a time: a refresh that read the store before a concurrent
+        # write must not replace the view after it.
+        self._sync = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.on_keys: list[Any] = []  # callbacks when the store first holds keys
@@ -180,16 +184,27 @@ class Accounts:
             if units:
                 key.pending += units
                 self._charges.append(Charge(key.record.id, units, period_of(key.record.period, time.time())))
+                self._charged.append(key)
         if self.logging_rows:
             self._rows.append(_usage_row(rec, units))
             if len(self._rows) >= BATCH:
                 self._wake.set()
 
     async def flush(self) -> None:
-        rows, charges = self._rows, self._charges
+        """Write the queued usage rows and charges (then they count in the store, not here)."""
+        async with self._sync:
+            await self._flush()
+
+    async def refresh(self) -> None:
+        """Reload the keys from the store."""
+        async with self._sync:
+            await self._refresh()
+
+    async def _flush(self) -> None:
+        rows, charges, charged = self._rows, self._charges, self._charged
         if not rows and not charges:
             return
-        self._rows, self._charges = [], []
+        self._rows, self._charges, self._charged = [], [], []
         try:
             await self.store.write(rows, charges)
         except Exception as exc:
@@ -197,13 +212,12 @@ class Accounts:
             log.warning("usage store write failed (%s); %d rows kept for the next try", exc, len(rows))
             self._rows[:0] = rows[-BACKLOG:]
             self._charges[:0] = charges
+            self._charged[:0] = charged
             return
-        for c in charges:
-            key = self.by_id.get(c.key_id)
-            if key is not None:
-                key.pending -= c.units
+        for key, c in zip(charged, charges, strict=True):
+            key.pending -= c.units
 
-    async def refresh(self) -> None:
+    async def _refresh(self) -> None:
         records = await self.store.keys()
         by_id: dict[str, LiveKey] = {}
         for rec in records:
@@ -227,8 +241,9 @@ class Accounts:
                 await asyncio.wait_for(self._wake.wait(), REFRESH)
             self._wake.clear()
             try:
-                await self.flush()
-                await self.refresh()
+                async with self._sync:
+                    await self._flush()
+                    await self._refresh()
             except Exception:
                 log.exception("refreshing keys from the store failed; retrying")
 
