@@ -119,6 +119,17 @@ def test_mixed_run_matches_hand_computed_totals(relayport_gateway, store_url, fa
         assert digest(secret).encode() in raw  # (the check above looks at the right bytes)
 
 
+def within_a_second(ok) -> None:
+    """`ok()` holds for every attempt that starts a second or more from now."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        started = time.monotonic()
+        if ok():
+            return
+        assert started < deadline
+        time.sleep(0.05)
+
+
 def test_keys_and_usage_cli_share_the_store_with_a_running_server(relayport_gateway, tmp_path, capsys,
                                                                   fake_openai) -> None:
     state = tmp_path / "state.sqlite3"
@@ -147,27 +158,21 @@ def test_keys_and_usage_cli_share_the_store_with_a_running_server(relayport_gate
         answered.append(status)
         return status
 
-    deadline = time.monotonic() + 1.0
-    while call() != 200:  # the server sees the new key within a second
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    within_a_second(lambda: call() == 200)  # the server sees the new key
     listed = cli("keys", "list", "--json")
     assert '"name": "ci"' in listed and secret not in listed
     assert "ci" in cli("keys", "show", "ci") and "balance=" in cli("keys", "show", "ci")
     cli("keys", "topup", "ci", "2.5")
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 5.0  # written every 0.5 s; generous for a loaded machine
     while '"key": "ci"' not in (usage := cli("usage", "--by", "key", "--format", "json")):
         assert time.monotonic() < deadline  # the server writes its usage within a second
         time.sleep(0.1)
     assert '"key": "ci"' in usage and '"cost": "0.19"' in usage
     assert "0.19 USD" in cli("usage", "--by", "model", "--since", "1d")
     cli("keys", "revoke", "ci")
-    deadline = time.monotonic() + 1.0
-    while call() != 401:  # ... and a revocation
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    within_a_second(lambda: call() == 401)  # ... and a revocation
     left = f'"balance": "{Decimal("3.5") - Decimal("0.19") * answered.count(200)}"'
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 5.0
     while left not in cli("keys", "show", "ci", "--json"):  # the last call's charge is written too
         assert time.monotonic() < deadline
         time.sleep(0.1)
