@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from relayport.server.app import create_app
-    from relayport.server.auth import KeyRing, check_bind
+    from relayport.server.auth import LOOPBACK_HOSTS, KeyRing, check_bind
 
     config = load_config(args.config)
     if args.host:
@@ -62,7 +62,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port:
         config.server.port = args.port
     setup_logging(config.server.log_level)
-    check_bind(config.server.host, KeyRing(config.auth.keys, os.environ), accounts_cli.store_has_keys(config))
+    keyring = KeyRing(config.auth.keys, os.environ)
+    # Store keys count too; the store is only opened when they would make the difference.
+    store_keys = not keyring.enabled and config.server.host not in LOOPBACK_HOSTS and \
+        accounts_cli.store_has_keys(config)
+    check_bind(config.server.host, keyring, store_keys)
     app = create_app(config)
     _use_uvloop()
     print(f"relayport listening on http://{config.server.host}:{config.server.port}", flush=True)
