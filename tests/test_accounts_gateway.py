@@ -193,3 +193,19 @@ def test_toml_keys_keep_working_beside_store_keys(relayport_gateway, store_url, 
     assert chat(gw, "sk-toml-key").status_code == 200
     assert chat(gw, stored).status_code == 200
     assert chat(gw, "sk-nope").status_code == 401
+
+
+def test_no_meter_until_the_store_has_keys(relayport_gateway, store_url, fake_openai) -> None:  # noqa: F811
+    from relayport.server.keys import GATEWAY
+
+    gw = start(relayport_gateway, store_url, fake_openai)
+    gateway = gw.server.app[GATEWAY]
+    assert gateway.observers == []  # a gateway without store keys pays nothing per call
+    assert httpx.post(gw.openai_base_url + "/chat/completions", timeout=10, json={
+        "model": "gpt", "messages": [{"role": "user", "content": "hi"}]}).status_code == 200  # open, on loopback
+    key = create(gw, name="first")
+    assert len(gateway.observers) == 1
+    # From the first store key on, calls need a key.
+    assert httpx.post(gw.openai_base_url + "/chat/completions", timeout=10, json={
+        "model": "gpt", "messages": [{"role": "user", "content": "hi"}]}).status_code == 401
+    assert chat(gw, key).status_code == 200
