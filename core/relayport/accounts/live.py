@@ -40,7 +40,7 @@ BACKLOG = 100_000
 class LiveKey:
     """One key as the server holds it: its record as last read, plus what happened since."""
 
-    __slots__ = ("record", "requests", "tokens", "in_flight", "pending", "_patterns")
+    __slots__ = ("record", "requests", "tokens", "in_flight", "pending", "_patterns", "_allowed")
 
     def __init__(self, record: KeyRecord) -> None:
         self.record = record
@@ -48,10 +48,26 @@ class LiveKey:
         self.tokens = limits.Window()
         self.in_flight = 0
         self.pending = 0  # charged here, not yet in the store
-        self._patterns = record.models
+        self.patterns = record.models
+
+    @property
+    def patterns(self) -> list[str]:
+        return self._patterns
+
+    @patterns.setter
+    def patterns(self, patterns: list[str]) -> None:
+        self._patterns = patterns
+        self._allowed: dict[str, bool] = {}  # model name -> allowed (a few names per key)
 
     def allows(self, model: str) -> bool:
-        return not self._patterns or any(fnmatch.fnmatchcase(model, p) for p in self._patterns)
+        if not self._patterns:
+            return True
+        ok = self._allowed.get(model)
+        if ok is None:
+            ok = any(fnmatch.fnmatchcase(model, p) for p in self._patterns)
+            if len(self._allowed) < 1024:
+                self._allowed[model] = ok
+        return ok
 
     def balance(self) -> int | None:
         b = self.record.balance
@@ -205,8 +221,12 @@ class Accounts:
         if not rows and not charges:
             return
         self._rows, self._charges, self._charged = [], [], []
+        # One UPDATE per key and period, not per call.
+        summed: dict[tuple[str, str], int] = {}
+        for c in charges:
+            summed[c.key_id, c.period_start] = summed.get((c.key_id, c.period_start), 0) + c.units
         try:
-            await self.store.write(rows, charges)
+            await self.store.write(rows, [Charge(k, units, p) for (k, p), units in summed.items()])
         except Exception as exc:
             # Keep them for the next try; the store may be restarting.
             log.warning("usage store write failed (%s); %d rows kept for the next try", exc, len(rows))
@@ -225,8 +245,9 @@ class Accounts:
             if key is None:
                 key = LiveKey(rec)
             else:
+                if key.record.models != rec.models:
+                    key.patterns = rec.models
                 key.record = rec
-                key._patterns = rec.models
             by_id[rec.id] = key
         self.by_id = by_id
         self.by_digest = {k.record.digest: k for k in by_id.values()}
@@ -261,5 +282,5 @@ def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
         None if u is None else u.input_tokens, None if u is None else u.output_tokens,
         None if u is None else u.cached_tokens, None if u is None else u.cache_write_tokens,
         None if u is None else u.reasoning_tokens, audio, image, video, None, None,
-        round(rec.latency * 1000, 3), None if rec.ttfb is None else round(rec.ttfb * 1000, 3), units,
+        rec.latency * 1000, None if rec.ttfb is None else rec.ttfb * 1000, units,
     )

@@ -81,10 +81,10 @@ def cost_units(price: Price, usage: Usage | None, media: MediaUnits | None = Non
             total += usage.output_tokens * price.output
         else:
             total += max(0, usage.output_tokens - reasoning) * price.output + reasoning * price.reasoning
-    media_cost = Decimal(0)
-    if media is not None:
-        media_cost = (media.images * price.image + media.video_seconds * price.video_second
-                      + Decimal(media.speech_chars) * price.speech_1k_chars / 1000)
+    if media is None:
+        return (total + _PER_MILLION // 2) // _PER_MILLION  # integers only: this runs per call
+    media_cost = (media.images * price.image + media.video_seconds * price.video_second
+                  + Decimal(media.speech_chars) * price.speech_1k_chars / 1000)
     exact = Decimal(total) / _PER_MILLION + media_cost
     return int(exact.to_integral_value(rounding="ROUND_HALF_UP"))
 

@@ -35,8 +35,14 @@ def period_of(period: str | None, now: float) -> str:
     """The budget period `now` falls in (UTC), as it is stored: '2026-11-29', '2026-11' or ''."""
     if period is None:
         return ""
-    day = datetime.fromtimestamp(now, UTC)
-    return day.strftime("%Y-%m-%d" if period == "day" else "%Y-%m")
+    global _day
+    if not _day[0] <= now < _day[1]:  # asked per charged call: format once per day
+        start = now - now % 86400
+        _day = (start, start + 86400, datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d"))
+    return _day[2] if period == "day" else _day[2][:7]
+
+
+_day: tuple[float, float, str] = (0.0, 0.0, "")
 
 
 @attrs.define

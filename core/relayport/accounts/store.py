@@ -12,7 +12,7 @@ import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -35,7 +35,6 @@ _SCHEMA = (
         video_tokens BIGINT, images BIGINT, media_seconds DOUBLE PRECISION, latency_ms DOUBLE PRECISION,
         ttfb_ms DOUBLE PRECISION, cost BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS rp_usage_ts ON rp_usage (ts)",
-    "CREATE INDEX IF NOT EXISTS rp_usage_key ON rp_usage (key_id, ts)",
 )
 
 _KEY_COLUMNS = [f.name for f in attrs.fields(KeyRecord)]
@@ -51,8 +50,7 @@ TOTALS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_to
 GROUPINGS = ("key", "model", "day")
 
 
-@attrs.frozen
-class Charge:
+class Charge(NamedTuple):
     """Money to take from a key: added to its spend, taken from its balance (if it has one)."""
 
     key_id: str
