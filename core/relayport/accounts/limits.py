@@ -24,31 +24,38 @@ def duration(seconds: float) -> str:
 
 
 class Window:
-    """Amounts (1 per request, or tokens) seen in the last minute, oldest first."""
+    """Amounts (1 per request, or tokens) seen in the last minute, in per-second buckets (at
+    most 61 whatever the rate). A bucket counts as of the end of its second, so it leaves the
+    window late rather than early: the limit is never exceeded over any 60 seconds."""
 
     __slots__ = ("entries", "total")
 
     def __init__(self) -> None:
-        self.entries: deque[tuple[float, int]] = deque()
+        self.entries: deque[list[float]] = deque()  # [end of the second, amount]
         self.total = 0
 
     def used(self, now: float) -> int:
         entries = self.entries
         cutoff = now - WINDOW
         while entries and entries[0][0] <= cutoff:
-            self.total -= entries.popleft()[1]
+            self.total -= int(entries.popleft()[1])
         return self.total
 
     def add(self, now: float, amount: int) -> None:
         if amount:
-            self.entries.append((now, amount))
+            entries = self.entries
+            end = float(int(now) + 1)
+            if entries and entries[-1][0] == end:
+                entries[-1][1] += amount
+            else:
+                entries.append([end, amount])
             self.total += amount
 
     def reset_in(self, now: float, limit: int) -> float:
         """Seconds until enough of the window has passed for one more unit under `limit`."""
         over = self.total - limit + 1
         for at, amount in self.entries:
-            over -= amount
+            over -= int(amount)
             if over <= 0:
                 return max(0.0, at + WINDOW - now)
         return WINDOW
