@@ -137,7 +137,8 @@ def test_keys_and_usage_cli_share_the_store_with_a_running_server(relayport_gate
     config.write_text(f'[server]\nstate_path = "{state}"\n[billing]\ncurrency = "USD"\n'
                       f'[[models]]\nname = "gpt"\nprovider = "openai"\nbase_url = "{fake_openai.base_url}"\n'
                       f'api_key = "{fake_openai.api_key}"\nprice = {{ input = 10000, output = 10000 }}\n')
-    gw = relayport_gateway({"server": {"state_path": str(state)}, "models": [
+    # A TOML key closes the gateway from the start: a 200 below means the server knows the new key.
+    gw = relayport_gateway({"server": {"state_path": str(state)}, "auth": {"keys": ["sk-toml"]}, "models": [
         {"name": "gpt", "provider": "openai", "base_url": fake_openai.base_url, "api_key": fake_openai.api_key,
          "price": {"input": 10000, "output": 10000}}]}, env={})
 
