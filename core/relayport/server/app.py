@@ -141,7 +141,7 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
     """Store keys and the usage meter. The meter observes calls only once it has work (the
     store holds keys, or `[billing] usage_log = true`), so a gateway without either pays nothing."""
     config = app[keys.CONFIG]
-    accounts = Accounts(open_store(config.server.store, config.server.state_path),
+    accounts = Accounts(open_store(config.server.store, config.server.state_path, serving=True),
                         price_table(config.models), config.billing.usage_log)
     await accounts.start()
     app[keys.ACCOUNTS] = accounts
