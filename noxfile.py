@@ -21,7 +21,7 @@ CLIENTS = ["langchain-openai", "langchain-anthropic", "pydantic-ai-slim[openai,a
 
 
 def _install_all(session: nox.Session) -> None:
-    session.install("-e", ".[testing,fast,aws]", *SDKS)
+    session.install("-e", ".[testing,fast,aws,postgres]", *SDKS)
     for name in PLUGINS:
         session.install("-e", f"plugins/{name}")
     session.install("-e", EXAMPLE)

@@ -31,7 +31,7 @@ import orjson
 import procs
 from cases import HEADERS, HOST
 from procs import ProcGroup
-from run import forwarder_argv, gateway_config
+from run import forwarder_argv, gateway_config, store_key_config
 
 # case: (model, stream, client surface). The "messages-" cases are an Anthropic client on
 # /v1/messages served by the OpenAI-compatible mock (the gateway translates both ways; the
@@ -105,6 +105,8 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--target", choices=["both", "gateway", "forwarder"], default="both")
+    p.add_argument("--store-key", choices=["usage-log", "no-usage-log"],
+                   help="the client key is a store key (see run.py --store-key)")
     a = p.parse_args()
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         print("error: valgrind not found (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
@@ -140,6 +142,8 @@ def main() -> int:
                 port = procs.free_port()
                 config = work / "relayport.toml"
                 config.write_text(gateway_config(mock_port, port))
+                if a.store_key:
+                    config.write_text(store_key_config(config.read_text(), work, a.store_key))
                 argv = [*relayport, "serve", "--config", str(config), "--host", HOST, "--port", str(port)]
                 results["gateway"] = count(group, work, "gateway", argv, f"http://{HOST}:{port}{gw_path}",
                                            body, a.requests, a.warmup, port)

@@ -113,6 +113,31 @@ def two_deployments(config: str) -> str:
     return head + "".join(f"[[models]]\n{m.rstrip()}\nweight = 1\n\n" * 2 for m in models)
 
 
+def store_key_config(toml: str, workdir: Path, mode: str) -> str:
+    """The config with `sk-bench` as a store key instead of an `[auth] keys` entry: every call
+    then pays the store key's checks and metering (and a usage row unless `no-usage-log`)."""
+    import asyncio
+
+    from relayport.accounts.records import KeyRecord, digest
+    from relayport.accounts.store import SQLiteStore
+
+    state = workdir / "state.sqlite3"
+
+    async def add_key() -> None:
+        store = SQLiteStore(str(state))
+        await store.open()
+        await store.create_key(KeyRecord(
+            id="key_bench", name="bench", digest=digest(CLIENT_KEY), hint="sk-b...ench", models=["bench-*"],
+            rpm=10**9, tpm=10**12, balance=10**18))
+        await store.close()
+
+    asyncio.run(add_key())
+    toml = toml.replace(f'[auth]\nkeys = ["{CLIENT_KEY}"]\n', "")
+    toml = toml.replace("[server]\n", f'[server]\nstate_path = "{state}"\n', 1)
+    toml += f"\n[billing]\nusage_log = {'true' if mode == 'usage-log' else 'false'}\n"
+    return toml.replace('api_key = "', 'price = { input = 0.15, output = 0.6, cached_input = 0.075 }\napi_key = "')
+
+
 def forwarder_argv(port: int, mock_port: int) -> list[str]:
     return [
         sys.executable,
@@ -167,6 +192,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-ttfb", action="store_true", help="skip the TTFB measurement")
     p.add_argument("--two-deployments", action="store_true",
                    help="give every model two weighted deployments (routing on)")
+    p.add_argument(
+        "--store-key",
+        choices=["usage-log", "no-usage-log"],
+        help="the client key is a store key (allow-list, RPM/TPM, balance, priced models) instead of "
+        "[auth] keys, with or without the usage log",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs)")
     # Harness validation: the gateway slot runs a second forwarder (ratio ~100%).
@@ -255,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         config = workdir / "relayport.toml"
         text = gateway_config(mock_port, gw_port)
         config.write_text(two_deployments(text) if args.two_deployments else text)
+        if args.store_key:
+            config.write_text(store_key_config(config.read_text(), workdir, args.store_key))
         gw_cmd = gateway_argv(args, config, gw_port, mock_port)
         log(f"gateway: {shlex.join(gw_cmd)}")
         gw_proc = group.spawn("gateway", gw_cmd, server_cpu)

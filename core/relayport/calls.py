@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
+from decimal import Decimal
 
 import attrs
 
@@ -18,6 +19,10 @@ from relayport.model.usage import Usage
 # Who is calling: the gateway key's identity (its name or id; never the key itself), set by
 # the auth middleware for the lifetime of the request so records can be charged to it.
 caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("relayport_caller", default=None)
+# The calling key's admission check, called with each model name the request resolves: raises
+# the 403/402/429 the key's allow-list, budget or rates give (see relayport.accounts.live).
+admission: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "relayport_admission", default=None)
 
 
 @attrs.define(slots=True)
@@ -36,6 +41,9 @@ class CallRecord:
     stream: bool = False
     kind: str = "model"  # "service": a non-model service call (relayport.webservices)
     units: int | None = None  # billable units a service reported (e.g. Serper's credits)
+    # What the call cost in `[billing] currency`, set by the usage meter (which observes first)
+    # when the model has a price.
+    cost: Decimal | None = None
 
 
 Observer = Callable[[CallRecord], None]

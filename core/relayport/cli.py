@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from relayport.accounts import cli as accounts_cli
 from relayport.config import Config, ConfigError, load_config
 from relayport.logs import setup_logging
 
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--openai-compatible", action="store_true",
                      help="the vendor speaks OpenAI's chat format (quirks as options)")
     new.add_argument("--dir", default=".", help="where to write the package (default: here)")
+    accounts_cli.add_parsers(sub)
     return p
 
 
@@ -47,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _models(args)
         if args.command == "new-plugin":
             return _new_plugin(args)
+        if args.command in ("keys", "usage"):
+            return accounts_cli.run(args)
         return _check(args)
     except ConfigError as exc:
         print(f"relayport: {exc}", file=sys.stderr)
@@ -55,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from relayport.server.app import create_app
-    from relayport.server.auth import KeyRing, check_bind
+    from relayport.server.auth import LOOPBACK_HOSTS, KeyRing, check_bind
     from relayport.server.keys import LIFECYCLE
     from relayport.server.lifecycle import serve
 
@@ -65,7 +69,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port:
         config.server.port = args.port
     setup_logging(config.server.log_level)
-    check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
+    keyring = KeyRing(config.auth.keys, os.environ)
+    # Store keys count too; the store is only opened when they would make the difference.
+    store_keys = not keyring.enabled and config.server.host not in LOOPBACK_HOSTS and \
+        accounts_cli.store_has_keys(config)
+    check_bind(config.server.host, keyring, store_keys)
     app = create_app(config)
     _use_uvloop()
     s = config.server

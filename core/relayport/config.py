@@ -42,11 +42,25 @@ class ServerConfig:
     log_level: str = "info"
     # One log line per call; turn off on very high request rates.
     log_requests: bool = True
+    # Gateway keys, balances and the usage log: "" = the state file, a SQLite path, or
+    # "postgresql://..." (the `postgres` extra) shared by several gateway instances.
+    store: str = ""
 
 
 @attrs.define
 class AuthConfig:
     keys: list[str] = attrs.field(factory=list)
+    # Keys for /admin/* (also "env:NAME"); a client key there gets 403.
+    admin_keys: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class BillingConfig:
+    """The `[billing]` table: prices are per model (`[[models]] price`), in this currency."""
+
+    currency: str = "USD"
+    # One usage row per call in the store: unset = when the store holds gateway keys.
+    usage_log: bool | None = None
 
 
 @attrs.define
@@ -188,6 +202,9 @@ class ModelConfig:
     timeouts: Timeouts = Timeouts()
     headers: dict[str, str] = attrs.field(factory=dict)
     options: dict[str, Any] = attrs.field(factory=dict)
+    # Per million tokens (input, output, cached_input, cache_write, reasoning) and per media
+    # unit (image, video_second, speech_1k_chars), in `[billing] currency`.
+    price: dict[str, float] | None = None
 
 
 @attrs.define
@@ -203,6 +220,7 @@ class Config:
     realtime: RealtimeConfig = attrs.field(factory=RealtimeConfig)
     services: dict[str, ServiceConfig] = attrs.field(factory=dict)
     search: SearchConfig = attrs.field(factory=SearchConfig)
+    billing: BillingConfig = attrs.field(factory=BillingConfig)
     source: str = "<defaults>"
 
 
@@ -290,6 +308,8 @@ def _validate(config: Config) -> None:
         problems.extend(f"{where}.options.{p}" for p in anthropic_endpoint.option_problems(m.options))
         if m.max_concurrency is not None and m.max_concurrency < 1:
             problems.append(f"{where}.max_concurrency: must be >= 1")
+        if m.price is not None:
+            problems.extend(_price_problems(m.price, f"{where}.price"))
         t = m.timeouts
         for field in ("connect", "first_byte", "idle", "total"):
             if getattr(t, field) <= 0:
@@ -321,6 +341,16 @@ def _validate(config: Config) -> None:
         problems.append("search.results: must be between 1 and 20")
     if problems:
         raise ConfigError(f"{config.source}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _price_problems(table: dict[str, float], where: str) -> list[str]:
+    from relayport.accounts.prices import Price
+
+    try:
+        Price.parse(table, where)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
 
 
 def _router_problems(config: Config) -> list[str]:

@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from aiohttp import web
 
 from relayport import credentials
+from relayport.accounts.live import Accounts
+from relayport.accounts.prices import price_table
+from relayport.accounts.store import open_store
 from relayport.config import Config
 from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
@@ -20,6 +23,7 @@ from relayport.routing import Router
 from relayport.search_tool import SEARCH_TOOL, search_tool
 from relayport.secrets import resolve_secret
 from relayport.server import keys
+from relayport.server.admin_routes import add_admin_routes
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
 from relayport.server.lifecycle import Lifecycle
@@ -57,6 +61,7 @@ def create_app(
     app[keys.KEYRING] = KeyRing(config.auth.keys, environ)
     app[keys.REALTIME_TOKENS] = token_issuer(config.realtime, dict(environ))
     app[keys.LIFECYCLE] = Lifecycle()
+    app[keys.ADMIN_KEYRING] = KeyRing(config.auth.admin_keys, environ)
     handler_surfaces: dict[object, Surface] = {}
     app[keys.HANDLER_SURFACES] = handler_surfaces
 
@@ -82,9 +87,11 @@ def create_app(
         app.router.add_route(method, path, handler)
     handler_surfaces[healthz] = handler_surfaces[list_plugins] = handler_surfaces[list_deployments] = ops
     handler_surfaces[readyz] = ops
+    add_admin_routes(app)
 
     app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_client_session)
+    app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_task_store)
     app.cleanup_ctx.append(_response_store)
     return app
@@ -141,3 +148,25 @@ async def _response_store(app: web.Application) -> AsyncIterator[None]:
     app[keys.RESPONSES] = store
     yield
     await store.close()
+
+
+async def _accounts(app: web.Application) -> AsyncIterator[None]:
+    """Store keys and the usage meter. The meter observes calls only once it has work (the
+    store holds keys, or `[billing] usage_log = true`), so a gateway without either pays nothing."""
+    config = app[keys.CONFIG]
+    accounts = Accounts(open_store(config.server.store, config.server.state_path, serving=True),
+                        price_table(config.models), config.billing.usage_log)
+    await accounts.start()
+    app[keys.ACCOUNTS] = accounts
+    app[keys.KEYRING].attach(accounts)
+    gateway = app[keys.GATEWAY]
+
+    def meter() -> None:
+        if accounts.observe not in gateway.observers:
+            gateway.observers.insert(0, accounts.observe)  # first, so the others see the cost
+
+    if accounts.logging_rows or accounts.has_keys:
+        meter()
+    accounts.on_keys.append(meter)
+    yield
+    await accounts.stop()

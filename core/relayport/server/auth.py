@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from relayport.config import ConfigError
 from relayport.model.errors import GatewayError
 from relayport.secrets import resolve_secret
+
+if TYPE_CHECKING:
+    from relayport.accounts.live import Accounts
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 BROWSER_KEY_PROTOCOL = "openai-insecure-api-key."
@@ -31,14 +35,25 @@ class KeyRing:
                 continue
             self._digests.add(hashlib.sha256(secret.reveal().encode()).digest())
         self.missing_env = missing
+        # Keys from the store (relayport.accounts), checked after these; set when serving.
+        self.accounts: Accounts | None = None
+        # Whether calls need a key: a plain attribute, read on every call.
+        self.enabled = bool(self._digests)
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._digests)
+    def attach(self, accounts: Accounts) -> None:
+        """Also accept the store's keys; calls need a key from when the store first has one."""
+        self.accounts = accounts
+
+        def require_keys() -> None:
+            self.enabled = True
+
+        if accounts.has_keys:
+            require_keys()
+        accounts.on_keys.append(require_keys)
 
     def check(self, token: str | None) -> bool:
         if not self._digests:
-            return True
+            return not self.enabled  # only store keys: the caller looks there
         if token is None:
             return False
         if token in self._accepted:
@@ -89,9 +104,9 @@ def unauthorized(presented: bool) -> GatewayError:
     )
 
 
-def check_bind(host: str, keyring: KeyRing) -> None:
+def check_bind(host: str, keyring: KeyRing, store_keys: bool = False) -> None:
     """Without keys the gateway is open to whoever reaches it, so it only binds loopback."""
-    if keyring.enabled or host in LOOPBACK_HOSTS:
+    if keyring.enabled or store_keys or host in LOOPBACK_HOSTS:
         return
     hint = ""
     if keyring.missing_env:
@@ -99,5 +114,5 @@ def check_bind(host: str, keyring: KeyRing) -> None:
     raise ConfigError(
         f"refusing to listen on {host!r} without gateway keys{hint}: anyone who can reach it "
         "could spend your vendor keys. Set [auth] keys in the config (e.g. keys = "
-        "[\"env:RELAYPORT_KEY\"]) or listen on 127.0.0.1."
+        "[\"env:RELAYPORT_KEY\"]), create one with `relayport keys create`, or listen on 127.0.0.1."
     )

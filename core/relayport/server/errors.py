@@ -10,6 +10,8 @@ import orjson
 from aiohttp import web
 from aiohttp.web_middlewares import Handler
 
+from relayport.accounts.live import ACCOUNT
+from relayport.accounts.money import format_amount
 from relayport.calltime import CallClock, clock
 from relayport.logs import request_id
 from relayport.model.errors import GatewayError
@@ -22,6 +24,7 @@ log = logging.getLogger("relayport.server")
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 # Routes that check keys themselves: realtime sessions also take short-lived client secrets.
 OWN_AUTH_PATHS = frozenset({"/v1/realtime"})
+ADMIN_PREFIX = "/admin/"
 
 
 def render_openai(err: GatewayError) -> tuple[int, bytes]:
@@ -69,6 +72,9 @@ async def stamp_request_id(request: web.Request, response: web.StreamResponse) -
     response.headers["x-request-id"] = request_id.get()
     if (c := clock.get()) is not None:
         response.headers["x-relayport-gateway-ms"] = c.gateway_ms()
+    key = request.get(ACCOUNT)
+    if key is not None and (balance := key.balance()) is not None:
+        response.headers["X-Account-Balance"] = format_amount(balance)
 
 
 @web.middleware
@@ -80,7 +86,12 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         if keyring.enabled and request.path not in PUBLIC_PATHS and request.path not in OWN_AUTH_PATHS:
             token = presented_key(request)
             if not keyring.check(token):
-                raise unauthorized(token is not None)
+                accounts = keyring.accounts
+                if accounts is not None and token is not None and not request.path.startswith(ADMIN_PREFIX):
+                    return await accounts.serve(accounts.lookup(token), request, handler)
+                # /admin/* checks its own keys (relayport.server.admin_routes).
+                if not request.path.startswith(ADMIN_PREFIX):
+                    raise unauthorized(token is not None)
         return await handler(request)
     except GatewayError as err:
         return error_response(request, err)

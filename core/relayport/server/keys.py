@@ -44,3 +44,10 @@ RESPONSES: web.AppKey[ResponseStore] = web.AppKey("relayport.responses")
 REALTIME_TOKENS: web.AppKey[TokenIssuer] = web.AppKey("relayport.realtime_tokens")
 # Whether the server is draining after SIGTERM (see relayport.server.lifecycle).
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("relayport.lifecycle")
+
+if TYPE_CHECKING:
+    from relayport.accounts.live import Accounts
+
+# Store keys, limits and the usage meter; and the keys `/admin/*` takes.
+ACCOUNTS: web.AppKey[Accounts] = web.AppKey("relayport.accounts")
+ADMIN_KEYRING: web.AppKey[KeyRing] = web.AppKey("relayport.admin_keyring")

@@ -1,0 +1,286 @@
+"""A running gateway's view of the store: who a key is, whether a call may go, what it cost.
+
+Everything on the request path is in memory: the keys (reloaded from the store every
+`REFRESH` seconds, so a revocation or top-up by another process lands within a second), rate
+windows, and spend not yet written. `observe` (a `Gateway.observers` entry) prices a call,
+charges its key at once and queues the usage row; one background task writes the queue in
+batches and then reloads the keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_middlewares import Handler
+
+from relayport.accounts import limits
+from relayport.accounts.money import from_units
+from relayport.accounts.prices import PriceTable, cost_units, price_for
+from relayport.accounts.records import KeyRecord, digest, period_of
+from relayport.accounts.store import Charge, SQLStore
+from relayport.calls import CallRecord, admission, caller
+from relayport.model.errors import GatewayError
+
+log = logging.getLogger("relayport.accounts")
+
+REFRESH = 0.5
+# A flush starts early when this many rows wait.
+BATCH = 500
+# Rows kept for a store that cannot be written (then the oldest are dropped, with a warning).
+BACKLOG = 100_000
+
+
+class LiveKey:
+    """One key as the server holds it: its record as last read, plus what happened since."""
+
+    __slots__ = ("record", "requests", "tokens", "in_flight", "pending", "_patterns", "_allowed")
+
+    def __init__(self, record: KeyRecord) -> None:
+        self.record = record
+        self.requests = limits.Window()
+        self.tokens = limits.Window()
+        self.in_flight = 0
+        self.pending = 0  # charged here, not yet in the store
+        self.patterns = record.models
+
+    @property
+    def patterns(self) -> list[str]:
+        return self._patterns
+
+    @patterns.setter
+    def patterns(self, patterns: list[str]) -> None:
+        self._patterns = patterns
+        self._allowed: dict[str, bool] = {}  # model name -> allowed (a few names per key)
+
+    def allows(self, model: str) -> bool:
+        if not self._patterns:
+            return True
+        ok = self._allowed.get(model)
+        if ok is None:
+            ok = any(fnmatch.fnmatchcase(model, p) for p in self._patterns)
+            if len(self._allowed) < 1024:
+                self._allowed[model] = ok
+        return ok
+
+    def balance(self) -> int | None:
+        b = self.record.balance
+        return None if b is None else b - self.pending
+
+    def spent_now(self, now: float) -> int:
+        return self.record.spent_now(now) + self.pending
+
+    def admit(self, model: str, now: float) -> None:
+        """Raise the error a call of `model` gets now; count it when it may go."""
+        rec = self.record
+        if not self.allows(model):
+            raise limits.model_not_allowed(model, rec.name)
+        balance = self.balance()
+        if balance is not None and balance <= 0:
+            raise limits.out_of_funds(rec.name, balance=True)
+        if rec.budget is not None and self.spent_now(time.time()) >= rec.budget:
+            raise limits.out_of_funds(rec.name, balance=False)
+        if rec.tpm is not None and (used := self.tokens.used(now)) >= rec.tpm:
+            raise limits.rate_limited("tokens", rec.tpm, used, self.tokens.reset_in(now, rec.tpm), rec.name)
+        if rec.rpm is not None:
+            used = self.requests.used(now)
+            if used >= rec.rpm:
+                raise limits.rate_limited("requests", rec.rpm, used, self.requests.reset_in(now, rec.rpm),
+                                          rec.name)
+            self.requests.add(now, 1)
+
+
+class _Grant:
+    """One request's admission: the model check runs on every name it resolves (fallbacks and
+    task look-ups included), the rate count once."""
+
+    __slots__ = ("key", "counted")
+
+    def __init__(self, key: LiveKey) -> None:
+        self.key = key
+        self.counted = False
+
+    def __call__(self, model: str) -> None:
+        if self.counted:
+            if not self.key.allows(model):
+                raise limits.model_not_allowed(model, self.key.record.name)
+            return
+        self.key.admit(model, time.monotonic())
+        self.counted = True
+
+
+ACCOUNT: web.RequestKey[LiveKey] = web.RequestKey("relayport.account", LiveKey)  # the key serving a request
+
+
+class Accounts:
+    def __init__(self, store: SQLStore, prices: PriceTable, usage_log: bool | None) -> None:
+        self.store = store
+        self.prices = prices
+        # None: log usage when the store has keys; True/False: always/never (keys are charged anyway).
+        self.usage_log = usage_log
+        self.by_digest: dict[str, LiveKey] = {}
+        self.by_id: dict[str, LiveKey] = {}
+        # Set once the store holds any key (revoked ones too: revoking the last key must not
+        # open the gateway).
+        self.has_keys = False
+        self._rows: list[Sequence[Any]] = []
+        self._charges: list[Charge] = []
+        self._charged: list[LiveKey] = []  # whose `pending` each charge is in
+        # One flush or refresh at a time: a refresh that read the store before a concurrent
+        # write must not replace the view after it.
+        self._sync = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.on_keys: list[Any] = []  # callbacks when the store first holds keys
+
+    @property
+    def logging_rows(self) -> bool:
+        return self.usage_log if self.usage_log is not None else self.has_keys
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.refresh()
+        self._task = asyncio.create_task(self._run(), name="relayport-accounts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+        await self.store.close()
+
+    # ------------------------------------------------------------------ the request path
+
+    def lookup(self, token: str) -> LiveKey:
+        """The live key for `token`, or the 401 it gets (unknown, revoked or expired)."""
+        key = self.by_digest.get(digest(token))
+        if key is None:
+            raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error",
+                               code="invalid_api_key")
+        status = key.record.status(time.time())
+        if status != "active":
+            raise GatewayError(401, f"This API key was {'revoked' if status == 'revoked' else 'expired'}.",
+                               type="invalid_request_error", code="invalid_api_key")
+        return key
+
+    async def serve(self, key: LiveKey, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Run the handler as `key`: its concurrency slot, identity and admission check."""
+        most = key.record.max_concurrency
+        if most is not None and key.in_flight >= most:
+            raise limits.too_many_at_once(most, key.record.name)
+        key.in_flight += 1
+        request[ACCOUNT] = key
+        who = caller.set(key.record.id)
+        check = admission.set(_Grant(key))
+        try:
+            return await handler(request)
+        finally:
+            key.in_flight -= 1
+            caller.reset(who)
+            admission.reset(check)
+
+    # ------------------------------------------------------------------ metering
+
+    def observe(self, rec: CallRecord) -> None:
+        """Price the call, charge its key now, queue its usage row (never blocks)."""
+        price = price_for(self.prices, rec.model, rec.provider, rec.upstream_model)
+        units = cost_units(price, rec.usage) if price is not None and rec.usage is not None else 0
+        rec.cost = from_units(units) if price is not None else None
+        key = self.by_id.get(rec.caller) if rec.caller else None
+        if key is not None:
+            usage = rec.usage
+            if usage is not None and key.record.tpm is not None:
+                key.tokens.add(time.monotonic(), usage.input_tokens + usage.output_tokens)
+            if units:
+                key.pending += units
+                self._charges.append(Charge(key.record.id, units, period_of(key.record.period, time.time())))
+                self._charged.append(key)
+        if self.logging_rows:
+            self._rows.append(_usage_row(rec, units))
+            if len(self._rows) >= BATCH:
+                self._wake.set()
+
+    async def flush(self) -> None:
+        """Write the queued usage rows and charges (then they count in the store, not here)."""
+        async with self._sync:
+            await self._flush()
+
+    async def refresh(self) -> None:
+        """Reload the keys from the store."""
+        async with self._sync:
+            await self._refresh()
+
+    async def _flush(self) -> None:
+        rows, charges, charged = self._rows, self._charges, self._charged
+        if not rows and not charges:
+            return
+        self._rows, self._charges, self._charged = [], [], []
+        # One UPDATE per key and period, not per call.
+        summed: dict[tuple[str, str], int] = {}
+        for c in charges:
+            summed[c.key_id, c.period_start] = summed.get((c.key_id, c.period_start), 0) + c.units
+        try:
+            await self.store.write(rows, [Charge(k, units, p) for (k, p), units in summed.items()])
+        except Exception as exc:
+            # Keep them for the next try; the store may be restarting.
+            log.warning("usage store write failed (%s); %d rows kept for the next try", exc, len(rows))
+            self._rows[:0] = rows[-BACKLOG:]
+            self._charges[:0] = charges
+            self._charged[:0] = charged
+            return
+        for key, c in zip(charged, charges, strict=True):
+            key.pending -= c.units
+
+    async def _refresh(self) -> None:
+        records = await self.store.keys()
+        by_id: dict[str, LiveKey] = {}
+        for rec in records:
+            key = self.by_id.get(rec.id)
+            if key is None:
+                key = LiveKey(rec)
+            else:
+                if key.record.models != rec.models:
+                    key.patterns = rec.models
+                key.record = rec
+            by_id[rec.id] = key
+        self.by_id = by_id
+        self.by_digest = {k.record.digest: k for k in by_id.values()}
+        if records and not self.has_keys:
+            self.has_keys = True
+            for callback in self.on_keys:
+                callback()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), REFRESH)
+            self._wake.clear()
+            try:
+                async with self._sync:
+                    await self._flush()
+                    await self._refresh()
+            except Exception:
+                log.exception("refreshing keys from the store failed; retrying")
+
+
+def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
+    u = rec.usage
+    audio = image = video = None
+    if u is not None:
+        if u.input_audio_tokens is not None or u.output_audio_tokens is not None:
+            audio = (u.input_audio_tokens or 0) + (u.output_audio_tokens or 0)
+        image, video = u.input_image_tokens, u.input_video_tokens
+    return (
+        time.time(), rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
+        rec.status, rec.error, int(rec.stream),
+        None if u is None else u.input_tokens, None if u is None else u.output_tokens,
+        None if u is None else u.cached_tokens, None if u is None else u.cache_write_tokens,
+        None if u is None else u.reasoning_tokens, audio, image, video, None, None,
+        rec.latency * 1000, None if rec.ttfb is None else rec.ttfb * 1000, units,
+    )

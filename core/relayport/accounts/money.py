@@ -1,0 +1,33 @@
+"""Money as integer units of 1e-10 of the currency: sums of prices per million tokens with up
+to four decimals stay exact (no float drift), and both stores add them as plain integers."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+SCALE = 10**10
+_QUANTUM = Decimal(1) / SCALE
+
+
+def to_units(amount: Decimal | int | float | str) -> int:
+    """An amount of currency as units; floats go through their shortest repr (0.15 -> 0.15)."""
+    try:
+        value = Decimal(str(amount)) if isinstance(amount, float) else Decimal(amount)
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {amount!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not an amount: {amount!r}")
+    return int((value * SCALE).to_integral_value(ROUND_HALF_UP))
+
+
+def from_units(units: int) -> Decimal:
+    return (Decimal(units) * _QUANTUM).normalize() if units else Decimal(0)
+
+
+def format_amount(units: int) -> str:
+    return format(from_units(units), "f")
+
+
+def show(units: int | None) -> str | None:
+    """A human/JSON rendering that never uses exponent notation."""
+    return None if units is None else format_amount(units)

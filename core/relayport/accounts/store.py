@@ -1,0 +1,315 @@
+"""Where keys and the usage log live: the SQLite state file, or PostgreSQL (`relayport[postgres]`)
+so several gateway instances share keys, balances and usage.
+
+Both speak the same SQL (written with `?` placeholders, renumbered for asyncpg): `SQLStore`
+holds every statement, the backends only run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import attrs
+
+from relayport import sqlite_state
+from relayport.accounts.records import KeyRecord
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS rp_keys (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, digest TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,
+        owner TEXT, team TEXT, models TEXT NOT NULL, rpm BIGINT, tpm BIGINT, max_concurrency BIGINT,
+        budget BIGINT, period TEXT, balance BIGINT, expires_at DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL, revoked_at DOUBLE PRECISION,
+        spent BIGINT NOT NULL DEFAULT 0, period_spent BIGINT NOT NULL DEFAULT 0,
+        period_start TEXT NOT NULL DEFAULT '')""",
+    """CREATE TABLE IF NOT EXISTS rp_usage (
+        ts DOUBLE PRECISION NOT NULL, request_id TEXT, key_id TEXT, model TEXT NOT NULL,
+        provider TEXT NOT NULL, deployment TEXT, upstream_model TEXT, status BIGINT NOT NULL, error TEXT,
+        stream BIGINT NOT NULL, prompt_tokens BIGINT, completion_tokens BIGINT, cached_tokens BIGINT,
+        cache_write_tokens BIGINT, reasoning_tokens BIGINT, audio_tokens BIGINT, image_tokens BIGINT,
+        video_tokens BIGINT, images BIGINT, media_seconds DOUBLE PRECISION, latency_ms DOUBLE PRECISION,
+        ttfb_ms DOUBLE PRECISION, cost BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS rp_usage_ts ON rp_usage (ts)",
+)
+
+_KEY_COLUMNS = [f.name for f in attrs.fields(KeyRecord)]
+USAGE_COLUMNS = (
+    "ts", "request_id", "key_id", "model", "provider", "deployment", "upstream_model", "status", "error",
+    "stream", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+    "reasoning_tokens", "audio_tokens", "image_tokens", "video_tokens", "images", "media_seconds",
+    "latency_ms", "ttfb_ms", "cost",
+)
+# Summed per group in reports.
+TOTALS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+          "audio_tokens", "image_tokens", "video_tokens", "images", "cost")
+GROUPINGS = ("key", "model", "day")
+
+
+class Charge(NamedTuple):
+    """Money to take from a key: added to its spend, taken from its balance (if it has one)."""
+
+    key_id: str
+    units: int
+    period_start: str
+
+
+def _row_to_key(row: Sequence[Any]) -> KeyRecord:
+    values = dict(zip(_KEY_COLUMNS, row, strict=True))
+    values["models"] = json.loads(values["models"])
+    return KeyRecord(**values)
+
+
+class StoreError(Exception):
+    """A key operation that cannot be done as asked (a name taken, ...): the message says why."""
+
+
+class SQLStore(ABC):
+    """Keys and usage over a DB-API-like backend; subclasses run statements."""
+
+    day_expr: str  # SQL for the UTC day of `u.ts`
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Execute; the number of rows changed."""
+
+    @abstractmethod
+    async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]: ...
+
+    @abstractmethod
+    async def _batch(self, statements: list[tuple[str, list[Sequence[Any]]]]) -> None:
+        """Run each statement over its rows, all in one transaction."""
+
+    @abstractmethod
+    def _is_conflict(self, exc: BaseException) -> bool: ...
+
+    # ------------------------------------------------------------------ keys
+
+    async def create_key(self, rec: KeyRecord) -> None:
+        row = [getattr(rec, c) for c in _KEY_COLUMNS]
+        row[_KEY_COLUMNS.index("models")] = json.dumps(rec.models)
+        marks = ", ".join("?" * len(_KEY_COLUMNS))
+        try:
+            await self._run(f"INSERT INTO rp_keys ({', '.join(_KEY_COLUMNS)}) VALUES ({marks})", row)
+        except Exception as exc:
+            if self._is_conflict(exc):
+                raise StoreError(f"a key named {rec.name!r} already exists") from None
+            raise
+
+    async def keys(self) -> list[KeyRecord]:
+        rows = await self._fetch(f"SELECT {', '.join(_KEY_COLUMNS)} FROM rp_keys ORDER BY created_at, id")
+        return [_row_to_key(r) for r in rows]
+
+    async def find(self, ref: str) -> KeyRecord | None:
+        """A key by id or by name."""
+        rows = await self._fetch(f"SELECT {', '.join(_KEY_COLUMNS)} FROM rp_keys WHERE id = ? OR name = ?",
+                                 [ref, ref])
+        return _row_to_key(rows[0]) if rows else None
+
+    async def revoke(self, ref: str, now: float) -> KeyRecord | None:
+        await self._run("UPDATE rp_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
+                        [now, ref, ref])
+        return await self.find(ref)
+
+    async def rotate(self, ref: str, digest: str, hint: str) -> KeyRecord | None:
+        """A new secret for the same key (limits, spend and usage stay); the old one stops."""
+        changed = await self._run("UPDATE rp_keys SET digest = ?, hint = ? WHERE id = ? OR name = ?",
+                                  [digest, hint, ref, ref])
+        return await self.find(ref) if changed else None
+
+    async def topup(self, ref: str, units: int) -> KeyRecord | None:
+        changed = await self._run(
+            "UPDATE rp_keys SET balance = COALESCE(balance, 0) + ? WHERE id = ? OR name = ?", [units, ref, ref])
+        return await self.find(ref) if changed else None
+
+    # ------------------------------------------------------------------ usage
+
+    async def write(self, rows: list[Sequence[Any]], charges: list[Charge]) -> None:
+        """Usage rows (in USAGE_COLUMNS order) and what they cost each key, in one transaction.
+
+        Spend is added, never set, so gateways sharing a database charge the same key safely.
+        """
+        statements: list[tuple[str, list[Sequence[Any]]]] = []
+        if rows:
+            marks = ", ".join("?" * len(USAGE_COLUMNS))
+            statements.append((f"INSERT INTO rp_usage ({', '.join(USAGE_COLUMNS)}) VALUES ({marks})", rows))
+        if charges:
+            statements.append((
+                "UPDATE rp_keys SET spent = spent + ?, "
+                "period_spent = CASE WHEN period_start = ? THEN period_spent + ? ELSE ? END, period_start = ?, "
+                "balance = CASE WHEN balance IS NULL THEN NULL ELSE balance - ? END WHERE id = ?",
+                [(c.units, c.period_start, c.units, c.units, c.period_start, c.units, c.key_id) for c in charges],
+            ))
+        if statements:
+            await self._batch(statements)
+
+    async def usage(self, by: str, since: float | None = None, key: str | None = None) -> list[dict[str, Any]]:
+        """One row per group (`by` key name, model name or UTC day) with calls, tokens and cost
+        in money units, ordered by group."""
+        if by not in GROUPINGS:
+            raise StoreError(f"by must be one of {', '.join(GROUPINGS)}, not {by!r}")
+        group = {"key": "COALESCE(k.name, u.key_id, '-')", "model": "u.model", "day": self.day_expr}[by]
+        where: list[str] = []
+        args: list[Any] = []
+        if since is not None:
+            where.append("u.ts >= ?")
+            args.append(since)
+        if key is not None:
+            where.append("(u.key_id = ? OR k.name = ?)")
+            args += [key, key]
+        sums = ", ".join(f"COALESCE(SUM(u.{c}), 0)" for c in TOTALS)
+        sql = (f"SELECT {group} AS grp, COUNT(*), SUM(CASE WHEN u.status < 400 THEN 0 ELSE 1 END), {sums} "
+               "FROM rp_usage u LEFT JOIN rp_keys k ON k.id = u.key_id"
+               + (" WHERE " + " AND ".join(where) if where else "") + f" GROUP BY {group} ORDER BY 1")
+        out = []
+        for row in await self._fetch(sql, args):
+            item: dict[str, Any] = {by: row[0], "calls": int(row[1]), "errors": int(row[2])}
+            item.update({c: int(v) for c, v in zip(TOTALS, row[3:], strict=True)})
+            out.append(item)
+        return out
+
+
+class SQLiteStore(SQLStore):
+    """The state file (or any SQLite path). Statements run in a worker thread, one at a time;
+    with `inline_writes` (a serving gateway) usage batches are written on the event loop instead.
+
+    Why: a batch is a few microseconds of CPU per row, but in a worker thread it trades the GIL
+    with the event loop row by row, and each trade can stall the loop (measured: a third of the
+    gateway's throughput at 1,000 calls/s). Inline, the loop pauses once per batch, briefly, and
+    gives up at once if the CLI holds the file (the rows are kept for the next flush).
+    """
+
+    day_expr = "strftime('%Y-%m-%d', u.ts, 'unixepoch')"
+
+    def __init__(self, path: str, inline_writes: bool = False) -> None:
+        self.path = path
+        self.inline_writes = inline_writes
+        self._db: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        def setup() -> sqlite3.Connection:
+            db = sqlite_state.connect(self.path)
+            # The CLI and a running server share the file; a server writing inline must not
+            # wait long on the loop.
+            db.execute(f"PRAGMA busy_timeout={50 if self.inline_writes else 5000}")
+            for ddl in _SCHEMA:
+                db.execute(ddl)
+            return db
+
+        self._db = await asyncio.to_thread(setup)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.to_thread(db.close)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._db
+
+    async def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        db = self._conn()
+        async with self._lock:
+            return await asyncio.to_thread(lambda: db.execute(sql, args).rowcount)
+
+    async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        db = self._conn()
+        async with self._lock:
+            return await asyncio.to_thread(lambda: db.execute(sql, args).fetchall())
+
+    async def _batch(self, statements: list[tuple[str, list[Sequence[Any]]]]) -> None:
+        db = self._conn()
+
+        def run() -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in statements:
+                    db.executemany(sql, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        async with self._lock:
+            if self.inline_writes:
+                run()
+            else:
+                await asyncio.to_thread(run)
+
+    def _is_conflict(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
+
+
+def _numbered(sql: str) -> str:
+    """`?` placeholders as asyncpg's `$1, $2, ...` (no statement here has a literal `?`)."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+
+class PostgresStore(SQLStore):
+    """A PostgreSQL database shared by gateway instances (asyncpg, from `relayport[postgres]`).
+
+    Query parameters of the URL other than libpq's own are server settings, so
+    `postgresql://host/db?search_path=relayport` keeps the tables in a schema.
+    """
+
+    day_expr = "to_char(to_timestamp(u.ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        try:
+            import asyncpg
+        except ImportError:
+            raise StoreError("a postgresql:// store needs asyncpg: pip install 'relayport[postgres]'") from None
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        # Gateways starting together must not race on CREATE TABLE IF NOT EXISTS.
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(7261390)")
+            for ddl in _SCHEMA:
+                await conn.execute(ddl)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        status = await self._pool.execute(_numbered(sql), *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(await self._pool.fetch(_numbered(sql), *args))
+
+    async def _batch(self, statements: list[tuple[str, list[Sequence[Any]]]]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            for sql, rows in statements:
+                await conn.executemany(_numbered(sql), rows)
+
+    def _is_conflict(self, exc: BaseException) -> bool:
+        return type(exc).__name__ == "UniqueViolationError"
+
+
+def open_store(url: str, state_path: str, serving: bool = False) -> SQLStore:
+    """The store `[server] store` names: a postgresql:// URL, a SQLite path, or "" for the state
+    file. `serving`: for a gateway's usage meter (see SQLiteStore)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    if url.startswith("sqlite:///"):
+        url = url[len("sqlite:///"):]
+    return SQLiteStore(url or state_path, inline_writes=serving)

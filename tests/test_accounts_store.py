@@ -1,0 +1,111 @@
+"""The key and usage store: the same behaviour on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from relayport.accounts import manage
+from relayport.accounts.live import _usage_row
+from relayport.accounts.money import to_units
+from relayport.accounts.records import digest, period_of
+from relayport.accounts.store import Charge, StoreError, open_store
+from relayport.calls import CallRecord
+from relayport.model.usage import Usage
+from tests.accounts_helpers import store_url  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+async def store(store_url):  # noqa: F811
+    s = open_store(store_url, "unused.sqlite3")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_created_key_is_stored_hashed_and_found_by_name_or_id(store) -> None:
+    secret, rec = await manage.create_key(store, {
+        "name": "team-a", "owner": "ana", "team": "a", "models": ["gpt-*", "claude-*"], "rpm": 60, "tpm": 1000,
+        "max_concurrency": 4, "budget": "12.5", "period": "month", "expires": "2030-01-31"})
+    assert secret.startswith("rp-") and len(secret) > 40
+    for ref in ("team-a", rec.id):
+        found = await store.find(ref)
+        assert found is not None
+        assert found.digest == digest(secret) and secret not in repr(found)
+        assert (found.models, found.rpm, found.tpm, found.max_concurrency) == (["gpt-*", "claude-*"], 60, 1000, 4)
+        assert found.budget == to_units("12.5") and found.period == "month"
+        assert found.public()["expires_at"] == "2030-01-31T00:00:00+00:00"
+        assert found.public()["budget"] == "12.5" and "digest" not in found.public()
+    with pytest.raises(StoreError, match="already exists"):
+        await manage.create_key(store, {"name": "team-a"})
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({}, "name is required"),
+    ({"name": "x", "rpm": 0}, "rpm must be a positive integer"),
+    ({"name": "x", "period": "day"}, "period needs a budget"),
+    ({"name": "x", "period": "week", "budget": 1}, "period must be one of"),
+    ({"name": "x", "budget": "lots"}, "budget must be an amount"),
+    ({"name": "x", "expires": "soon"}, "not a date"),
+    ({"name": "x", "colour": "red"}, "unknown field"),
+])
+async def test_bad_key_specs_are_refused_with_the_reason(store, spec, message) -> None:
+    with pytest.raises(StoreError, match=message):
+        await manage.create_key(store, spec)
+    assert await store.keys() == []
+
+
+async def test_revoke_rotate_topup(store) -> None:
+    secret, rec = await manage.create_key(store, {"name": "k", "balance": 1})
+    revoked = await manage.revoke(store, "k")
+    assert revoked is not None and revoked.status(time.time()) == "revoked"
+    new_secret, rotated = await manage.rotate_key(store, rec.id)
+    assert new_secret != secret and rotated.digest == digest(new_secret)
+    topped = await manage.topup(store, "k", "2.25")
+    assert topped is not None and topped.public()["balance"] == "3.25"
+    assert await manage.revoke(store, "nobody") is None
+    assert await manage.topup(store, "nobody", 1) is None
+    with pytest.raises(StoreError):
+        await manage.topup(store, "k", "-1")
+
+
+async def test_charges_add_up_and_periods_roll_over(store) -> None:
+    _, rec = await manage.create_key(store, {"name": "k", "budget": 10, "period": "day", "balance": 5})
+    await store.write([], [Charge(rec.id, 300, "2026-11-28"), Charge(rec.id, 200, "2026-11-28")])
+    got = await store.find("k")
+    assert (got.spent, got.period_spent, got.period_start) == (500, 500, "2026-11-28")
+    assert got.balance == to_units(5) - 500
+    await store.write([], [Charge(rec.id, 7, "2026-11-29")])
+    got = await store.find("k")
+    assert (got.spent, got.period_spent, got.period_start) == (507, 7, "2026-11-29")
+    # The budget counts only the current period.
+    now = time.time()
+    assert got.spent_now(now) == (7 if period_of("day", now) == "2026-11-29" else 0)
+
+
+def _record(key: str | None, model: str, usage: Usage | None, status: int = 200) -> CallRecord:
+    return CallRecord(request_id="r", caller=key, model=model, provider="openai", deployment="d",
+                      upstream_model=model, status=status, error=None if status == 200 else "x",
+                      usage=usage, latency=0.01)
+
+
+async def test_usage_report_groups_by_key_model_and_day(store) -> None:
+    _, a = await manage.create_key(store, {"name": "alpha"})
+    rows = [
+        _usage_row(_record(a.id, "m1", Usage(10, 5, cached_tokens=4, reasoning_tokens=2)), 100),
+        _usage_row(_record(a.id, "m2", Usage(1, 1)), 3),
+        _usage_row(_record(None, "m1", Usage(7, 0)), 0),
+        _usage_row(_record(a.id, "m1", None, status=502), 0),
+    ]
+    await store.write(rows, [])
+    by_key = {r["key"]: r for r in await store.usage("key")}
+    assert by_key["alpha"]["calls"] == 3 and by_key["alpha"]["errors"] == 1
+    assert by_key["alpha"]["prompt_tokens"] == 11 and by_key["alpha"]["cost"] == 103
+    assert by_key["-"]["prompt_tokens"] == 7
+    by_model = {r["model"]: r for r in await store.usage("model", key="alpha")}
+    assert by_model["m1"]["cached_tokens"] == 4 and by_model["m1"]["reasoning_tokens"] == 2
+    assert set(by_model) == {"m1", "m2"}
+    days = await store.usage("day")
+    assert [d["calls"] for d in days] == [4] and days[0]["day"] == time.strftime("%Y-%m-%d", time.gmtime())
+    assert await store.usage("model", since=time.time() + 60) == []
