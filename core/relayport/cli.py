@@ -57,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         config.server.host = args.host
     if args.port:
         config.server.port = args.port
-    setup_logging(config.server.log_level)
+    setup_logging(config.server.log_level, config.server.log_format)
     check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
     app = create_app(config)
     _use_uvloop()

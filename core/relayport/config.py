@@ -34,11 +34,35 @@ class ServerConfig:
     log_level: str = "info"
     # One log line per call; turn off on very high request rates.
     log_requests: bool = True
+    # "text" or "json" (one JSON object per line, for log shippers): see docs/observability.md.
+    log_format: str = "text"
+    # Ask vendors for a stream's usage (`stream_options.include_usage`) even when the client did
+    # not, and take it out of that client's stream again: "auto" (when something counts usage:
+    # metrics, a usage meter), "always" (the call log then has token counts too), "never".
+    meter_streams: str = "auto"
 
 
 @attrs.define
 class AuthConfig:
     keys: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class MetricsConfig:
+    """Prometheus `/metrics` and OpenTelemetry spans: the `[metrics]` table."""
+
+    # Count calls and serve /metrics (needs `relayport[metrics]`, i.e. prometheus-client).
+    enabled: bool = True
+    # /metrics needs the admin key (the gateway keys where no admin keys are configured).
+    require_admin: bool = False
+    # Upper bounds of the latency and time-to-first-token histograms' buckets, in seconds.
+    latency_buckets: list[float] = attrs.field(factory=lambda: [
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0])
+    ttft_buckets: list[float] = attrs.field(factory=lambda: [
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0])
+    # One OpenTelemetry span per upstream attempt (needs `relayport[otel]`), exported as the
+    # OpenTelemetry SDK's environment says (OTEL_EXPORTER_OTLP_ENDPOINT, ...).
+    otel: bool = False
 
 
 @attrs.define
@@ -137,6 +161,7 @@ class Config:
     fetch: FetchPolicy = attrs.field(factory=FetchPolicy)
     responses: ResponsesConfig = attrs.field(factory=ResponsesConfig)
     router: RouterConfig = attrs.field(factory=RouterConfig)
+    metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
     source: str = "<defaults>"
 
 
@@ -224,6 +249,7 @@ def _validate(config: Config) -> None:
             if getattr(t, field) <= 0:
                 problems.append(f"{where}.timeouts.{field}: must be positive")
     problems.extend(_router_problems(config))
+    problems.extend(_observability_problems(config))
     if config.responses.ttl_seconds <= 0:
         problems.append("responses.ttl_seconds: must be positive")
     if config.fetch.max_bytes <= 0 or config.fetch.timeout <= 0:
@@ -255,6 +281,24 @@ def _router_problems(config: Config) -> list[str]:
     for name, others in r.fallbacks.items():
         if name in others:
             out.append(f"router.fallbacks.{name}: a model cannot fall back to itself")
+    return out
+
+
+LOG_FORMATS = ("text", "json")
+METER_STREAMS = ("auto", "always", "never")
+
+
+def _observability_problems(config: Config) -> list[str]:
+    out: list[str] = []
+    if config.server.log_format not in LOG_FORMATS:
+        out.append(f"server.log_format: {config.server.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    if config.server.meter_streams not in METER_STREAMS:
+        out.append(f"server.meter_streams: {config.server.meter_streams!r} is not one of "
+                   f"{', '.join(METER_STREAMS)}")
+    for field in ("latency_buckets", "ttft_buckets"):
+        buckets = getattr(config.metrics, field)
+        if not buckets or any(b <= 0 for b in buckets) or buckets != sorted(set(buckets)):
+            out.append(f"metrics.{field}: must be positive numbers in increasing order")
     return out
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import attrs
 import orjson
 from aiohttp import web
 
@@ -26,7 +27,7 @@ from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_h
 from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
-from relayport.provider import Deployment, Passthrough, StreamParser
+from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParser
 from relayport.routing import Health, Route, Router
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
@@ -49,6 +50,14 @@ class Gateway:
         self.call_log: Callable[[str], None] | None = None
         # Told of every finished attempt (usage meters, metrics): see relayport.calls.
         self.observers: list[Observer] = []
+        # Ask vendors for a stream's usage even when the client did not (and strip it again for
+        # that client): True, False, or None for "when an observer is registered".
+        self.meter_streams: bool | None = None
+
+    @property
+    def metering(self) -> bool:
+        """Streams are asked for their usage (see `meter_streams`)."""
+        return bool(self.observers) if self.meter_streams is None else self.meter_streams
 
     def resolve(self, model: str) -> list[Deployment]:
         return self.router.resolve(model)
@@ -166,6 +175,10 @@ class Gateway:
     async def open_stream(self, request: ChatRequest, deployments: list[Deployment]) -> ChatStream:
         """Start a stream; errors before the vendor's first byte raise, later ones are events."""
 
+        if not request.include_usage and self.metering:
+            # The vendor is asked for usage; the surface still encodes for what its client asked.
+            request = attrs.evolve(request, include_usage=True)
+
         async def attempt(dep: Deployment) -> ChatStream:
             parser = dep.hooks.relayport_stream_parser(deployment=dep, request=request)
             if parser is None:
@@ -209,10 +222,15 @@ class Gateway:
         route = deployments if isinstance(deployments, Route) else Route.of(deployments)
         dep0 = route[0]
         hdrs = headers or {}
+        strip, asked = False, body.get("stream_options")
+        if surface == OPENAI_CHAT and self.metering:
+            strip = _ask_usage(body)
         # The hook may rewrite the body in place, so fallbacks get their own copy.
         pristine = orjson.dumps(body) if len(deployments) > 1 else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
         if first is None:
+            if strip:
+                _restore(body, "stream_options", asked)  # the surface translates what the client sent
             return route
 
         async def attempt(dep: Deployment) -> web.StreamResponse:
@@ -229,12 +247,14 @@ class Gateway:
                     raise await self._error_from(dep, resp)
                 extra = route_headers(route, self.router.health(dep))
                 if plan.request.stream and resp.content_type == "text/event-stream":
-                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra)
+                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip)
                 return await self._pipe_body(dep, resp, plan, started, extra)
 
         try:
             result: web.StreamResponse = await self._each(route, attempt)
         except _Translate as switch:
+            if strip:
+                _restore(body, "stream_options", asked)
             return route.rest(route.index(switch.deployment))
         return result
 
@@ -259,7 +279,9 @@ class Gateway:
 
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
-                           started: float, extra: dict[str, str]) -> web.StreamResponse:
+                           started: float, extra: dict[str, str], strip: bool = False) -> web.StreamResponse:
+        """Pipe a vendor's SSE stream to the client, whole events at a time. `strip`: the
+        gateway asked for usage the client did not ask for, and takes it out again."""
         headers = {**SSE_HEADERS, **answer_headers(plan.request.adjustments, resp), **extra}
         out = web.StreamResponse(status=resp.status, headers=headers)
         await out.prepare(http_request)
@@ -268,8 +290,11 @@ class Gateway:
         usage: Usage | None = None
         failure: GatewayError | None = None
         pending = b""
+        ttfb: float | None = None
         try:
             async for chunk in resp.content.iter_any():
+                if ttfb is None:
+                    ttfb = time.perf_counter() - started
                 if b"\r" in chunk:
                     chunk = chunk.replace(b"\r\n", b"\n")
                 data = pending + chunk if pending else chunk
@@ -288,6 +313,8 @@ class Gateway:
                     resp.close()
                     break
                 last = not pending and complete.endswith(_DONE_EVENT)
+                if strip and _USAGE in complete:
+                    complete = _without_null_usage(complete)
                 look = inspect and marker in complete
                 if look and plan.patch is not None:
                     complete, found = _inspect_events(complete, plan)
@@ -296,9 +323,14 @@ class Gateway:
                 elif look and last:
                     usage = _last_usage(complete, plan) or usage  # recorded before the last write
                     look = False
+                if strip and _USAGE in complete:
+                    if look:
+                        usage = _last_usage(complete, plan) or usage
+                        look = False
+                    complete = _drop_usage(complete)
                 if last:
                     # The stream's last event: it and the end of the response in one write.
-                    self.record(dep, resp.status, usage, started)
+                    self.record(dep, resp.status, usage, started, ttfb=ttfb, stream=True)
                     await out.write_eof(complete)
                     await upstream.finish_body(resp)
                     return out
@@ -318,18 +350,19 @@ class Gateway:
             failure = upstream.unreachable(dep, exc)
         if failure is not None:
             await out.write(plan.stream_error(failure))
-        self.record(dep, failure.status if failure else resp.status, usage, started, failure)
+        self.record(dep, failure.status if failure else resp.status, usage, started, failure,
+                    ttfb=ttfb, stream=True)
         await out.write_eof()
         return out
 
     # ------------------------------------------------------------------ accounting
 
     def record(self, dep: Deployment, status: int, usage: Usage | None, started: float,
-               error: GatewayError | None = None) -> None:
+               error: GatewayError | None = None, *, ttfb: float | None = None, stream: bool = False) -> None:
         """The call's log line: what was asked, of whom, how it ended, what it cost; and the
-        call's record for the observers."""
+        call's record for the observers. `ttfb`: a stream's seconds to its first byte."""
         if self.observers:
-            self._observe(dep, status, usage, started, error)
+            self._observe(dep, status, usage, started, error, ttfb, stream)
         if not self.log_requests:
             return
         info = self.call_log or (log.info if log.isEnabledFor(logging.INFO) else None)
@@ -348,12 +381,12 @@ class Gateway:
 
 
     def _observe(self, dep: Deployment, status: int, usage: Usage | None, started: float,
-                 error: GatewayError | None) -> None:
+                 error: GatewayError | None, ttfb: float | None, stream: bool) -> None:
         rec = CallRecord(
             request_id=request_id.get(), caller=caller.get(), model=dep.name, provider=dep.provider.name,
             deployment=self.router.health(dep).label, upstream_model=dep.model, status=status,
             error=None if error is None else (error.code or error.type), usage=usage,
-            latency=time.perf_counter() - started,
+            latency=time.perf_counter() - started, ttfb=ttfb, stream=stream,
         )
         for observe in self.observers:
             try:
@@ -390,6 +423,70 @@ def _malformed_tail(events: bytes) -> int:
 def _malformed(dep: Deployment) -> GatewayError:
     return GatewayError(502, f"{dep.provider.name}: the vendor's stream broke off mid-event.",
                         code="upstream_malformed_stream")
+
+
+_USAGE = b'"usage"'
+# How vendors spell the `"usage": null` OpenAI adds to every chunk once usage is asked for.
+_NULL_USAGE = (b',"usage":null', b', "usage": null')
+
+
+def _ask_usage(body: dict[str, Any]) -> bool:
+    """Ask an OpenAI chat stream's vendor for usage the client did not ask for; True when the
+    body was changed (the answer's usage then has to be taken out again)."""
+    if body.get("stream") is not True:
+        return False
+    options = body.get("stream_options")
+    if isinstance(options, dict):
+        if options.get("include_usage"):
+            return False
+        body["stream_options"] = {**options, "include_usage": True}
+    else:
+        body["stream_options"] = {"include_usage": True}
+    return True
+
+
+def _restore(body: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        body.pop(key, None)
+    else:
+        body[key] = value
+
+
+def _without_null_usage(events: bytes) -> bytes:
+    for spelling in _NULL_USAGE:
+        if spelling in events:
+            events = events.replace(spelling, b"")
+    return events
+
+
+def _drop_usage(events: bytes) -> bytes:
+    """`events` without the usage a client did not ask for: OpenAI's usage-only chunk is
+    dropped, usage on a chunk with choices (some vendors put it on the last one) removed."""
+    blocks = events.split(b"\n\n")
+    kept: list[bytes] = []
+    for block in blocks:
+        if _USAGE not in block:
+            kept.append(block)
+            continue
+        lines = block.split(b"\n")
+        drop = False
+        for j, line in enumerate(lines):
+            if not line.startswith(b"data:") or _USAGE not in line:
+                continue
+            try:
+                obj = orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(obj, dict) or "usage" not in obj:
+                continue
+            if not obj.get("choices"):  # OpenAI's usage-only chunk
+                drop = True
+                break
+            del obj["usage"]
+            lines[j] = b"data: " + orjson.dumps(obj)
+        if not drop:
+            kept.append(b"\n".join(lines))
+    return b"\n\n".join(kept)
 
 
 def route_headers(route: Route, health: Health) -> dict[str, str]:
@@ -503,6 +600,7 @@ class ChatStream:
         self._started = time.perf_counter()
         # Set by the gateway: the deployment's in-flight count drops when the stream ends.
         self.health: Health | None = None
+        self._ttfb: float | None = None
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         return self._events()
@@ -547,6 +645,8 @@ class ChatStream:
         try:
             try:
                 async for chunk in self._resp.content.iter_any():
+                    if self._ttfb is None:
+                        self._ttfb = time.perf_counter() - self._started
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
                     if not events:
                         continue
@@ -594,7 +694,7 @@ class ChatStream:
             self.health.in_flight = max(0, self.health.in_flight - 1)
         err = self._error
         self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
-                            self._started, err)
+                            self._started, err, ttfb=self._ttfb, stream=True)
         # Closing (not releasing) when the parser did not finish drops the connection so an
         # abandoned generation stops upstream.
         if not self._parser.done:

@@ -18,7 +18,7 @@ from relayport.provider import Route, Surface
 from relayport.responses.store import ResponseStore
 from relayport.routing import Router
 from relayport.secrets import resolve_secret
-from relayport.server import keys
+from relayport.server import keys, observability
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
 from relayport.server.media_routes import media_surface
@@ -75,6 +75,7 @@ def create_app(
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_task_store)
     app.cleanup_ctx.append(_response_store)
+    observability.install(app, environ)
     return app
 
 

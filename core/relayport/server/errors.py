@@ -17,8 +17,9 @@ from relayport.server.keys import HANDLER_SURFACES, KEYRING
 
 log = logging.getLogger("relayport.server")
 
-# Routes anyone may call: liveness probes carry no keys.
-PUBLIC_PATHS = frozenset({"/healthz"})
+# Routes anyone may call: liveness probes carry no keys; /metrics checks its own
+# (`[metrics] require_admin`).
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
 
 
 def render_openai(err: GatewayError) -> tuple[int, bytes]:

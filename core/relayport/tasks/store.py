@@ -171,3 +171,8 @@ class TaskStore:
         """Final tasks whose result is still to be stored or whose callback is still to be sent."""
         rows = await self._run("SELECT version, record FROM tasks WHERE chores = 1 LIMIT ?", (limit,))
         return [_load(r) for r in rows]
+
+    async def counts(self) -> list[tuple[str, str, int]]:
+        """(provider, status, number of tasks) for every pair there is: `/metrics` reads it."""
+        rows = await self._run("SELECT provider, status, COUNT(*) FROM tasks GROUP BY provider, status", ())
+        return [(str(p), str(s), int(n)) for p, s, n in rows]
