@@ -1,0 +1,133 @@
+"""Stream metering: with usage being counted, the gateway asks vendors for a stream's usage
+(`stream_options.include_usage`) even when the client did not, and the client still gets
+byte for byte what it would have got without metering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from relayport.calls import CallRecord
+from relayport.gateway import _drop_usage
+from relayport.server.keys import GATEWAY
+from relayport.testing import fakes
+from relayport.testing.fakes import FakeOpenAI
+
+PROMPT = [{"role": "user", "content": "count my tokens"}]
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fake stamps `created` with the clock: two calls must give the same bytes.
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return 1_790_000_000.0
+
+    monkeypatch.setattr(fakes, "time", Clock)
+
+
+def gateways(relayport_gateway: Any, fake: FakeOpenAI, **model: Any) -> tuple[Any, Any, list[CallRecord]]:
+    """Two gateways for the same vendor: one metering (with an observer), one not."""
+    entry = {"name": "m", "provider": "openai", "base_url": fake.base_url, "api_key": fake.api_key, **model}
+    plain = relayport_gateway({"models": [entry], "server": {"meter_streams": "never"},
+                               "metrics": {"enabled": False}}, env={})
+    metered = relayport_gateway({"models": [entry]}, env={})
+    seen: list[CallRecord] = []
+    metered.server.app[GATEWAY].observers.append(seen.append)
+    return plain, metered, seen
+
+
+def raw_stream(gw: Any, **extra: Any) -> bytes:
+    r = httpx.post(gw.openai_base_url + "/chat/completions", timeout=10,
+                   json={"model": "m", "stream": True, "messages": PROMPT, **extra})
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def sent_options(fake: FakeOpenAI) -> Any:
+    return orjson.loads(fake.last.body).get("stream_options")
+
+
+@pytest.mark.parametrize("model", [
+    pytest.param({}, id="passthrough"),
+    pytest.param({"options": {"passthrough": False}}, id="translated"),
+    pytest.param({"options": {"reasoning_field": "reasoning"}}, id="passthrough-fixed-events"),
+])
+def test_a_client_that_did_not_ask_gets_the_same_bytes_and_the_call_is_metered(
+        relayport_gateway, fake_openai, model) -> None:
+    plain, metered, seen = gateways(relayport_gateway, fake_openai, **model)
+    expected = raw_stream(plain)
+    assert sent_options(fake_openai) is None  # not metering: the body goes as the client sent it
+    assert b'"usage"' not in expected
+    got = raw_stream(metered)
+    assert sent_options(fake_openai) == {"include_usage": True}
+    assert got == expected
+    [rec] = seen
+    assert rec.stream and rec.usage is not None
+    assert (rec.usage.input_tokens, rec.usage.output_tokens) == (12, 7)
+    assert rec.ttfb is not None and 0 < rec.ttfb <= rec.latency
+
+
+@pytest.mark.parametrize("model", [{}, {"options": {"passthrough": False}}], ids=["passthrough", "translated"])
+def test_a_client_that_asked_gets_its_usage_chunk_unchanged(relayport_gateway, fake_openai, model) -> None:
+    plain, metered, seen = gateways(relayport_gateway, fake_openai, **model)
+    asked = {"stream_options": {"include_usage": True}}
+    expected = raw_stream(plain, **asked)
+    got = raw_stream(metered, **asked)
+    assert got == expected
+    assert b'"choices":[],"usage":{"prompt_tokens":12' in got
+    assert seen[0].usage is not None and seen[0].usage.output_tokens == 7
+
+
+def test_other_stream_options_stay_as_the_client_sent_them(relayport_gateway, fake_openai) -> None:
+    plain, metered, seen = gateways(relayport_gateway, fake_openai)
+    expected = raw_stream(plain, stream_options={"include_usage": False})
+    got = raw_stream(metered, stream_options={"include_usage": False})
+    assert got == expected
+    assert sent_options(fake_openai) == {"include_usage": True}
+    assert seen[0].usage is not None
+
+
+def test_usage_on_the_last_chunk_is_taken_off_for_a_client_that_did_not_ask(relayport_gateway) -> None:
+    # A vendor that puts usage on its finishing chunk whenever asked (stream_usage "always").
+    fake = FakeOpenAI(usage_placement="last_chunk").start()
+    try:
+        plain, metered, seen = gateways(relayport_gateway, fake, options={"stream_usage": "always"})
+        expected = raw_stream(plain)
+        got = raw_stream(metered)
+        assert got == expected and b'"usage"' not in got
+        assert seen[0].usage is not None and seen[0].usage.input_tokens == 12
+    finally:
+        fake.stop()
+
+
+def test_non_stream_calls_are_left_alone(relayport_gateway, fake_openai) -> None:
+    _, metered, seen = gateways(relayport_gateway, fake_openai)
+    r = httpx.post(metered.openai_base_url + "/chat/completions", timeout=10,
+                   json={"model": "m", "messages": PROMPT})
+    assert r.status_code == 200
+    assert "stream_options" not in orjson.loads(fake_openai.last.body)
+    assert not seen[0].stream and seen[0].ttfb is None
+
+
+def chunk(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def test_drop_usage_keeps_every_other_event_as_it_was() -> None:
+    content = chunk({"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}]})
+    with_usage = chunk({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 1}})
+    usage_only = chunk({"id": "c", "choices": [], "usage": {"prompt_tokens": 1}})
+    comment = b": keep-alive\n\n"
+    done = b"data: [DONE]\n\n"
+    read = content + comment + with_usage + usage_only + done
+    assert _drop_usage(read) == (
+        content + comment
+        + chunk({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + done)
+    assert _drop_usage(usage_only) == b""
+    assert _drop_usage(content) == content
