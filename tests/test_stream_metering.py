@@ -131,3 +131,17 @@ def test_drop_usage_keeps_every_other_event_as_it_was() -> None:
         + chunk({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + done)
     assert _drop_usage(usage_only) == b""
     assert _drop_usage(content) == content
+
+
+def test_openai_sdk_stream_through_a_metering_gateway(relayport_gateway, fake_openai) -> None:
+    import openai
+
+    _, metered, seen = gateways(relayport_gateway, fake_openai)
+    client = openai.OpenAI(base_url=metered.openai_base_url, api_key="unused", max_retries=0)
+    chunks = list(client.chat.completions.create(model="m", messages=PROMPT, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: count my tokens"
+    assert all(c.usage is None and c.choices for c in chunks)
+    chunks = list(client.chat.completions.create(model="m", messages=PROMPT, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 12
+    assert [r.usage.output_tokens for r in seen if r.usage] == [7, 7]
