@@ -160,6 +160,7 @@ def test_metrics_turned_off(relayport_gateway) -> None:
     ({"metrics": {"latency_buckets": [1.0, 0.5]}}, "metrics.latency_buckets"),
     ({"server": {"log_format": "xml"}}, "server.log_format"),
     ({"server": {"meter_streams": "sometimes"}}, "server.meter_streams"),
+    ({"server": {"usage_fields": "one-api"}}, "server.usage_fields"),
     ({"metrics": {"require_admin": "yes"}}, "require_admin"),
 ])
 def test_bad_observability_config_is_an_error(section: dict, message: str) -> None:

@@ -40,6 +40,9 @@ class ServerConfig:
     # not, and take it out of that client's stream again: "auto" (when something counts usage:
     # metrics, a usage meter), "always" (the call log then has token counts too), "never".
     meter_streams: str = "auto"
+    # "new-api": OpenAI chat answers' usage also carries new-api's fields (seed 004), for
+    # clients built against new-api/one-api style aggregators.
+    usage_fields: str = "openai"
 
 
 @attrs.define
@@ -286,6 +289,7 @@ def _router_problems(config: Config) -> list[str]:
 
 LOG_FORMATS = ("text", "json")
 METER_STREAMS = ("auto", "always", "never")
+USAGE_FIELDS = ("openai", "new-api")
 
 
 def _observability_problems(config: Config) -> list[str]:
@@ -295,6 +299,8 @@ def _observability_problems(config: Config) -> list[str]:
     if config.server.meter_streams not in METER_STREAMS:
         out.append(f"server.meter_streams: {config.server.meter_streams!r} is not one of "
                    f"{', '.join(METER_STREAMS)}")
+    if config.server.usage_fields not in USAGE_FIELDS:
+        out.append(f"server.usage_fields: {config.server.usage_fields!r} is not one of {', '.join(USAGE_FIELDS)}")
     for field in ("latency_buckets", "ttft_buckets"):
         buckets = getattr(config.metrics, field)
         if not buckets or any(b <= 0 for b in buckets) or buckets != sorted(set(buckets)):

@@ -30,6 +30,7 @@ from relayport.plugins import PluginSet
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParser
 from relayport.routing import Health, Route, Router
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
+from relayport.wire import newapi_usage
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
 log = logging.getLogger("relayport.calls")
@@ -53,6 +54,8 @@ class Gateway:
         # Ask vendors for a stream's usage even when the client did not (and strip it again for
         # that client): True, False, or None for "when an observer is registered".
         self.meter_streams: bool | None = None
+        # OpenAI chat answers' usage gets new-api's fields too (relayport.wire.newapi_usage).
+        self.new_api_usage = False
 
     @property
     def metering(self) -> bool:
@@ -244,6 +247,8 @@ class Gateway:
             # Only where the vendor was really asked: a plugin may drop stream_options (and a
             # vendor's native format puts usage elsewhere).
             strip_here = strip and _ASKED in (plan.request.body or b"")
+            if self.new_api_usage and surface == OPENAI_CHAT:
+                newapi_usage.extend(plan)
             started = time.perf_counter()
             async with upstream.send(self.session, dep, plan.request) as resp:
                 if resp.status >= 300:

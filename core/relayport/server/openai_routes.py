@@ -14,7 +14,7 @@ from relayport.provider import OPENAI_CHAT, Route, Surface
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, ROUTER
-from relayport.wire import legacy_functions, openai_chat
+from relayport.wire import legacy_functions, newapi_usage, openai_chat
 from relayport.wire.fields import get, invalid
 
 # `function`: OpenAI's deprecated function-calling role, which OpenAI-format vendors still take.
@@ -63,6 +63,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
         answer = openai_chat.encode_response(result)
+        if gateway.new_api_usage and isinstance(answer.get("usage"), dict):
+            newapi_usage.add_fields(answer["usage"])
         if chat.legacy_functions:
             legacy_functions.encode_response(answer)
         return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=result.headers)
@@ -70,6 +72,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     out = web.StreamResponse(headers={**SSE_HEADERS, **stream.headers} if stream.headers else SSE_HEADERS)
     encoder = openai_chat.ChunkEncoder("", chat.model, chat.include_usage,
                                        legacy_functions=chat.legacy_functions)
+    if gateway.new_api_usage:
+        encoder.extend_usage = newapi_usage.add_fields
     try:
         await out.prepare(request)
         async for batch in stream:
