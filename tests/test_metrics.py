@@ -108,6 +108,23 @@ def test_cost_is_counted_when_the_record_carries_one() -> None:
     assert value(samples, "relayport_requests_total", model="gpt", provider="openai", status="200") == 3
 
 
+def test_histogram_buckets_are_cumulative_and_inclusive() -> None:
+    m = metrics.Metrics(MetricsConfig(latency_buckets=[0.05, 0.5, 5.0]), Router(parse_config({}), _no_plugins(), {}))
+    for status, latency in ((200, 0.05), (200, 0.3), (200, 500.0), (201, 0.01), (502, 0.2)):
+        m.observe(CallRecord("r", None, "gpt", "openai", "openai/gpt", "gpt-4o", status,
+                             "boom" if status == 502 else None, None, latency))
+    body, _ = asyncio.run(m.render(None))
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+    pair = {"model": "gpt", "provider": "openai"}
+    # Successful attempts of every status add up; the failed one is an error, not a latency.
+    assert [value(samples, "relayport_request_duration_seconds_bucket", le=le, **pair)
+            for le in ("0.05", "0.5", "5.0", "+Inf")] == [2, 3, 3, 4]
+    assert value(samples, "relayport_request_duration_seconds_sum", **pair) == pytest.approx(500.36)
+    assert value(samples, "relayport_upstream_errors_total", status="502", code="boom", **pair) == 1
+    assert value(samples, "relayport_requests_total", status="201", **pair) == 1
+
+
 def _no_plugins() -> Any:
     from relayport.plugins import load_plugins
 
