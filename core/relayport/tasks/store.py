@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -72,6 +73,9 @@ class TaskStore:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        # A cancelled caller leaves its query running in the thread: closing the connection
+        # under it crashes SQLite (seen as a segfault when a gateway stops), so close waits.
+        self._guard = threading.Lock()
 
     async def open(self) -> None:
         def _open() -> sqlite3.Connection:
@@ -89,13 +93,17 @@ class TaskStore:
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
+            await asyncio.to_thread(self._guarded, sqlite3.Connection.close, db)
 
     async def _in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         assert self._db is not None, "TaskStore.open() was not awaited"
         db = self._db
         async with self._lock:
-            return await asyncio.to_thread(work, db)
+            return await asyncio.to_thread(self._guarded, work, db)
+
+    def _guarded(self, work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+        with self._guard:
+            return work(db)
 
     async def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         return await self._in_thread(lambda db: db.execute(sql, params).fetchall())
