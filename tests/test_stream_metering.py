@@ -12,7 +12,10 @@ import orjson
 import pytest
 
 from relayport.calls import CallRecord
-from relayport.gateway import _drop_usage
+from relayport.gateway import _strip_usage
+from relayport.model.http import UpstreamRequest
+from relayport.openai_compat import OpenAICompat, _usage_reader
+from relayport.provider import Passthrough
 from relayport.server.keys import GATEWAY
 from relayport.testing import fakes
 from relayport.testing.fakes import FakeOpenAI
@@ -142,30 +145,20 @@ def chunk(obj: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-def test_drop_usage_keeps_every_other_event_as_it_was() -> None:
-    content = chunk({"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}]})
+def test_strip_usage_keeps_every_other_event_as_it_was() -> None:
+    content = chunk({"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}], "usage": None})
     with_usage = chunk({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 1}})
-    usage_only = chunk({"id": "c", "choices": [], "usage": {"prompt_tokens": 1}})
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 2}})
+    usage_only = chunk({"id": "c", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 6}})
     comment = b": keep-alive\n\n"
     done = b"data: [DONE]\n\n"
-    read = content + comment + with_usage + usage_only + done
-    assert _drop_usage(read) == (
-        content + comment
+    plan = Passthrough(UpstreamRequest("POST", "http://v.test", stream=True), usage=_usage_reader(OpenAICompat()))
+    stripped, usage = _strip_usage(content + comment + with_usage + usage_only + done, plan)
+    assert stripped == (
+        chunk({"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}]}) + comment
         + chunk({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + done)
-    assert _drop_usage(usage_only) == b""
-    assert _drop_usage(content) == content
-
-
-def test_openai_sdk_stream_through_a_metering_gateway(relayport_gateway, fake_openai) -> None:
-    import openai
-
-    _, metered, seen = gateways(relayport_gateway, fake_openai)
-    client = openai.OpenAI(base_url=metered.openai_base_url, api_key="unused", max_retries=0)
-    chunks = list(client.chat.completions.create(model="m", messages=PROMPT, stream=True))
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: count my tokens"
-    assert all(c.usage is None and c.choices for c in chunks)
-    chunks = list(client.chat.completions.create(model="m", messages=PROMPT, stream=True,
-                                                 stream_options={"include_usage": True}))
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 12
-    assert [r.usage.output_tokens for r in wait_for(seen, 2) if r.usage] == [7, 7]
+    assert usage is not None and (usage.input_tokens, usage.output_tokens) == (5, 6)  # the latest
+    assert _strip_usage(usage_only, None) == (b"", None)
+    assert _strip_usage(comment + done, plan) == (comment + done, None)
+    spaced = b'data: {"id": "c", "choices": [], "usage": null}\n\n'
+    assert _strip_usage(spaced, None)[0] == b'data: {"id": "c", "choices": []}\n\n'

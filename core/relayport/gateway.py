@@ -321,9 +321,13 @@ class Gateway:
                     resp.close()
                     break
                 last = not pending and complete.endswith(_DONE_EVENT)
-                if strip and _USAGE in complete:
-                    complete = _without_null_usage(complete)
-                look = inspect and marker in complete
+                if strip and marker == _USAGE:
+                    # Only usage events need decoding: read, patch and take them out at once.
+                    complete, found = _strip_usage(complete, plan)
+                    usage = found or usage
+                    look = False
+                else:
+                    look = inspect and marker in complete
                 if look and plan.patch is not None:
                     complete, found = _inspect_events(complete, plan)
                     usage = found or usage
@@ -331,11 +335,8 @@ class Gateway:
                 elif look and last:
                     usage = _last_usage(complete, plan) or usage  # recorded before the last write
                     look = False
-                if strip and _USAGE in complete:
-                    if look:
-                        usage = _last_usage(complete, plan) or usage
-                        look = False
-                    complete = _drop_usage(complete)
+                if strip and marker != _USAGE:
+                    complete = _strip_usage(complete, None)[0]  # every event was patched above
                 if last:
                     # The stream's last event: it and the end of the response in one write.
                     self.record(dep, resp.status, usage, started, ttfb=ttfb, stream=True)
@@ -462,23 +463,45 @@ def _restore(body: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _without_null_usage(events: bytes) -> bytes:
-    for spelling in _NULL_USAGE:
-        if spelling in events:
-            events = events.replace(spelling, b"")
-    return events
+    out = events.replace(_NULL_USAGE[0], b"")
+    if len(out) == len(events) and _NULL_USAGE[1] in events:
+        out = events.replace(_NULL_USAGE[1], b"")
+    return out
 
 
-def _drop_usage(events: bytes) -> bytes:
-    """`events` without the usage a client did not ask for: OpenAI's usage-only chunk is
-    dropped, usage on a chunk with choices (some vendors put it on the last one) removed."""
-    blocks = events.split(b"\n\n")
-    kept: list[bytes] = []
-    for block in blocks:
-        if _USAGE not in block:
-            kept.append(block)
+def _strip_usage(events: bytes, plan: Passthrough | None) -> tuple[bytes, Usage | None]:
+    """`events` without the usage a client did not ask for, and that usage (read with `plan`,
+    whose `patch` then sees the usage events too; None: they were read already).
+
+    OpenAI's `"usage":null` on every chunk goes with one replace; what carries usage then is
+    found from the end (the usage chunk is the stream's last but `[DONE]`), so the rest of a
+    read is scanned, not split into events: OpenAI's usage-only chunk is dropped, usage on a
+    chunk with choices (some vendors put it on the last one) is taken off it.
+    """
+    events = _without_null_usage(events)
+    usage: Usage | None = None
+    end = len(events)
+    while (at := events.rfind(_USAGE, 0, end)) >= 0:
+        start = events.rfind(b"\n\n", 0, at)
+        start = start + 2 if start >= 0 else 0
+        stop = events.find(b"\n\n", at)
+        stop = stop + 2 if stop >= 0 else len(events)
+        block = events[start:stop]
+        if plan is not None:
+            block, found = _inspect_events(block, plan)
+            usage = usage or found  # going backwards: the first found is the latest
+        events = events[:start] + _without_usage(block) + events[stop:]
+        end = start
+    return events, usage
+
+
+def _without_usage(block: bytes) -> bytes:
+    """One event (or a few, joined by a plugin's `tail`) without usage; b"" for usage-only."""
+    parts = block.split(b"\n\n")
+    for i, part in enumerate(parts):
+        if _USAGE not in part:
             continue
-        lines = block.split(b"\n")
-        drop = False
+        lines = part.split(b"\n")
         for j, line in enumerate(lines):
             if not line.startswith(b"data:") or _USAGE not in line:
                 continue
@@ -489,13 +512,12 @@ def _drop_usage(events: bytes) -> bytes:
             if not isinstance(obj, dict) or "usage" not in obj:
                 continue
             if not obj.get("choices"):  # OpenAI's usage-only chunk
-                drop = True
+                lines = []
                 break
             del obj["usage"]
             lines[j] = b"data: " + orjson.dumps(obj)
-        if not drop:
-            kept.append(b"\n".join(lines))
-    return b"\n\n".join(kept)
+        parts[i] = b"\n".join(lines)
+    return b"\n\n".join(p for p in parts if p) + (b"\n\n" if block.endswith(b"\n\n") and any(parts) else b"")
 
 
 def route_headers(route: Route, health: Health) -> dict[str, str]:
