@@ -153,11 +153,16 @@ def test_strip_usage_keeps_every_other_event_as_it_was() -> None:
     comment = b": keep-alive\n\n"
     done = b"data: [DONE]\n\n"
     plan = Passthrough(UpstreamRequest("POST", "http://v.test", stream=True), usage=_usage_reader(OpenAICompat()))
-    stripped, usage = _strip_usage(content + comment + with_usage + usage_only + done, plan)
-    assert stripped == (
-        chunk({"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}]}) + comment
-        + chunk({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + done)
-    assert usage is not None and (usage.input_tokens, usage.output_tokens) == (5, 6)  # the latest
+    plain = chunk({"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}]})
+    finish = chunk({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    # OpenAI's shape: "usage":null on every chunk, then a usage-only chunk.
+    stripped, usage = _strip_usage(content + comment + content + usage_only + done, plan)
+    assert stripped == plain + comment + plain + done
+    assert usage is not None and (usage.input_tokens, usage.output_tokens) == (5, 6)
+    # Usage on the finishing chunk itself (no separate chunk): taken off that chunk.
+    stripped, usage = _strip_usage(content + with_usage + done, plan)
+    assert stripped == plain + finish + done
+    assert usage is not None and (usage.input_tokens, usage.output_tokens) == (1, 2)
     assert _strip_usage(usage_only, None) == (b"", None)
     assert _strip_usage(comment + done, plan) == (comment + done, None)
     spaced = b'data: {"id": "c", "choices": [], "usage": null}\n\n'

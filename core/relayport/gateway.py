@@ -474,8 +474,8 @@ def _strip_usage(events: bytes, plan: Passthrough | None) -> tuple[bytes, Usage 
     whose `patch` then sees the usage events too; None: they were read already).
 
     OpenAI's `"usage":null` on every chunk goes with one replace; what carries usage then is
-    found from the end (the usage chunk is the stream's last but `[DONE]`), so the rest of a
-    read is scanned, not split into events: OpenAI's usage-only chunk is dropped, usage on a
+    found from the end (the usage chunk is the stream's last but `[DONE]`), so a read is not
+    split into events: OpenAI's usage-only chunk is dropped (and ends the search), usage on a
     chunk with choices (some vendors put it on the last one) is taken off it.
     """
     events = _without_null_usage(events)
@@ -490,7 +490,10 @@ def _strip_usage(events: bytes, plan: Passthrough | None) -> tuple[bytes, Usage 
         if plan is not None:
             block, found = _inspect_events(block, plan)
             usage = usage or found  # going backwards: the first found is the latest
-        events = events[:start] + _without_usage(block) + events[stop:]
+        kept = _without_usage(block)
+        events = events[:start] + kept + events[stop:]
+        if not kept:
+            break  # OpenAI's usage-only chunk: the one usage of the stream, nothing before it has any
         end = start
     return events, usage
 
