@@ -119,11 +119,16 @@ def test_other_stream_options_stay_as_the_client_sent_them(relayport_gateway, fa
     assert wait_for(seen, 1)[0].usage is not None
 
 
-def test_usage_on_the_last_chunk_is_taken_off_for_a_client_that_did_not_ask(relayport_gateway) -> None:
-    # A vendor that puts usage on its finishing chunk whenever asked (stream_usage "always").
+@pytest.mark.parametrize("options", [
+    pytest.param({"stream_usage": "always"}, id="asked"),
+    # The plugin drops stream_options (Mistral's does): the gateway's ask never reaches the vendor.
+    pytest.param({"stream_usage": "always", "drop_fields": ["stream_options"]}, id="option-dropped"),
+])
+def test_usage_on_the_last_chunk_is_taken_off_for_a_client_that_did_not_ask(relayport_gateway, options) -> None:
+    # A vendor that puts usage on its finishing chunk whether asked or not (stream_usage "always").
     fake = FakeOpenAI(usage_placement="last_chunk").start()
     try:
-        plain, metered, seen = gateways(relayport_gateway, fake, options={"stream_usage": "always"})
+        plain, metered, seen = gateways(relayport_gateway, fake, options=options)
         expected = raw_stream(plain)
         got = raw_stream(metered)
         assert got == expected and b'"usage"' not in got

@@ -244,9 +244,6 @@ class Gateway:
                 )
             if plan is None:
                 raise _Translate(dep)
-            # Only where the vendor was really asked: a plugin may drop stream_options (and a
-            # vendor's native format puts usage elsewhere).
-            strip_here = strip and _ASKED in (plan.request.body or b"")
             if self.new_api_usage and surface == OPENAI_CHAT:
                 newapi_usage.extend(plan)
             started = time.perf_counter()
@@ -255,7 +252,7 @@ class Gateway:
                     raise await self._error_from(dep, resp)
                 extra = route_headers(route, self.router.health(dep))
                 if plan.request.stream and resp.content_type == "text/event-stream":
-                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip_here)
+                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip)
                 return await self._pipe_body(dep, resp, plan, started, extra)
 
         try:
@@ -435,14 +432,15 @@ def _malformed(dep: Deployment) -> GatewayError:
 
 
 _USAGE = b'"usage"'
-_ASKED = b'"include_usage":true'
 # How vendors spell the `"usage": null` OpenAI adds to every chunk once usage is asked for.
 _NULL_USAGE = (b',"usage":null', b', "usage": null')
 
 
 def _ask_usage(body: dict[str, Any]) -> bool:
     """Ask an OpenAI chat stream's vendor for usage the client did not ask for; True when the
-    body was changed (the answer's usage then has to be taken out again)."""
+    body was changed (the answer's usage then has to be taken out again, also when a plugin
+    drops the option for a vendor that always sends usage: its plan then adds the chunk).
+    A body in a vendor's native format (no `messages`, e.g. DashScope's) is left alone."""
     if body.get("stream") is not True or "messages" not in body:
         return False
     options = body.get("stream_options")
