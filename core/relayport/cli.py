@@ -68,7 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         config.server.host = args.host
     if args.port:
         config.server.port = args.port
-    setup_logging(config.server.log_level)
+    setup_logging(config.server.log_level, config.server.log_format)
     keyring = KeyRing(config.auth.keys, os.environ)
     # Store keys count too; the store is only opened when they would make the difference.
     store_keys = not keyring.enabled and config.server.host not in LOOPBACK_HOSTS and \

@@ -45,6 +45,15 @@ class ServerConfig:
     # Gateway keys, balances and the usage log: "" = the state file, a SQLite path, or
     # "postgresql://..." (the `postgres` extra) shared by several gateway instances.
     store: str = ""
+    # "text" or "json" (one JSON object per line, for log shippers): see docs/observability.md.
+    log_format: str = "text"
+    # Ask vendors for a stream's usage (`stream_options.include_usage`) even when the client did
+    # not, and take it out of that client's stream again: "auto" (when something counts usage:
+    # metrics, a usage meter), "always" (the call log then has token counts too), "never".
+    meter_streams: str = "auto"
+    # "new-api": OpenAI chat answers' usage also carries new-api's fields (seed 004), for
+    # clients built against new-api/one-api style aggregators.
+    usage_fields: str = "openai"
 
 
 @attrs.define
@@ -61,6 +70,24 @@ class BillingConfig:
     currency: str = "USD"
     # One usage row per call in the store: unset = when the store holds gateway keys.
     usage_log: bool | None = None
+
+
+@attrs.define
+class MetricsConfig:
+    """Prometheus `/metrics` and OpenTelemetry spans: the `[metrics]` table."""
+
+    # Count calls and serve /metrics (needs `relayport[metrics]`, i.e. prometheus-client).
+    enabled: bool = True
+    # /metrics needs the admin key (the gateway keys where no admin keys are configured).
+    require_admin: bool = False
+    # Upper bounds of the latency and time-to-first-token histograms' buckets, in seconds.
+    latency_buckets: list[float] = attrs.field(factory=lambda: [
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0])
+    ttft_buckets: list[float] = attrs.field(factory=lambda: [
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0])
+    # One OpenTelemetry span per upstream attempt (needs `relayport[otel]`), exported as the
+    # OpenTelemetry SDK's environment says (OTEL_EXPORTER_OTLP_ENDPOINT, ...).
+    otel: bool = False
 
 
 @attrs.define
@@ -221,6 +248,7 @@ class Config:
     services: dict[str, ServiceConfig] = attrs.field(factory=dict)
     search: SearchConfig = attrs.field(factory=SearchConfig)
     billing: BillingConfig = attrs.field(factory=BillingConfig)
+    metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
     source: str = "<defaults>"
 
 
@@ -315,6 +343,7 @@ def _validate(config: Config) -> None:
             if getattr(t, field) <= 0:
                 problems.append(f"{where}.timeouts.{field}: must be positive")
     problems.extend(_router_problems(config))
+    problems.extend(_observability_problems(config))
     if config.responses.ttl_seconds <= 0:
         problems.append("responses.ttl_seconds: must be positive")
     if config.fetch.max_bytes <= 0 or config.fetch.timeout <= 0:
@@ -369,6 +398,27 @@ def _router_problems(config: Config) -> list[str]:
         for name, others in getattr(r, table).items():
             if name in others:
                 out.append(f"router.{table}.{name}: a model cannot fall back to itself")
+    return out
+
+
+LOG_FORMATS = ("text", "json")
+METER_STREAMS = ("auto", "always", "never")
+USAGE_FIELDS = ("openai", "new-api")
+
+
+def _observability_problems(config: Config) -> list[str]:
+    out: list[str] = []
+    if config.server.log_format not in LOG_FORMATS:
+        out.append(f"server.log_format: {config.server.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    if config.server.meter_streams not in METER_STREAMS:
+        out.append(f"server.meter_streams: {config.server.meter_streams!r} is not one of "
+                   f"{', '.join(METER_STREAMS)}")
+    if config.server.usage_fields not in USAGE_FIELDS:
+        out.append(f"server.usage_fields: {config.server.usage_fields!r} is not one of {', '.join(USAGE_FIELDS)}")
+    for field in ("latency_buckets", "ttft_buckets"):
+        buckets = getattr(config.metrics, field)
+        if not buckets or any(b <= 0 for b in buckets) or buckets != sorted(set(buckets)):
+            out.append(f"metrics.{field}: must be positive numbers in increasing order")
     return out
 
 

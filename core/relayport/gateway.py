@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import attrs
 import orjson
 from aiohttp import web
 
@@ -27,9 +28,10 @@ from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_h
 from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
-from relayport.provider import Deployment, Passthrough, StreamParser
+from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParser
 from relayport.routing import Health, Route, Router, sticky_key
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
+from relayport.wire import newapi_usage
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 
 log = logging.getLogger("relayport.calls")
@@ -55,6 +57,16 @@ class Gateway:
         self.observers: list[Observer] = []
         # `[server] max_response_bytes`: the most of a non-streamed vendor answer kept in memory.
         self.max_response_bytes = upstream.MAX_RESPONSE_BYTES
+        # Ask vendors for a stream's usage even when the client did not (and strip it again for
+        # that client): True, False, or None for "when an observer is registered".
+        self.meter_streams: bool | None = None
+        # OpenAI chat answers' usage gets new-api's fields too (relayport.wire.newapi_usage).
+        self.new_api_usage = False
+
+    @property
+    def metering(self) -> bool:
+        """Streams are asked for their usage (see `meter_streams`)."""
+        return bool(self.observers) if self.meter_streams is None else self.meter_streams
 
     def resolve(self, model: str, body: dict[str, Any] | None = None) -> list[Deployment]:
         """The route for `model`; with the client's `body`, a sticky key in it (prompt cache
@@ -237,6 +249,10 @@ class Gateway:
     async def open_stream(self, request: ChatRequest, deployments: list[Deployment]) -> ChatStream:
         """Start a stream; errors before the vendor's first byte raise, later ones are events."""
 
+        if not request.include_usage and self.metering:
+            # The vendor is asked for usage; the surface still encodes for what its client asked.
+            request = attrs.evolve(request, include_usage=True)
+
         async def attempt(dep: Deployment) -> ChatStream:
             parser = dep.hooks.relayport_stream_parser(deployment=dep, request=request)
             if parser is None:
@@ -292,12 +308,17 @@ class Gateway:
         route = deployments if isinstance(deployments, Route) else Route.of(deployments)
         dep0 = route[0]
         hdrs = headers or {}
+        strip, asked = False, body.get("stream_options")
+        if surface == OPENAI_CHAT and self.metering:
+            strip = _ask_usage(body)
         # The hook may rewrite the body in place, so fallbacks get their own copy.
         pristine = orjson.dumps(body) if len(deployments) > 1 or dep0.name in self.router.extendable else None
         first = dep0.hooks.relayport_passthrough(deployment=dep0, surface=surface, body=body, headers=hdrs)
         if first is None and native is not None:
             first = native(dep0, surface, body, hdrs)
         if first is None:
+            if strip:
+                _restore(body, "stream_options", asked)  # the surface translates what the client sent
             return route
 
         async def attempt(dep: Deployment) -> web.StreamResponse:
@@ -309,6 +330,8 @@ class Gateway:
                     plan = native(dep, surface, copy, hdrs)
             if plan is None:
                 raise _Translate(dep)
+            if self.new_api_usage and surface == OPENAI_CHAT:
+                newapi_usage.extend(plan)
             started = time.perf_counter()
             async with upstream.send(self.session, dep, plan.request) as resp:
                 if resp.status >= 300:
@@ -321,12 +344,14 @@ class Gateway:
                 if route.timer is not None:
                     route.timer.reschedule(None)  # the answer started: the deadline is met
                 if plan.request.stream and resp.content_type == "text/event-stream":
-                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra)
+                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip)
                 return await self._pipe_body(dep, resp, plan, started, extra)
 
         try:
             result: web.StreamResponse = await self._each(route, attempt)
         except _Translate as switch:
+            if strip:
+                _restore(body, "stream_options", asked)
             return route.rest(route.index(switch.deployment))
         return result
 
@@ -353,9 +378,12 @@ class Gateway:
 
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
-                           started: float, extra: dict[str, str]) -> web.StreamResponse:
+                           started: float, extra: dict[str, str], strip: bool = False) -> web.StreamResponse:
+        """Pipe a vendor's SSE stream to the client, whole events at a time. `strip`: the
+        gateway asked for usage the client did not ask for, and takes it out again."""
         content = resp.content
         chunk = await _first_events(dep, content)
+        ttfb: float | None = time.perf_counter() - started
         # Only now does the client get a byte: a vendor that failed before its first whole
         # event (reset, stall, garbage) was an attempt that failed, and the call goes on.
         headers = {**SSE_HEADERS, **answer_headers(plan.request.adjustments, resp), **extra}
@@ -387,7 +415,13 @@ class Gateway:
                     resp.close()
                     break
                 last = not pending and complete.endswith(_DONE_EVENT)
-                look = inspect and marker in complete
+                if strip and marker == _USAGE:
+                    # Only usage events need decoding: read, patch and take them out at once.
+                    complete, found = _strip_usage(complete, plan)
+                    usage = found or usage
+                    look = False
+                else:
+                    look = inspect and marker in complete
                 if look and plan.patch is not None:
                     complete, found = _inspect_events(complete, plan)
                     usage = found or usage
@@ -395,9 +429,11 @@ class Gateway:
                 elif look and last:
                     usage = _last_usage(complete, plan) or usage  # recorded before the last write
                     look = False
+                if strip and marker != _USAGE:
+                    complete = _strip_usage(complete, None)[0]  # every event was patched above
                 if last:
                     # The stream's last event: it and the end of the response in one write.
-                    self.record(dep, resp.status, usage, started)
+                    self.record(dep, resp.status, usage, started, ttfb=ttfb, stream=True)
                     await out.write_eof(complete)
                     await upstream.finish_body(resp)
                     return out
@@ -418,18 +454,19 @@ class Gateway:
             failure = upstream.unreachable(dep, exc)
         if failure is not None:
             await out.write(plan.stream_error(failure))
-        self.record(dep, failure.status if failure else resp.status, usage, started, failure)
+        self.record(dep, failure.status if failure else resp.status, usage, started, failure,
+                    ttfb=ttfb, stream=True)
         await out.write_eof()
         return out
 
     # ------------------------------------------------------------------ accounting
 
     def record(self, dep: Deployment, status: int, usage: Usage | None, started: float,
-               error: GatewayError | None = None) -> None:
+               error: GatewayError | None = None, *, ttfb: float | None = None, stream: bool = False) -> None:
         """The call's log line: what was asked, of whom, how it ended, what it cost; and the
-        call's record for the observers."""
+        call's record for the observers. `ttfb`: a stream's seconds to its first byte."""
         if self.observers:
-            self._observe(dep, status, usage, started, error)
+            self._observe(dep, status, usage, started, error, ttfb, stream)
         if not self.log_requests:
             return
         info = self.call_log or (log.info if log.isEnabledFor(logging.INFO) else None)
@@ -448,12 +485,12 @@ class Gateway:
 
 
     def _observe(self, dep: Deployment, status: int, usage: Usage | None, started: float,
-                 error: GatewayError | None) -> None:
+                 error: GatewayError | None, ttfb: float | None, stream: bool) -> None:
         rec = CallRecord(
             request_id=request_id.get(), caller=caller.get(), model=dep.name, provider=dep.provider.name,
             deployment=self.router.health(dep).label, upstream_model=dep.model, status=status,
             error=None if error is None else (error.code or error.type), usage=usage,
-            latency=time.perf_counter() - started,
+            latency=time.perf_counter() - started, ttfb=ttfb, stream=stream,
         )
         self.notify(rec)
 
@@ -527,6 +564,99 @@ def _malformed(dep: Deployment) -> GatewayError:
 def _past(end: float | None, wait: float) -> bool:
     """Whether the call's deadline comes before a next attempt after `wait` seconds could."""
     return end is not None and time.monotonic() + wait >= end
+
+
+_USAGE = b'"usage"'
+# How vendors spell the `"usage": null` OpenAI adds to every chunk once usage is asked for.
+_NULL_USAGE = (b',"usage":null', b', "usage": null')
+
+
+def _ask_usage(body: dict[str, Any]) -> bool:
+    """Ask an OpenAI chat stream's vendor for usage the client did not ask for; True when the
+    body was changed (the answer's usage then has to be taken out again, also when a plugin
+    drops the option for a vendor that always sends usage: its plan then adds the chunk).
+    A body in a vendor's native format (no `messages`, e.g. DashScope's) is left alone."""
+    if body.get("stream") is not True or "messages" not in body:
+        return False
+    options = body.get("stream_options")
+    if isinstance(options, dict):
+        if options.get("include_usage"):
+            return False
+        body["stream_options"] = {**options, "include_usage": True}
+    else:
+        body["stream_options"] = {"include_usage": True}
+    return True
+
+
+def _restore(body: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        body.pop(key, None)
+    else:
+        body[key] = value
+
+
+def _without_null_usage(events: bytes) -> bytes:
+    # split + join searches the read once; replace searches it twice (count, then copy).
+    pieces = events.split(_NULL_USAGE[0])
+    if len(pieces) == 1:
+        if _NULL_USAGE[1] not in events:
+            return events
+        pieces = events.split(_NULL_USAGE[1])
+    return b"".join(pieces)
+
+
+def _strip_usage(events: bytes, plan: Passthrough | None) -> tuple[bytes, Usage | None]:
+    """`events` without the usage a client did not ask for, and that usage (read with `plan`,
+    whose `patch` then sees the usage events too; None: they were read already).
+
+    OpenAI's `"usage":null` on every chunk goes with one replace; what carries usage then is
+    found from the end (the usage chunk is the stream's last but `[DONE]`), so a read is not
+    split into events: OpenAI's usage-only chunk is dropped (and ends the search), usage on a
+    chunk with choices (some vendors put it on the last one) is taken off it.
+    """
+    events = _without_null_usage(events)
+    usage: Usage | None = None
+    end = len(events)
+    while (at := events.rfind(_USAGE, 0, end)) >= 0:
+        start = events.rfind(b"\n\n", 0, at)
+        start = start + 2 if start >= 0 else 0
+        stop = events.find(b"\n\n", at)
+        stop = stop + 2 if stop >= 0 else len(events)
+        block = events[start:stop]
+        if plan is not None:
+            block, found = _inspect_events(block, plan)
+            usage = usage or found  # going backwards: the first found is the latest
+        kept = _without_usage(block)
+        events = events[:start] + kept + events[stop:]
+        if not kept:
+            break  # OpenAI's usage-only chunk: the one usage of the stream, nothing before it has any
+        end = start
+    return events, usage
+
+
+def _without_usage(block: bytes) -> bytes:
+    """One event (or a few, joined by a plugin's `tail`) without usage; b"" for usage-only."""
+    parts = block.split(b"\n\n")
+    for i, part in enumerate(parts):
+        if _USAGE not in part:
+            continue
+        lines = part.split(b"\n")
+        for j, line in enumerate(lines):
+            if not line.startswith(b"data:") or _USAGE not in line:
+                continue
+            try:
+                obj = orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(obj, dict) or "usage" not in obj:
+                continue
+            if not obj.get("choices"):  # OpenAI's usage-only chunk
+                lines = []
+                break
+            del obj["usage"]
+            lines[j] = b"data: " + orjson.dumps(obj)
+        parts[i] = b"\n".join(lines)
+    return b"\n\n".join(p for p in parts if p) + (b"\n\n" if block.endswith(b"\n\n") and any(parts) else b"")
 
 
 def route_headers(route: Route, health: Health) -> dict[str, str]:
@@ -646,6 +776,7 @@ class ChatStream:
         self._started = time.perf_counter()
         # Set by the gateway: the deployment's in-flight count drops when the stream ends.
         self.health: Health | None = None
+        self._ttfb: float | None = None
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         return self._events()
@@ -692,6 +823,8 @@ class ChatStream:
                 content = self._resp.content
                 chunk = self._first or await content.readany()
                 self._first = b""
+                if self._ttfb is None:
+                    self._ttfb = time.perf_counter() - self._started
                 while chunk:
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
                     if events:
@@ -740,7 +873,7 @@ class ChatStream:
             self.gateway.router.release(self.health)
         err = self._error
         self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
-                            self._started, err)
+                            self._started, err, ttfb=self._ttfb, stream=True)
         # Closing (not releasing) when the parser did not finish drops the connection so an
         # abandoned generation stops upstream.
         if not self._parser.done:

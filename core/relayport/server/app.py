@@ -22,7 +22,7 @@ from relayport.responses.store import ResponseStore
 from relayport.routing import Router
 from relayport.search_tool import SEARCH_TOOL, search_tool
 from relayport.secrets import resolve_secret
-from relayport.server import keys
+from relayport.server import keys, observability
 from relayport.server.admin_routes import add_admin_routes
 from relayport.server.auth import KeyRing
 from relayport.server.errors import gateway_middleware, render_openai, stamp_request_id
@@ -94,6 +94,7 @@ def create_app(
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_task_store)
     app.cleanup_ctx.append(_response_store)
+    observability.install(app, environ)
     return app
 
 

@@ -20,8 +20,9 @@ from relayport.server.keys import HANDLER_SURFACES, KEYRING
 
 log = logging.getLogger("relayport.server")
 
-# Routes anyone may call: liveness probes carry no keys.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# Routes anyone may call: liveness probes carry no keys; /metrics checks its own
+# (`[metrics] require_admin`).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Routes that check keys themselves: realtime sessions also take short-lived client secrets.
 OWN_AUTH_PATHS = frozenset({"/v1/realtime"})
 ADMIN_PREFIX = "/admin/"

@@ -17,7 +17,7 @@ from relayport.search_tool import SEARCH_TOOL, Search, announce
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, ROUTER
-from relayport.wire import legacy_functions, openai_chat
+from relayport.wire import legacy_functions, newapi_usage, openai_chat
 from relayport.wire.fields import get, invalid
 
 # `function`: OpenAI's deprecated function-calling role, which OpenAI-format vendors still take.
@@ -78,6 +78,8 @@ async def _answer(request: web.Request, chat: ChatRequest, deployments: list[Dep
     if not chat.stream:
         result = await gateway.complete(chat, deployments)
         answer = openai_chat.encode_response(result)
+        if gateway.new_api_usage and isinstance(answer.get("usage"), dict):
+            newapi_usage.add_fields(answer["usage"])
         if chat.legacy_functions:
             legacy_functions.encode_response(answer)
         if search is not None:
@@ -90,6 +92,8 @@ async def _answer(request: web.Request, chat: ChatRequest, deployments: list[Dep
     encoder = openai_chat.ChunkEncoder("", chat.model, chat.include_usage,
                                        legacy_functions=chat.legacy_functions)
     said: list[str] = []
+    if gateway.new_api_usage:
+        encoder.extend_usage = newapi_usage.add_fields
     try:
         await out.prepare(request)
         async for batch in stream:

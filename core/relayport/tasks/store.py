@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -73,6 +74,9 @@ class TaskStore:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        # A cancelled caller leaves its query running in the thread: closing the connection
+        # under it crashes SQLite (seen as a segfault when a gateway stops), so close waits.
+        self._guard = threading.Lock()
 
     async def open(self) -> None:
         def _open() -> sqlite3.Connection:
@@ -90,13 +94,17 @@ class TaskStore:
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
+            await asyncio.to_thread(self._guarded, sqlite3.Connection.close, db)
 
     async def _in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         assert self._db is not None, "TaskStore.open() was not awaited"
         db = self._db
         async with self._lock:
-            return await asyncio.to_thread(work, db)
+            return await asyncio.to_thread(self._guarded, work, db)
+
+    def _guarded(self, work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+        with self._guard:
+            return work(db)
 
     async def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         return await self._in_thread(lambda db: db.execute(sql, params).fetchall())
@@ -180,3 +188,8 @@ class TaskStore:
         """Final tasks whose result is still to be stored or whose callback is still to be sent."""
         rows = await self._run("SELECT version, record FROM tasks WHERE chores = 1 LIMIT ?", (limit,))
         return [_load(r) for r in rows]
+
+    async def counts(self) -> list[tuple[str, str, int]]:
+        """(provider, status, number of tasks) for every pair there is: `/metrics` reads it."""
+        rows = await self._run("SELECT provider, status, COUNT(*) FROM tasks GROUP BY provider, status", ())
+        return [(str(p), str(s), int(n)) for p, s, n in rows]

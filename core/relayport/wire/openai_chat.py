@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -673,6 +673,8 @@ class ChunkEncoder:
         self.created = created or int(time.time())
         self.include_usage = include_usage
         self.usage: Usage | None = None
+        # Called with the encoded usage object before it is sent (new-api's extra fields).
+        self.extend_usage: Callable[[dict[str, Any]], None] | None = None
         self.finish_reason: str | None = None
         self._started = False
         self._finished = False
@@ -776,13 +778,16 @@ class ChunkEncoder:
         if self.include_usage and self.usage is not None:
             # No usage from the vendor means none to report, not zero tokens.
             self._ensure_id()
+            usage = encode_usage(self.usage)
+            if self.extend_usage is not None:
+                self.extend_usage(usage)
             chunk = {
                 "id": self.id,
                 "object": "chat.completion.chunk",
                 "created": self.created,
                 "model": self.model,
                 "choices": [],
-                "usage": encode_usage(self.usage),
+                "usage": usage,
             }
             out = b"data: " + orjson.dumps(chunk) + b"\n\n"
         return out + b"data: [DONE]\n\n"
