@@ -46,9 +46,21 @@ def _authorize(request: web.Request) -> Grant | None:
                                code="invalid_client_secret")
         return grant
     keyring = request.app[KEYRING]
-    if keyring.enabled and not keyring.check(token):
+    if keyring.enabled and not keyring.check(token) and (keyring.accounts is None or token is None):
         raise unauthorized(token is not None)
     return None
+
+
+async def realtime_session(request: web.Request) -> web.StreamResponse:
+    """A store key (relayport.accounts) runs the session as that key: its allow-list, budget,
+    rates and concurrency slot apply, and the session's usage is charged to it."""
+    token = presented_key(request)
+    keyring = request.app[KEYRING]
+    accounts = keyring.accounts
+    if (keyring.enabled and accounts is not None and token is not None and not token.startswith(PREFIX)
+            and not keyring.check(token)):
+        return await accounts.serve(accounts.lookup(token), request, _session)
+    return await _session(request)
 
 
 def _handshake_error(dep: Deployment, exc: BaseException) -> GatewayError:
@@ -100,7 +112,7 @@ async def _connect(request: web.Request, deployments: list[Deployment], query: d
                        code="model_not_realtime", param="model")
 
 
-async def realtime_session(request: web.Request) -> web.StreamResponse:
+async def _session(request: web.Request) -> web.StreamResponse:
     grant = _authorize(request)
     if request.headers.get("Upgrade", "").lower() != "websocket":
         raise GatewayError(426, "GET /v1/realtime is a WebSocket: connect with an Upgrade: websocket request.",
