@@ -12,6 +12,7 @@ from types import TracebackType
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from relayport import credentials
 from relayport.calltime import clock
@@ -118,10 +119,13 @@ class UpstreamCall:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(first_byte):
-                return await self._session.request(
+                resp = await self._session.request(
                     req.method, req.url, data=data, headers=headers,
-                    timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy,
+                    timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy, allow_redirects=False,
                 )
+                if resp.status in _REDIRECTS:
+                    resp = await self._follow(resp, headers, data)
+                return resp
         except TimeoutError:
             raise _timed_out(dep) from None
         except aiohttp.ClientError as exc:
@@ -129,6 +133,32 @@ class UpstreamCall:
         finally:
             if (c := clock.get()) is not None:
                 c.upstream += time.perf_counter() - started
+
+    async def _follow(self, resp: aiohttp.ClientResponse, headers: Mapping[str, str],
+                      data: bytes | None) -> aiohttp.ClientResponse:
+        """Follow a vendor's redirects ourselves: aiohttp drops only `Authorization` when one
+        leads to another host, and vendors' keys ride in their own headers (`x-goog-api-key`,
+        `x-api-key`, `api-key`...). Leaving the vendor's origin, only harmless headers go on
+        (Veo's result download redirects to a storage host)."""
+        req, dep = self._req, self._dep
+        method = req.method
+        for _ in range(_MAX_REDIRECTS):
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECTS or not location:
+                return resp
+            target = resp.url.join(URL(location))
+            resp.release()
+            if resp.status == 303 or (resp.status in (301, 302) and method not in ("GET", "HEAD")):
+                method, data = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            if target.origin() != resp.url.origin():
+                headers = {k: v for k, v in headers.items() if k.lower() in _KEPT_ACROSS_ORIGINS}
+            resp = await self._session.request(method, target, data=data, headers=headers,
+                                               timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy,
+                                               allow_redirects=False)
+        resp.release()
+        raise GatewayError(502, f"{dep.provider.name}: the vendor redirected too many times.",
+                           code="upstream_redirects")
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -138,6 +168,13 @@ class UpstreamCall:
         if exc_type is not None:
             resp.close()
         resp.release()
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+# What may follow a redirect to another host: nothing that could carry a credential.
+_KEPT_ACROSS_ORIGINS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent", "range",
+                                  "content-type"})
 
 
 def _timed_out(dep: Deployment) -> GatewayError:
