@@ -162,25 +162,14 @@ class ProviderConformance:
         assert sent.headers.get(self.auth_header) == self.auth_format.format(key=VENDOR_KEY)
 
     def test_chat_stream(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
-        import httpx
-
         vendor.queue_text("streamed words arrive in order")
-        body = {"model": "conformance-model", "stream": True, "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": "hello"}]}
-        with httpx.stream("POST", gateway.openai_base_url + "/chat/completions", json=body,
-                          headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30) as r:
-            assert r.status_code == 200
-            assert r.headers["content-type"].startswith("text/event-stream")
-            raw = r.read()
-        datas = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
-        assert datas[-1] == b"[DONE]"
-        chunks = [orjson.loads(d) for d in datas[:-1]]
-        for chunk in chunks:
-            openapi.validate_chat_chunk(chunk)
+        chunks, raw = self._stream(gateway, {"stream_options": {"include_usage": True},
+                                             "messages": [{"role": "user", "content": "hello"}]})
+        assert [line for line in raw.split(b"\n") if line.startswith(b"data: ")][-1] == b"data: [DONE]"
+        assert all("error" not in c for c in chunks), raw[-400:]
         text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
         assert text == "streamed words arrive in order"
-        finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
-        assert finishes == ["stop"]
+        assert self._finishes(chunks) == ["stop"]
         assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
 
     # ----------------------------------------------------------------- what a client relies on
@@ -211,6 +200,7 @@ class ProviderConformance:
         with httpx.stream("POST", gateway.openai_base_url + "/chat/completions", json=body,
                           headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30) as r:
             assert r.status_code == 200, r.read()
+            assert r.headers["content-type"].startswith("text/event-stream")
             raw = r.read()
         datas = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
         chunks = [orjson.loads(d) for d in datas if d != b"[DONE]"]
