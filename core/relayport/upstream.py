@@ -17,7 +17,7 @@ from yarl import URL
 from relayport import credentials
 from relayport.calltime import clock
 from relayport.model.errors import GatewayError
-from relayport.model.http import UpstreamRequest
+from relayport.model.http import REDIRECT_STATUSES, UpstreamRequest
 from relayport.provider import Deployment, Timeouts
 
 
@@ -123,7 +123,7 @@ class UpstreamCall:
                     req.method, req.url, data=data, headers=headers,
                     timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy, allow_redirects=False,
                 )
-                if resp.status in _REDIRECTS:
+                if resp.status in REDIRECT_STATUSES:
                     resp = await self._follow(resp, headers, data)
                 return resp
         except TimeoutError:
@@ -144,7 +144,7 @@ class UpstreamCall:
         method = req.method
         for _ in range(_MAX_REDIRECTS):
             location = resp.headers.get("Location")
-            if resp.status not in _REDIRECTS or not location:
+            if resp.status not in REDIRECT_STATUSES or not location:
                 return resp
             target = resp.url.join(URL(location))
             resp.release()
@@ -170,7 +170,6 @@ class UpstreamCall:
         resp.release()
 
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
 # What may follow a redirect to another host: nothing that could carry a credential.
 _KEPT_ACROSS_ORIGINS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent", "range",

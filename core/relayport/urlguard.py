@@ -23,7 +23,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from relayport.model.errors import GatewayError
-from relayport.model.http import Fetched
+from relayport.model.http import REDIRECT_STATUSES, Fetched
 
 __all__ = ["FetchPolicy", "Fetched", "check_url", "fetch", "new_fetch_session", "refused"]
 
@@ -107,7 +107,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, policy: FetchPolicy) -
         check_url(url, policy)
         try:
             async with session.get(url, allow_redirects=False) as resp:
-                if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                if resp.status in REDIRECT_STATUSES and "Location" in resp.headers:
                     url = urljoin(url, resp.headers["Location"])
                     continue
                 if resp.status >= 400:

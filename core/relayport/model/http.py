@@ -10,6 +10,10 @@ import orjson
 
 from relayport.model.errors import GatewayError
 
+# The HTTP statuses that send a client elsewhere (`Location`): the gateway follows them itself,
+# for vendor calls (relayport.upstream) and for client-named URLs (relayport.urlguard).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
 
 @attrs.define
 class UpstreamRequest:
