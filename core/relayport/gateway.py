@@ -717,11 +717,11 @@ def _last_usage(complete: bytes, plan: Passthrough) -> Usage | None:
 
 def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | None]:
     usage: Usage | None = None
-    blocks: list[bytes | None] = list(complete.split(b"\n\n"))
+    blocks = complete.split(b"\n\n")
+    dropped: list[int] = []  # events a patch emptied: not sent
     changed = False
     marker = plan.marker
     for i, block in enumerate(blocks):
-        assert block is not None
         at = block.find(marker)
         # `"usage":null` rides on every chunk of an OpenAI stream with include_usage: skip it
         # without decoding (only the marker's first occurrence is looked at, which is enough
@@ -750,10 +750,14 @@ def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | 
         if changed:
             # A patch that emptied its object dropped the event (e.g. usage nobody asked for).
             kept = [line for line in lines if line]
-            blocks[i] = b"\n".join(kept) if kept else None
+            blocks[i] = b"\n".join(kept)
+            if not kept:
+                dropped.append(i)
     if not changed:
         return complete, usage
-    return b"\n\n".join(block for block in blocks if block is not None), usage
+    if dropped:
+        blocks = [block for i, block in enumerate(blocks) if i not in dropped]
+    return b"\n\n".join(blocks), usage
 
 
 class ChatStream:
