@@ -103,6 +103,7 @@ class ProviderConformance:
         config = {
             "server": {"state_path": ":memory:"},
             "auth": {"keys": [GATEWAY_KEY]},
+            "router": {"max_attempts": 1},  # a vendor error must reach the client as the vendor sent it
             "models": [{"name": name, "provider": self.provider, "model": model,
                         "base_url": vendor.base_url, "api_key": VENDOR_KEY}
                        for name, model in (("conformance-model", self.model),

@@ -37,7 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def relayport_gateway() -> Iterator[StartGateway]:
     """Start gateways on loopback: `relayport_gateway(config_dict, env={...})` -> GatewayHandle.
 
-    State goes to an in-memory SQLite database unless the config names a file.
+    State goes to an in-memory SQLite database unless the config names a file; calls make a
+    single attempt unless the config's `[router] max_attempts` says otherwise.
     """
     started: list[GatewayHandle] = []
 
@@ -48,6 +49,11 @@ def relayport_gateway() -> Iterator[StartGateway]:
             server = dict(config.get("server") or {})
             server.setdefault("state_path", ":memory:")
             config["server"] = server
+            # One attempt per call unless the test asks for more: a plugin's test of a vendor
+            # error sees that error, not the router's retries of it (and no backoff sleeps).
+            router = dict(config.get("router") or {})
+            router.setdefault("max_attempts", 1)
+            config["router"] = router
         handle = start_gateway(config, env=env, **kwargs)
         started.append(handle)
         return handle

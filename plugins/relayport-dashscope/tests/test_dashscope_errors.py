@@ -14,7 +14,8 @@ def _two_deployments(relayport_gateway, dashscope):
     """`qwen-plus` served twice by the same fake: a retryable failure falls back to the second."""
     entry = {"name": "qwen-plus", "provider": "dashscope", "model": "qwen-plus",
              "base_url": dashscope.base_url, "api_key": dashscope.api_key}
-    return relayport_gateway({"models": [entry, dict(entry)]}, env={})
+    # The kit's fixture makes one attempt unless asked: this test is about the fallback.
+    return relayport_gateway({"models": [entry, dict(entry)], "router": {"max_attempts": 2}}, env={})
 
 
 def _error(exc: openai.APIStatusError) -> dict:

@@ -205,7 +205,8 @@ def test_endpoint_ids_are_model_ids(relayport_gateway, gateway, fake):
 def test_ark_errors_keep_status_and_retry_only_what_can_pass(relayport_gateway, status, code, want_code, retried):
     first, second = FakeArk().start(), FakeArk().start()
     try:
-        gw = relayport_gateway({"models": [_entry(first, "m", MODEL), _entry(second, "m", MODEL)]}, env={})
+        gw = relayport_gateway({"models": [_entry(first, "m", MODEL), _entry(second, "m", MODEL)],
+                                "router": {"max_attempts": 2}}, env={})
         first.push(first.error_reply(status, "Ark says no.", code))
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key="x", max_retries=0)
         if retried:

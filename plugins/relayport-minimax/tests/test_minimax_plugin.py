@@ -224,7 +224,7 @@ def test_balance_errors_are_not_retried_rate_limits_are(relayport_gateway, code,
     try:
         deployments = _models(first, "m") + _models(second, "m")
         deployments[0]["model"] = deployments[1]["model"] = "MiniMax-M2.7"
-        gw = relayport_gateway({"models": deployments}, env={})
+        gw = relayport_gateway({"models": deployments, "router": {"max_attempts": 2}}, env={})
         first.push(first.business_error(code, "no"))
         second.queue_text("from the second")
         client = openai.OpenAI(base_url=gw.openai_base_url, api_key="x", max_retries=0)
