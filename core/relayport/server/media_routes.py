@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import time
+from functools import partial
 from typing import Any
 
 import orjson
@@ -164,10 +165,11 @@ async def serve_content(request: web.Request, task: TaskRecord, index: int) -> w
     results = request.app[RESULTS]
     path = results.path(task.id, index)
     if not path.is_file():
-        # Not copied yet (or evicted): fetch it now while the vendor still has it.
+        # Not copied yet (or evicted): fetch it now while the vendor still has it, sharing the
+        # poller's copy if one is under way.
         runner = request.app[TASK_RUNNER]
         dep = runner.deployment(task)
-        await results.save(task.id, index, runner.output_chunks(dep, task, index, task.outputs[index]))
+        await results.ensure(task.id, index, lambda: runner.output_chunks(dep, task, index, task.outputs[index]))
     media_type = task.outputs[index].media_type or _default_type(task)
     return web.FileResponse(path, headers={"Content-Type": media_type, "Cache-Control": "private, max-age=3600"})
 
@@ -192,9 +194,8 @@ async def _image_answer(request: web.Request, body: dict[str, Any], task: TaskRe
             b64 = out.b64
             if b64 is None:
                 results = request.app[RESULTS]
-                if not results.has(task.id, i):
-                    runner = request.app[TASK_RUNNER]
-                    await results.save(task.id, i, runner.output_chunks(runner.deployment(task), task, i, out))
+                runner = request.app[TASK_RUNNER]
+                await results.ensure(task.id, i, partial(runner.output_chunks, runner.deployment(task), task, i, out))
                 b64 = base64.b64encode(await asyncio.to_thread(results.path(task.id, i).read_bytes)).decode()
             item["b64_json"] = b64
         elif task.vendor_task_id is None:

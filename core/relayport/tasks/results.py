@@ -15,7 +15,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from relayport.model.errors import GatewayError
@@ -29,6 +29,9 @@ class ResultStore:
         self.max_bytes = max_bytes
         self.retention = retention
         self._temporary = False
+        # Copies being written, so that the poller's background copy and a client's `/content`
+        # racing it share one download instead of fetching a large video twice.
+        self._copying: dict[tuple[str, int], asyncio.Task[int]] = {}
 
     @classmethod
     def for_state(cls, state_path: str, results_path: str, max_bytes: int, retention: float) -> ResultStore:
@@ -55,6 +58,20 @@ class ResultStore:
 
     def has(self, task_id: str, index: int) -> bool:
         return self.path(task_id, index).is_file()
+
+    async def ensure(self, task_id: str, index: int, chunks: Callable[[], AsyncIterator[bytes]]) -> None:
+        """Make sure a result is stored: nothing when it is, join a copy already under way, else
+        download it with `chunks()`. The copy runs on its own, so a client that goes away does not
+        cancel it for the others waiting on it."""
+        if self.has(task_id, index):
+            return
+        key = (task_id, index)
+        copy = self._copying.get(key)
+        if copy is None:
+            copy = asyncio.ensure_future(self.save(task_id, index, chunks()))
+            self._copying[key] = copy
+            copy.add_done_callback(lambda _: self._copying.pop(key, None))
+        await asyncio.shield(copy)
 
     async def save(self, task_id: str, index: int, chunks: AsyncIterator[bytes]) -> int:
         """Write a result from its chunks; raises GatewayError(507) past the size cap."""

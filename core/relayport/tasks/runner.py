@@ -15,6 +15,7 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -265,7 +266,7 @@ class TaskRunner:
         assert self.results is not None
         dep = self.deployment(task)
         for index, output in enumerate(task.outputs):
-            await self.results.save(task.id, index, self.output_chunks(dep, task, index, output))
+            await self.results.ensure(task.id, index, partial(self.output_chunks, dep, task, index, output))
 
     async def output_chunks(self, dep: Deployment, task: TaskRecord, index: int,
                              output: MediaOutput) -> AsyncIterator[bytes]:
