@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from relayport import calls
 from relayport.config import ConfigError
 from relayport.model.errors import GatewayError
 from relayport.secrets import resolve_secret
@@ -67,6 +68,14 @@ class KeyRing:
 
     def __repr__(self) -> str:
         return f"KeyRing({len(self._digests)} keys)"
+
+
+def owner_identity(request: web.Request) -> str | None:
+    """Whom what a call leaves behind (media tasks, stored responses) belongs to: a store key's
+    id, so that rotating its secret keeps its tasks and responses; a TOML key itself otherwise
+    (callers store only a digest of it)."""
+    key_id = calls.caller.get()
+    return f"store-key:{key_id}" if key_id else presented_key(request)
 
 
 def presented_key(request: web.Request) -> str | None:

@@ -18,11 +18,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from relayport import calls
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamResponse, adjustment_headers
 from relayport.model.media import MediaKind, MediaRequest, TaskRecord, TaskStatus
 from relayport.provider import Deployment, Route, Surface
-from relayport.server.auth import presented_key
+from relayport.server.auth import owner_identity, presented_key
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import CONFIG, GATEWAY, KEYRING, RESULTS, ROUTER, TASK_RUNNER
@@ -40,11 +41,22 @@ def json_response(obj: Any, status: int = 200, task: TaskRecord | None = None) -
 
 
 def owner_of(request: web.Request) -> str:
-    """Whom a task belongs to: a digest of the caller's gateway key (never the key itself)."""
+    """Whom a task belongs to: a digest of the caller's identity (never the key itself)."""
     if not request.app[KEYRING].enabled:
         return "anonymous"
-    key = presented_key(request) or ""
-    return hashlib.sha256(b"relayport-task-owner:" + key.encode()).hexdigest()[:32]
+    return _owner_digest(owner_identity(request) or "")
+
+
+def _owner_digest(identity: str) -> str:
+    return hashlib.sha256(b"relayport-task-owner:" + identity.encode()).hexdigest()[:32]
+
+
+def owns(request: web.Request, task: TaskRecord) -> bool:
+    """The caller owns the task; tasks a store key made before ownership followed the key's id
+    (when it was the secret's digest) stay its own until its secret is rotated."""
+    if task.owner == owner_of(request):
+        return True
+    return calls.caller.get() is not None and task.owner == _owner_digest(presented_key(request) or "")
 
 
 def origin_of(request: web.Request) -> str:
@@ -59,7 +71,7 @@ async def load_task(request: web.Request, kind: MediaKind | None) -> TaskRecord:
     task_id = request.match_info["task_id"]
     runner = request.app[TASK_RUNNER]
     task = await runner.store.get(task_id) if len(task_id) <= 64 else None
-    if task is None or task.owner != owner_of(request) or (kind is not None and task.request.kind is not kind):
+    if task is None or not owns(request, task) or (kind is not None and task.request.kind is not kind):
         raise not_found(task_id)
     # Poll early when the client asks and the last poll is older than the interval.
     if not task.status.final and time.time() - task.last_polled_at >= runner.interval(task.provider):

@@ -24,7 +24,7 @@ from relayport.model.stream import StreamError
 from relayport.provider import OPENAI_RESPONSES, OPENAI_RESPONSES_INPUT_TOKENS, Deployment, Route, Surface
 from relayport.responses.store import owner_of
 from relayport.search_tool import SEARCH_TOOL, Search, announce, native_search
-from relayport.server.auth import presented_key
+from relayport.server.auth import owner_identity
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, RESPONSES
@@ -73,7 +73,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     body["model"] = model  # a passthrough attempt that fell back may have renamed it
 
     store = request.app[RESPONSES]
-    owner = owner_of(presented_key(request))
+    owner = owner_of(owner_identity(request))
     history: list[dict[str, Any]] | None = None
     previous = get(body, "previous_response_id", str, "previous_response_id")
     if previous:
@@ -210,7 +210,7 @@ async def _settled(store: Any, owner: bytes, found: tuple[dict[str, Any], list[d
 async def cancel_response(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
     store = request.app[RESPONSES]
-    owner = owner_of(presented_key(request))
+    owner = owner_of(owner_identity(request))
     found = await store.get(owner, response_id)
     if found is None:
         raise _not_found(response_id)
@@ -228,7 +228,7 @@ async def cancel_response(request: web.Request) -> web.Response:
 async def get_response(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
     store = request.app[RESPONSES]
-    owner = owner_of(presented_key(request))
+    owner = owner_of(owner_identity(request))
     found = await store.get(owner, response_id)
     if found is None:
         raise _not_found(response_id)
@@ -238,7 +238,7 @@ async def get_response(request: web.Request) -> web.Response:
 async def delete_response(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
     store = request.app[RESPONSES]
-    owner = owner_of(presented_key(request))
+    owner = owner_of(owner_identity(request))
     task = store.running.get(response_id)
     if task is not None and await store.get(owner, response_id) is not None:
         # Stopped first: a background task finishing later would store the response again.
@@ -251,7 +251,7 @@ async def delete_response(request: web.Request) -> web.Response:
 
 async def list_input_items(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
-    found = await request.app[RESPONSES].get(owner_of(presented_key(request)), response_id)
+    found = await request.app[RESPONSES].get(owner_of(owner_identity(request)), response_id)
     if found is None:
         raise _not_found(response_id)
     items = found[1]
