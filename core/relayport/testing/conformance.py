@@ -28,6 +28,7 @@ from relayport.plugins import load_plugins
 from relayport.server.ops_routes import describe_plugins
 from relayport.server_tools import SERVER_TOOLS
 from relayport.testing import openapi
+from relayport.testing.chat import finishes, stream_chat
 from relayport.testing.fakes import RecordedRequest, Reply
 from relayport.testing.servers import GatewayHandle, start_gateway
 
@@ -194,26 +195,12 @@ class ProviderConformance:
             pytest.skip(f"the provider does not declare {capability!r}")
 
     def _stream(self, gateway: GatewayHandle, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes]:
-        """The chunks of a streamed call (validated against OpenAI's schema) and the raw bytes."""
-        import httpx
+        """The chunks of a streamed call (validated against OpenAI's schema) and the raw bytes;
+        a broken stream may end without `[DONE]` (the checks say what it must end with)."""
+        stream = stream_chat(gateway, {"model": "conformance-model", **body}, GATEWAY_KEY, done=False)
+        return stream.chunks, stream.raw
 
-        body = {"model": "conformance-model", "stream": True, **body}
-        with httpx.stream("POST", gateway.openai_base_url + "/chat/completions", json=body,
-                          headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30) as r:
-            assert r.status_code == 200, r.read()
-            assert r.headers["content-type"].startswith("text/event-stream")
-            raw = r.read()
-        datas = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
-        chunks = [orjson.loads(d) for d in datas if d != b"[DONE]"]
-        for chunk in chunks:
-            if "error" not in chunk:
-                openapi.validate_chat_chunk(chunk)
-        return chunks, raw
-
-    @staticmethod
-    def _finishes(chunks: list[dict[str, Any]]) -> list[str]:
-        return [c["choices"][0]["finish_reason"] for c in chunks
-                if c.get("choices") and c["choices"][0].get("finish_reason")]
+    _finishes = staticmethod(finishes)
 
     @pytest.mark.parametrize("reason", ["length", "content_filter"])
     def test_finish_reasons_keep_their_meaning(self, vendor: VendorFake, gateway: GatewayHandle,

@@ -14,6 +14,8 @@ import pytest
 from moonshot_helpers import GATEWAY_KEY, MODELS, VENDOR_KEY, start_gateway_for
 
 from relayport.testing import openapi
+from relayport.testing.chat import stream_chat
+from relayport.testing.chat import text_of as _text
 from relayport.testing.conformance import ProviderConformance
 from relayport.testing.fakes import Reply
 from relayport.testing.servers import GatewayHandle
@@ -53,20 +55,8 @@ class TestMoonshotConformance(ProviderConformance):
 
 
 def _raw_stream(gateway: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
-    with httpx.stream("POST", gateway.openai_base_url + "/chat/completions", json=body,
-                      headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30) as r:
-        assert r.status_code == 200, r.read()
-        raw = r.read()
-    datas = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
-    assert datas[-1] == b"[DONE]"
-    chunks = [orjson.loads(d) for d in datas[:-1]]
-    for chunk in chunks:
-        openapi.validate_chat_chunk(chunk)
-    return chunks
-
-
-def _text(chunks: list[dict[str, Any]], field: str = "content") -> str:
-    return "".join(c["choices"][0]["delta"].get(field) or "" for c in chunks if c["choices"])
+    stream = stream_chat(gateway, body, GATEWAY_KEY)
+    return stream.chunks
 
 
 # ----------------------------------------------------------------------------- thinking and usage

@@ -11,6 +11,8 @@ import orjson
 import pytest
 
 from relayport.testing import openapi
+from relayport.testing.chat import stream_chat
+from relayport.testing.chat import text_of as _text
 from relayport.testing.conformance import ProviderConformance
 from relayport.testing.servers import GatewayHandle, start_gateway
 from relayport_qianfan.testing import FakeQianfan, qianfan_error
@@ -54,21 +56,8 @@ def client(gateway: GatewayHandle) -> openai.OpenAI:
 
 
 def _stream(gateway: GatewayHandle, body: dict[str, Any]) -> tuple[httpx.Headers, list[dict[str, Any]]]:
-    with httpx.stream("POST", gateway.openai_base_url + "/chat/completions", json=body,
-                      headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30) as r:
-        assert r.status_code == 200, r.read()
-        raw = r.read()
-        headers = r.headers
-    datas = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
-    assert datas[-1] == b"[DONE]"
-    chunks = [orjson.loads(d) for d in datas[:-1]]
-    for chunk in chunks:
-        openapi.validate_chat_chunk(chunk)
-    return headers, chunks
-
-
-def _text(chunks: list[dict[str, Any]], field: str = "content") -> str:
-    return "".join(c["choices"][0]["delta"].get(field) or "" for c in chunks if c["choices"])
+    stream = stream_chat(gateway, body, GATEWAY_KEY)
+    return stream.headers, stream.chunks
 
 
 def test_thinking_answer_is_spec_valid_with_reasoning(fake: FakeQianfan, client: openai.OpenAI) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import orjson
 import pytest
 
 from relayport.testing import openapi
+from relayport.testing.chat import finishes as _finishes
+from relayport.testing.chat import stream_chat
+from relayport.testing.chat import text_of as _text
 from relayport.testing.conformance import ProviderConformance
 from relayport.testing.servers import GatewayHandle, start_gateway
 from relayport_spark.testing import FakeSpark, spark_error
@@ -54,25 +56,8 @@ def client(gateway: GatewayHandle) -> openai.OpenAI:
 
 
 def _stream(gateway: GatewayHandle, body: dict[str, Any]) -> list[dict[str, Any]]:
-    with httpx.stream("POST", gateway.openai_base_url + "/chat/completions", json=body,
-                      headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30) as r:
-        assert r.status_code == 200, r.read()
-        raw = r.read()
-    datas = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
-    assert datas[-1] == b"[DONE]"
-    chunks = [orjson.loads(d) for d in datas[:-1]]
-    for chunk in chunks:
-        if "error" not in chunk:
-            openapi.validate_chat_chunk(chunk)
-    return chunks
-
-
-def _text(chunks: list[dict[str, Any]], field: str = "content") -> str:
-    return "".join(c["choices"][0]["delta"].get(field) or "" for c in chunks if c.get("choices"))
-
-
-def _finishes(chunks: list[dict[str, Any]]) -> list[str]:
-    return [c["choices"][0]["finish_reason"] for c in chunks if c.get("choices") and c["choices"][0]["finish_reason"]]
+    stream = stream_chat(gateway, body, GATEWAY_KEY)
+    return stream.chunks
 
 
 def test_key_as_bearer_and_model_ids_on_their_paths(fake: FakeSpark, client: openai.OpenAI) -> None:
