@@ -148,6 +148,10 @@ class TasksConfig:
     poll_intervals: dict[str, float] = attrs.field(factory=dict)
     # Polls in flight at once (all vendors together).
     concurrency: int = 32
+    # Seconds a poller's claim on a due task lasts, so instances sharing a store poll it once:
+    # longer than a vendor's poll answer takes; a task claimed by an instance that died waits
+    # this long before another instance polls it.
+    poll_lease: float = 30.0
     # Each interval is stretched or shrunk by up to this fraction, so tasks submitted together
     # do not stay in lock-step.
     jitter: float = 0.1

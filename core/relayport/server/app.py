@@ -37,7 +37,7 @@ from relayport.services import SERVICES, Services
 from relayport.tasks.poller import Poller
 from relayport.tasks.results import ResultStore
 from relayport.tasks.runner import TaskRunner
-from relayport.tasks.store import TaskStore
+from relayport.tasks.store import open_task_store
 from relayport.upstream import new_session
 from relayport.urlguard import new_fetch_session
 from relayport.webservices import REGISTRY, ServiceRegistry, services_surface
@@ -119,7 +119,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 async def _task_store(app: web.Application) -> AsyncIterator[None]:
     """The task store, result store, runner and the background poller (one asyncio task)."""
     config = app[keys.CONFIG]
-    store = TaskStore(config.server.state_path)
+    store = open_task_store(config.server.store, config.server.state_path)
     await store.open()
     t = config.tasks
     results = ResultStore.for_state(config.server.state_path, t.results_path, t.results_max_bytes,

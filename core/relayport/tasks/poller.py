@@ -44,11 +44,11 @@ class Poller:
         while True:
             try:
                 now = time.time()
-                for task in await self.runner.store.due(now, _BATCH, frozenset(self._busy)):
+                lease = self.runner.config.poll_lease
+                for task in await self.runner.store.due(now, _BATCH, frozenset(self._busy), lease):
                     self._start(task, self._poll)
-                for task in await self.runner.store.with_chores(_BATCH):
-                    if task.next_poll_at <= now:
-                        self._start(task, self._chores)
+                for task in await self.runner.store.with_chores(_BATCH, now, lease):
+                    self._start(task, self._chores)
                 if self.runner.results is not None and now - last_sweep > _SWEEP_EVERY:
                     last_sweep = now
                     await asyncio.to_thread(self.runner.results.sweep)

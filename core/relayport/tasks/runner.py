@@ -29,7 +29,7 @@ from relayport.provider import Deployment
 from relayport.routing import Router
 from relayport.tasks import callbacks
 from relayport.tasks.results import ResultStore
-from relayport.tasks.store import TaskStore
+from relayport.tasks.store import TaskStoreProtocol
 from relayport.urlguard import FetchPolicy
 
 log = logging.getLogger("relayport.tasks")
@@ -44,7 +44,7 @@ def deadline_error() -> GatewayError:
 
 
 class TaskRunner:
-    def __init__(self, store: TaskStore, session: aiohttp.ClientSession, router: Router,
+    def __init__(self, store: TaskStoreProtocol, session: aiohttp.ClientSession, router: Router,
                  config: TasksConfig | None = None, results: ResultStore | None = None,
                  fetch_session: aiohttp.ClientSession | None = None,
                  fetch_policy: FetchPolicy | None = None, callback_secret: str | None = None) -> None:
