@@ -37,11 +37,15 @@ class Poller:
         self._limit = asyncio.Semaphore(runner.config.concurrency)
         self._busy: set[str] = set()
         self._jobs: set[asyncio.Task[None]] = set()
+        # When the loop next looks at the store. The tasks it hands out are claimed (their due
+        # time in the store is the claim's end), so a poll that ends sooner wakes it.
+        self._wake_at = 0.0
         runner.kick = self._wake.set
 
     async def run(self) -> None:
         last_sweep = 0.0
         while True:
+            started = time.monotonic()
             try:
                 now = time.time()
                 lease = self.runner.config.poll_lease
@@ -60,8 +64,12 @@ class Poller:
                 log.exception("task poller round failed")
                 wait = _MAX_SLEEP
             self._wake.clear()
+            self._wake_at = time.time() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+            # Woken early (polls ending one by one): still no more than one round per _MIN_SLEEP.
+            if (rest := started + _MIN_SLEEP - time.monotonic()) > 0:
+                await asyncio.sleep(rest)
 
     def _start(self, task: TaskRecord, job: Callable[[TaskRecord], Any]) -> None:
         if task.id in self._busy:
@@ -84,6 +92,8 @@ class Poller:
 
     async def _poll(self, task: TaskRecord) -> None:
         task = await self.runner.poll(task)
+        if not task.status.final and task.next_poll_at < self._wake_at:
+            self._wake.set()
         if task.has_chores:
             await self.runner.chores(task, self.view)
 
