@@ -190,7 +190,8 @@ class Accounts:
     def observe(self, rec: CallRecord) -> None:
         """Price the call, charge its key now, queue its usage row (never blocks)."""
         price = price_for(self.prices, rec.model, rec.provider, rec.upstream_model)
-        units = cost_units(price, rec.usage) if price is not None and rec.usage is not None else 0
+        units = cost_units(price, rec.usage, rec.media) \
+            if price is not None and (rec.usage is not None or rec.media is not None) else 0
         rec.cost = from_units(units) if price is not None else None
         key = self.by_id.get(rec.caller) if rec.caller else None
         if key is not None:
@@ -276,11 +277,14 @@ def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
         if u.input_audio_tokens is not None or u.output_audio_tokens is not None:
             audio = (u.input_audio_tokens or 0) + (u.output_audio_tokens or 0)
         image, video = u.input_image_tokens, u.input_video_tokens
+    m = rec.media
     return (
         time.time(), rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
         rec.status, rec.error, int(rec.stream),
         None if u is None else u.input_tokens, None if u is None else u.output_tokens,
         None if u is None else u.cached_tokens, None if u is None else u.cache_write_tokens,
-        None if u is None else u.reasoning_tokens, audio, image, video, None, None,
+        None if u is None else u.reasoning_tokens, audio, image, video,
+        None if m is None else m.images, None if m is None else float(m.video_seconds),
         rec.latency * 1000, None if rec.ttfb is None else rec.ttfb * 1000, units,
+        None if m is None else m.speech_chars,
     )

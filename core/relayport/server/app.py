@@ -128,6 +128,7 @@ async def _task_store(app: web.Application) -> AsyncIterator[None]:
     secret = app[keys.CALLBACK_SECRET]
     runner = TaskRunner(store, app[keys.SESSION], app[keys.ROUTER], t, results, fetch_session, config.fetch,
                         secret.reveal() if secret else None)
+    runner.observe = app[keys.GATEWAY].notify  # a task's usage and media units, when it ends
     app[keys.TASKS] = store
     app[keys.RESULTS] = results
     app[keys.TASK_RUNNER] = runner
