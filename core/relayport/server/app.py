@@ -12,6 +12,7 @@ from aiohttp import web
 from relayport import credentials
 from relayport.accounts.live import Accounts
 from relayport.accounts.prices import price_table
+from relayport.accounts.shared_limits import RedisLimits
 from relayport.accounts.store import open_store
 from relayport.config import Config
 from relayport.gateway import Gateway
@@ -157,7 +158,8 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
     store holds keys, or `[billing] usage_log = true`), so a gateway without either pays nothing."""
     config = app[keys.CONFIG]
     accounts = Accounts(open_store(config.server.store, config.server.state_path, serving=True),
-                        price_table(config.models), config.billing.usage_log)
+                        price_table(config.models), config.billing.usage_log,
+                        RedisLimits(config.server.limits) if config.server.limits else None)
     await accounts.start()
     app[keys.ACCOUNTS] = accounts
     app[keys.KEYRING].attach(accounts)
