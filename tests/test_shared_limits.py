@@ -157,7 +157,7 @@ def test_concurrency_holds_across_two_instances(relayport_gateway, pg_store, ups
     answers = load(gws, secret, 16, workers=16)
     assert upstream.most <= 3, upstream.most
     codes = [r.status_code for r in answers]
-    assert 3 <= codes.count(200) and codes.count(200) + codes.count(429) == 16, codes
+    assert codes.count(200) >= 3 and codes.count(200) + codes.count(429) == 16, codes
     refused = next(r for r in answers if r.status_code == 429)
     assert refused.json()["error"]["code"] == "concurrency_limit_exceeded" and refused.headers["Retry-After"] == "1"
     # the slots come back when the calls end, on either instance
