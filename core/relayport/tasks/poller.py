@@ -48,11 +48,15 @@ class Poller:
             started = time.monotonic()
             try:
                 now = time.time()
+                # Claim no more than can start now: a claimed task waiting for a slot here is
+                # one another instance sharing the store could be polling.
                 lease = self.runner.config.poll_lease
-                for task in await self.runner.store.due(now, _BATCH, frozenset(self._busy), lease):
-                    self._start(task, self._poll)
-                for task in await self.runner.store.with_chores(_BATCH, now, lease):
-                    self._start(task, self._chores)
+                if (free := min(_BATCH, self.runner.config.concurrency - len(self._busy))) > 0:
+                    for task in await self.runner.store.due(now, free, frozenset(self._busy), lease):
+                        self._start(task, self._poll)
+                if (free := min(_BATCH, self.runner.config.concurrency - len(self._busy))) > 0:
+                    for task in await self.runner.store.with_chores(free, now, lease):
+                        self._start(task, self._chores)
                 if self.runner.results is not None and now - last_sweep > _SWEEP_EVERY:
                     last_sweep = now
                     await asyncio.to_thread(self.runner.results.sweep)

@@ -194,24 +194,27 @@ class TaskStore:
 
     async def _claim(self, where: str, now: float, limit: int, exclude: frozenset[str],
                      lease: float) -> list[TaskRecord]:
+        sql = (f"SELECT id, version, record FROM tasks WHERE {where} AND next_poll_at <= ? "
+               "ORDER BY next_poll_at LIMIT ?")
+
+        def pick(db: sqlite3.Connection) -> list[Any]:
+            rows = db.execute(sql, (now, limit + len(exclude))).fetchall()
+            return [r for r in rows if r[0] not in exclude][:limit]
+
         def work(db: sqlite3.Connection) -> list[TaskRecord]:
-            # BEGIN IMMEDIATE: another process sharing the file cannot claim the same rows between
-            # this read and the write below.
-            if lease > 0:
+            picked = pick(db)
+            if picked and lease > 0:
+                # Look again inside a write transaction, so another process sharing the file
+                # cannot claim the same rows in between (and nothing is locked when none is due).
                 db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = db.execute(
-                    f"SELECT id, version, record FROM tasks WHERE {where} AND next_poll_at <= ? "
-                    "ORDER BY next_poll_at LIMIT ?", (now, limit + len(exclude))).fetchall()
-                picked = [r for r in rows if r[0] not in exclude][:limit]
-                if lease > 0:
+                try:
+                    picked = pick(db)
                     db.executemany("UPDATE tasks SET next_poll_at = ? WHERE id = ?",
                                    [(now + lease, r[0]) for r in picked])
                     db.execute("COMMIT")
-            except BaseException:
-                if lease > 0:
+                except BaseException:
                     db.execute("ROLLBACK")
-                raise
+                    raise
             return [_load(r[1:]) for r in picked]
 
         return await self._in_thread(work)
