@@ -193,3 +193,14 @@ def test_redis_down_falls_back_to_this_instance_s_windows(relayport_gateway, pg_
     secret = create(gws[0], name="fallback", rpm=2)
     codes = [call(gws[0], secret).status_code for _ in range(3)]
     assert codes == [200, 200, 429]  # served, and still limited, without Redis
+
+
+def test_reads_do_not_count_against_shared_rpm(relayport_gateway, pg_store, upstream, prefix) -> None:
+    gws = two_gateways(relayport_gateway, pg_store, upstream, f"{REDIS}?prefix={prefix}")
+    secret = create(gws[0], name="reader", rpm=2)
+    time.sleep(1.2)
+    for gw in gws * 3:
+        r = httpx.get(gw.openai_base_url + "/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10)
+        assert r.status_code == 200, r.text
+    assert redis_keys(prefix) == []  # a read of a key without a concurrency limit asks nothing
+    assert [call(gw, secret).status_code for gw in gws + gws[:1]] == [200, 200, 429]

@@ -196,11 +196,13 @@ class Accounts:
         read, and realtime sessions) counts against RPM and is checked against TPM."""
         rec = key.record
         rated = request.method not in _READS or request.headers.get("Upgrade", "").lower() == "websocket"
-        try:
-            refusal, lease = await shared.admit(rec.id, rec.rpm if rated else None, rec.tpm if rated else None,
-                                                rec.max_concurrency)
-        except Unavailable:
-            return await self._serve_local(key, request, handler)
+        refusal, lease = None, None
+        if rated or rec.max_concurrency is not None:  # else (a read, no concurrency limit): nothing to ask
+            try:
+                refusal, lease = await shared.admit(rec.id, rec.rpm if rated else None,
+                                                    rec.tpm if rated else None, rec.max_concurrency)
+            except Unavailable:
+                return await self._serve_local(key, request, handler)
         if refusal is not None:
             raise _refused(refusal, rec.name)
         key.in_flight += 1
