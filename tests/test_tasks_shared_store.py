@@ -89,8 +89,9 @@ def test_two_gateways_poll_a_task_once_per_interval_and_call_back_once(tmp_path:
         time.sleep(3.0)
         counted = polls() - at_start
         window = time.monotonic() - start
-        # One instance at a time: about window / interval polls; both polling would make twice that.
-        assert window / INTERVAL - 3 <= counted <= window / INTERVAL + 2, (counted, window)
+        # One instance at a time: at most about window / interval polls (a loaded machine makes them
+        # late, never early); both instances polling would make twice that.
+        assert 3 <= counted <= window / INTERVAL + 2, (counted, window)
 
         # the other instance knows the task (same owner: the same gateway key)
         seen = httpx.get(f"{urls[1]}/v1/videos/generations/{task_id}", headers=HEADERS)
