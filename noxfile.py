@@ -23,7 +23,7 @@ CLIENTS = ["langchain-openai", "langchain-anthropic", "pydantic-ai-slim[openai,a
 
 
 def _install_all(session: nox.Session) -> None:
-    session.install("-e", ".[testing,fast,aws,postgres,metrics,otel]", *SDKS)
+    session.install("-e", ".[testing,fast,aws,postgres,metrics,otel,redis]", *SDKS)
     for name in PLUGINS:
         session.install("-e", f"plugins/{name}")
     session.install("-e", EXAMPLE)
@@ -92,7 +92,7 @@ def plugin(session: nox.Session, name: str) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff on everything, mypy on the core."""
-    session.install("ruff", "mypy", "-e", ".[testing,postgres,metrics,otel]")
+    session.install("ruff", "mypy", "-e", ".[testing,postgres,metrics,otel,redis]")
     session.run("ruff", "check", "core", "plugins", "tests", "examples", "bench", "noxfile.py")
     session.run("mypy", "core/relayport")
 

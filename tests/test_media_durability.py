@@ -1,6 +1,6 @@
 """A task survives `kill -9` of `relayport serve`: a real subprocess, killed mid-task and started
-again on the same state file, finishes the task by itself and serves its content, even after
-the vendor is gone."""
+again on the same state file (or PostgreSQL store), finishes the task by itself and serves its
+content, even after the vendor is gone."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from relayport.testing.fakes import FakeOpenAI
 from relayport.testing.openai_media import MP4
+from tests.accounts_helpers import store_url  # noqa: F401  (fixture)
 from tests.test_cli import clean_env, free_port, healthz
 
 CONFIG = """\
 [server]
 state_path = "{state}"
+store = "{store}"
 
 [auth]
 keys = ["gw-key"]
@@ -27,6 +31,8 @@ keys = ["gw-key"]
 [tasks]
 poll_interval = 0.1
 jitter = 0.0
+# A gateway killed mid-poll leaves its claim on the task: let the next one take it over soon.
+poll_lease = 1.0
 
 [[models]]
 name = "sora"
@@ -69,13 +75,20 @@ def wait_for(fn, timeout: float = 15.0):
     raise AssertionError("condition not met in time")
 
 
-def test_sigkill_mid_task_then_restart(tmp_path: Path) -> None:
+@pytest.fixture
+def task_store(store_url: str) -> Iterator[str]:  # noqa: F811
+    """`[server] store`: "" (the state file) or a PostgreSQL schema of the test's own."""
+    yield store_url if store_url.startswith("postgresql://") else ""
+
+
+def test_sigkill_mid_task_then_restart(tmp_path: Path, task_store: str) -> None:
     (tmp_path / "home").mkdir()
     fake = FakeOpenAI().start()
     assert fake.media is not None
     fake.media.video_steps = ("queued", "in_progress")  # stays in progress until we say otherwise
     (tmp_path / "relayport.toml").write_text(CONFIG.format(
-        state=tmp_path / "state" / "relayport.sqlite3", base_url=fake.base_url, api_key=fake.api_key))
+        state=tmp_path / "state" / "relayport.sqlite3", store=task_store, base_url=fake.base_url,
+        api_key=fake.api_key))
     procs: list[subprocess.Popen[bytes]] = []
     try:
         proc, url = serve(tmp_path, 0)
@@ -111,6 +124,12 @@ def test_sigkill_mid_task_then_restart(tmp_path: Path) -> None:
         r = httpx.get(f"{url}/v1/videos/{task_id}/content", headers=HEADERS)
         assert r.status_code == 200 and r.content == MP4
         assert httpx.get(f"{url}/v1/videos/{task_id}", headers=HEADERS).json()["status"] == "completed"
+        if task_store:  # the task lived in PostgreSQL, not in the state file
+            import sqlite3
+
+            db = sqlite3.connect(tmp_path / "state" / "relayport.sqlite3")
+            assert not db.execute("SELECT name FROM sqlite_master WHERE name = 'tasks'").fetchall()
+            db.close()
     finally:
         for p in procs:
             if p.poll() is None:

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import attrs
 
+from relayport.accounts.prices import MediaUnits
 from relayport.model.usage import Usage
 
 # Who is calling: the gateway key's identity (its name or id; never the key itself), set by
@@ -44,6 +45,9 @@ class CallRecord:
     # What the call cost in `[billing] currency`, set by the usage meter (which observes first)
     # when the model has a price.
     cost: Decimal | None = None
+    # What a finished media task produced (images, video seconds, speech characters), priced
+    # per unit: see relayport.tasks.metering.
+    media: MediaUnits | None = None
 
 
 Observer = Callable[[CallRecord], None]

@@ -45,6 +45,9 @@ class ServerConfig:
     # Gateway keys, balances and the usage log: "" = the state file, a SQLite path, or
     # "postgresql://..." (the `postgres` extra) shared by several gateway instances.
     store: str = ""
+    # Store keys' RPM/TPM/concurrency windows: "" = per process; "redis://host:6379/0" (the
+    # `redis` extra; `?prefix=NAME` names its keys) = shared by every instance using it.
+    limits: str = ""
     # "text" or "json" (one JSON object per line, for log shippers): see docs/observability.md.
     log_format: str = "text"
     # Ask vendors for a stream's usage (`stream_options.include_usage`) even when the client did
@@ -148,6 +151,10 @@ class TasksConfig:
     poll_intervals: dict[str, float] = attrs.field(factory=dict)
     # Polls in flight at once (all vendors together).
     concurrency: int = 32
+    # Seconds a poller's claim on a due task lasts, so instances sharing a store poll it once:
+    # longer than a vendor's poll answer takes; a task claimed by an instance that died waits
+    # this long before another instance polls it.
+    poll_lease: float = 30.0
     # Each interval is stretched or shrunk by up to this fraction, so tasks submitted together
     # do not stay in lock-step.
     jitter: float = 0.1
@@ -323,6 +330,8 @@ def _validate(config: Config) -> None:
         problems.append("server.max_body_bytes and server.max_response_bytes: must be positive")
     if config.server.drain_timeout < 0 or config.server.drain_delay < 0:
         problems.append("server.drain_delay and server.drain_timeout: must not be negative")
+    if config.server.limits and not config.server.limits.startswith(("redis://", "rediss://", "unix://")):
+        problems.append(f"server.limits: {config.server.limits!r} must be a redis://, rediss:// or unix:// URL")
     for i, m in enumerate(config.models):
         where = f"models[{i}] ({m.name!r})"
         if not m.name:
@@ -359,6 +368,8 @@ def _validate(config: Config) -> None:
         problems.append("tasks.concurrency, callback_attempts, max_poll_errors, results_max_bytes: must be >= 1")
     if not 0 <= tk.jitter < 1:
         problems.append("tasks.jitter: must be in [0, 1)")
+    if tk.poll_lease < 0:
+        problems.append("tasks.poll_lease: must not be negative")
     for name, svc in config.services.items():
         if svc.base_url is not None and not svc.base_url.startswith(("http://", "https://")):
             problems.append(f"services.{name}.base_url: {svc.base_url!r} must start with http:// or https://")

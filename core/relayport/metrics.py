@@ -20,7 +20,7 @@ from relayport.calls import CallRecord
 if TYPE_CHECKING:
     from relayport.config import MetricsConfig
     from relayport.routing import Router
-    from relayport.tasks.store import TaskStore
+    from relayport.tasks.store import TaskStoreProtocol
 
 try:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -118,7 +118,7 @@ class Metrics:
         if cost:
             series.cost += float(cost)
 
-    async def render(self, tasks: TaskStore | None) -> tuple[bytes, str]:
+    async def render(self, tasks: TaskStoreProtocol | None) -> tuple[bytes, str]:
         """The exposition text and its content type; task counts are read from the store now."""
         self._live.tasks = await tasks.counts() if tasks is not None else []
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

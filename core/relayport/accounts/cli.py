@@ -146,11 +146,11 @@ async def _usage(args: argparse.Namespace, store: SQLStore, config: Config) -> i
         sys.stdout.write(manage.as_csv(rows, args.by))
     else:
         print(f"{args.by:<24} {'calls':>7} {'errors':>6} {'prompt':>10} {'completion':>10} {'cached':>9} "
-              f"{'reasoning':>9}  cost")
+              f"{'reasoning':>9} {'images':>7} {'video_s':>8} {'chars':>8}  cost")
         for r in rows:
             print(f"{str(r[args.by]):<24} {r['calls']:>7} {r['errors']:>6} {r['prompt_tokens']:>10} "
-                  f"{r['completion_tokens']:>10} {r['cached_tokens']:>9} {r['reasoning_tokens']:>9}  "
-                  f"{r['cost']} {r['currency']}")
+                  f"{r['completion_tokens']:>10} {r['cached_tokens']:>9} {r['reasoning_tokens']:>9} "
+                  f"{r['images']:>7} {r['media_seconds']:>8g} {r['characters']:>8}  {r['cost']} {r['currency']}")
     return 0
 
 

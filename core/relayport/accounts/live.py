@@ -2,7 +2,8 @@
 
 Everything on the request path is in memory: the keys (reloaded from the store every
 `REFRESH` seconds, so a revocation or top-up by another process lands within a second), rate
-windows, and spend not yet written. `observe` (a `Gateway.observers` entry) prices a call,
+windows, and spend not yet written. With `[server] limits` the rate and concurrency windows of
+keys that have limits live in Redis instead, shared by instances (`relayport.accounts.shared_limits`). `observe` (a `Gateway.observers` entry) prices a call,
 charges its key at once and queues the usage row; one background task writes the queue in
 batches and then reloads the keys.
 """
@@ -24,6 +25,7 @@ from relayport.accounts import limits
 from relayport.accounts.money import from_units
 from relayport.accounts.prices import PriceTable, cost_units, price_for
 from relayport.accounts.records import KeyRecord, digest, period_of
+from relayport.accounts.shared_limits import RedisLimits, Refusal, Unavailable
 from relayport.accounts.store import Charge, SQLStore
 from relayport.calls import CallRecord, admission, caller
 from relayport.model.errors import GatewayError
@@ -76,8 +78,9 @@ class LiveKey:
     def spent_now(self, now: float) -> int:
         return self.record.spent_now(now) + self.pending
 
-    def admit(self, model: str, now: float) -> None:
-        """Raise the error a call of `model` gets now; count it when it may go."""
+    def admit(self, model: str, now: float, rates: bool = True) -> None:
+        """Raise the error a call of `model` gets now; count it when it may go. `rates=False`:
+        the shared windows already checked and counted this request's rates."""
         rec = self.record
         if not self.allows(model):
             raise limits.model_not_allowed(model, rec.name)
@@ -86,6 +89,8 @@ class LiveKey:
             raise limits.out_of_funds(rec.name, balance=True)
         if rec.budget is not None and self.spent_now(time.time()) >= rec.budget:
             raise limits.out_of_funds(rec.name, balance=False)
+        if not rates:
+            return
         if rec.tpm is not None and (used := self.tokens.used(now)) >= rec.tpm:
             raise limits.rate_limited("tokens", rec.tpm, used, self.tokens.reset_in(now, rec.tpm), rec.name)
         if rec.rpm is not None:
@@ -100,18 +105,19 @@ class _Grant:
     """One request's admission: the model check runs on every name it resolves (fallbacks and
     task look-ups included), the rate count once."""
 
-    __slots__ = ("key", "counted")
+    __slots__ = ("key", "counted", "rates")
 
-    def __init__(self, key: LiveKey) -> None:
+    def __init__(self, key: LiveKey, rates: bool = True) -> None:
         self.key = key
         self.counted = False
+        self.rates = rates
 
     def __call__(self, model: str) -> None:
         if self.counted:
             if not self.key.allows(model):
                 raise limits.model_not_allowed(model, self.key.record.name)
             return
-        self.key.admit(model, time.monotonic())
+        self.key.admit(model, time.monotonic(), self.rates)
         self.counted = True
 
 
@@ -119,8 +125,10 @@ ACCOUNT: web.RequestKey[LiveKey] = web.RequestKey("relayport.account", LiveKey) 
 
 
 class Accounts:
-    def __init__(self, store: SQLStore, prices: PriceTable, usage_log: bool | None) -> None:
+    def __init__(self, store: SQLStore, prices: PriceTable, usage_log: bool | None,
+                 shared: RedisLimits | None = None) -> None:
         self.store = store
+        self.shared = shared  # rate and concurrency windows shared by instances, when configured
         self.prices = prices
         # None: log usage when the store has keys; True/False: always/never (keys are charged anyway).
         self.usage_log = usage_log
@@ -144,6 +152,8 @@ class Accounts:
         return self.usage_log if self.usage_log is not None else self.has_keys
 
     async def start(self) -> None:
+        if self.shared is not None:
+            await self.shared.open()
         await self.store.open()
         await self.refresh()
         self._task = asyncio.create_task(self._run(), name="relayport-accounts")
@@ -154,6 +164,8 @@ class Accounts:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()
         await self.store.close()
+        if self.shared is not None:
+            await self.shared.close()
 
     # ------------------------------------------------------------------ the request path
 
@@ -171,6 +183,42 @@ class Accounts:
 
     async def serve(self, key: LiveKey, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Run the handler as `key`: its concurrency slot, identity and admission check."""
+        rec = key.record
+        if self.shared is not None and (rec.rpm is not None or rec.tpm is not None
+                                        or rec.max_concurrency is not None):
+            return await self._serve_shared(key, request, handler, self.shared)
+        return await self._serve_local(key, request, handler)
+
+    async def _serve_shared(self, key: LiveKey, request: web.Request, handler: Handler,
+                            shared: RedisLimits) -> web.StreamResponse:
+        """The shared windows checked and counted before the handler runs (one Redis round trip):
+        every request holds a concurrency slot; a request that can call a model (anything but a
+        read, and realtime sessions) counts against RPM and is checked against TPM."""
+        rec = key.record
+        rated = request.method not in _READS or request.headers.get("Upgrade", "").lower() == "websocket"
+        refusal, lease = None, None
+        if rated or rec.max_concurrency is not None:  # else (a read, no concurrency limit): nothing to ask
+            try:
+                refusal, lease = await shared.admit(rec.id, rec.rpm if rated else None,
+                                                    rec.tpm if rated else None, rec.max_concurrency)
+            except Unavailable:
+                return await self._serve_local(key, request, handler)
+        if refusal is not None:
+            raise _refused(refusal, rec.name)
+        key.in_flight += 1
+        request[ACCOUNT] = key
+        who = caller.set(rec.id)
+        check = admission.set(_Grant(key, rates=False))
+        try:
+            return await handler(request)
+        finally:
+            key.in_flight -= 1
+            if lease is not None:
+                shared.release(rec.id, lease)
+            caller.reset(who)
+            admission.reset(check)
+
+    async def _serve_local(self, key: LiveKey, request: web.Request, handler: Handler) -> web.StreamResponse:
         most = key.record.max_concurrency
         if most is not None and key.in_flight >= most:
             raise limits.too_many_at_once(most, key.record.name)
@@ -190,13 +238,16 @@ class Accounts:
     def observe(self, rec: CallRecord) -> None:
         """Price the call, charge its key now, queue its usage row (never blocks)."""
         price = price_for(self.prices, rec.model, rec.provider, rec.upstream_model)
-        units = cost_units(price, rec.usage) if price is not None and rec.usage is not None else 0
+        units = cost_units(price, rec.usage, rec.media) \
+            if price is not None and (rec.usage is not None or rec.media is not None) else 0
         rec.cost = from_units(units) if price is not None else None
         key = self.by_id.get(rec.caller) if rec.caller else None
         if key is not None:
             usage = rec.usage
             if usage is not None and key.record.tpm is not None:
                 key.tokens.add(time.monotonic(), usage.input_tokens + usage.output_tokens)
+                if self.shared is not None:
+                    self.shared.add_tokens(key.record.id, usage.input_tokens + usage.output_tokens)
             if units:
                 key.pending += units
                 self._charges.append(Charge(key.record.id, units, period_of(key.record.period, time.time())))
@@ -269,6 +320,15 @@ class Accounts:
                 log.exception("refreshing keys from the store failed; retrying")
 
 
+_READS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+def _refused(refusal: Refusal, name: str) -> GatewayError:
+    if refusal.kind == "concurrency":
+        return limits.too_many_at_once(refusal.limit, name)
+    return limits.rate_limited(refusal.kind, refusal.limit, refusal.used, refusal.reset, name)
+
+
 def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
     u = rec.usage
     audio = image = video = None
@@ -276,11 +336,14 @@ def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
         if u.input_audio_tokens is not None or u.output_audio_tokens is not None:
             audio = (u.input_audio_tokens or 0) + (u.output_audio_tokens or 0)
         image, video = u.input_image_tokens, u.input_video_tokens
+    m = rec.media
     return (
         time.time(), rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
         rec.status, rec.error, int(rec.stream),
         None if u is None else u.input_tokens, None if u is None else u.output_tokens,
         None if u is None else u.cached_tokens, None if u is None else u.cache_write_tokens,
-        None if u is None else u.reasoning_tokens, audio, image, video, None, None,
+        None if u is None else u.reasoning_tokens, audio, image, video,
+        None if m is None else m.images, None if m is None else float(m.video_seconds),
         rec.latency * 1000, None if rec.ttfb is None else rec.ttfb * 1000, units,
+        None if m is None else m.speech_chars,
     )

@@ -107,7 +107,8 @@ def usage_rows(rows: list[dict[str, Any]], currency: str) -> list[dict[str, Any]
 def as_csv(rows: list[dict[str, Any]], by: str) -> str:
     out = io.StringIO()
     fields = [by, "calls", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
-              "reasoning_tokens", "audio_tokens", "image_tokens", "video_tokens", "images", "cost", "currency"]
+              "reasoning_tokens", "audio_tokens", "image_tokens", "video_tokens", "images", "media_seconds",
+              "characters", "cost", "currency"]
     writer = csv.DictWriter(out, fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)

@@ -33,20 +33,22 @@ _SCHEMA = (
         stream BIGINT NOT NULL, prompt_tokens BIGINT, completion_tokens BIGINT, cached_tokens BIGINT,
         cache_write_tokens BIGINT, reasoning_tokens BIGINT, audio_tokens BIGINT, image_tokens BIGINT,
         video_tokens BIGINT, images BIGINT, media_seconds DOUBLE PRECISION, latency_ms DOUBLE PRECISION,
-        ttfb_ms DOUBLE PRECISION, cost BIGINT NOT NULL)""",
+        ttfb_ms DOUBLE PRECISION, cost BIGINT NOT NULL, characters BIGINT)""",
     "CREATE INDEX IF NOT EXISTS rp_usage_ts ON rp_usage (ts)",
 )
+# Columns added to rp_usage after its first release: (name, type), ALTERed into older stores.
+_ADDED_USAGE_COLUMNS = (("characters", "BIGINT"),)
 
 _KEY_COLUMNS = [f.name for f in attrs.fields(KeyRecord)]
 USAGE_COLUMNS = (
     "ts", "request_id", "key_id", "model", "provider", "deployment", "upstream_model", "status", "error",
     "stream", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
     "reasoning_tokens", "audio_tokens", "image_tokens", "video_tokens", "images", "media_seconds",
-    "latency_ms", "ttfb_ms", "cost",
+    "latency_ms", "ttfb_ms", "cost", "characters",
 )
-# Summed per group in reports.
+# Summed per group in reports (media_seconds as a number of seconds, the others as integers).
 TOTALS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-          "audio_tokens", "image_tokens", "video_tokens", "images", "cost")
+          "audio_tokens", "image_tokens", "video_tokens", "images", "media_seconds", "characters", "cost")
 GROUPINGS = ("key", "model", "day")
 
 
@@ -174,7 +176,8 @@ class SQLStore(ABC):
         out = []
         for row in await self._fetch(sql, args):
             item: dict[str, Any] = {by: row[0], "calls": int(row[1]), "errors": int(row[2])}
-            item.update({c: int(v) for c, v in zip(TOTALS, row[3:], strict=True)})
+            item.update({c: float(v) if c == "media_seconds" else int(v)
+                         for c, v in zip(TOTALS, row[3:], strict=True)})
             out.append(item)
         return out
 
@@ -205,6 +208,10 @@ class SQLiteStore(SQLStore):
             db.execute(f"PRAGMA busy_timeout={50 if self.inline_writes else 5000}")
             for ddl in _SCHEMA:
                 db.execute(ddl)
+            have = {row[1] for row in db.execute("PRAGMA table_info(rp_usage)")}
+            for name, kind in _ADDED_USAGE_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE rp_usage ADD COLUMN {name} {kind}")
             return db
 
         self._db = await asyncio.to_thread(setup)
@@ -282,6 +289,8 @@ class PostgresStore(SQLStore):
             await conn.execute("SELECT pg_advisory_xact_lock(7261390)")
             for ddl in _SCHEMA:
                 await conn.execute(ddl)
+            for name, kind in _ADDED_USAGE_COLUMNS:
+                await conn.execute(f"ALTER TABLE rp_usage ADD COLUMN IF NOT EXISTS {name} {kind}")
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -139,6 +139,8 @@ class TaskRecord:
     adjustments: list[str] = attrs.field(factory=list)
     # Scheme and host the client reached the gateway at: content URLs in callbacks use it.
     origin: str = ""
+    # The store key that submitted it (its id, never the key), charged when the task ends.
+    caller: str | None = None
 
     @property
     def has_chores(self) -> bool:

@@ -12,6 +12,7 @@ from aiohttp import web
 from relayport import credentials
 from relayport.accounts.live import Accounts
 from relayport.accounts.prices import price_table
+from relayport.accounts.shared_limits import RedisLimits
 from relayport.accounts.store import open_store
 from relayport.config import Config
 from relayport.gateway import Gateway
@@ -37,7 +38,7 @@ from relayport.services import SERVICES, Services
 from relayport.tasks.poller import Poller
 from relayport.tasks.results import ResultStore
 from relayport.tasks.runner import TaskRunner
-from relayport.tasks.store import TaskStore
+from relayport.tasks.store import open_task_store
 from relayport.upstream import new_session
 from relayport.urlguard import new_fetch_session
 from relayport.webservices import REGISTRY, ServiceRegistry, services_surface
@@ -119,7 +120,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 async def _task_store(app: web.Application) -> AsyncIterator[None]:
     """The task store, result store, runner and the background poller (one asyncio task)."""
     config = app[keys.CONFIG]
-    store = TaskStore(config.server.state_path)
+    store = open_task_store(config.server.store, config.server.state_path)
     await store.open()
     t = config.tasks
     results = ResultStore.for_state(config.server.state_path, t.results_path, t.results_max_bytes,
@@ -128,6 +129,7 @@ async def _task_store(app: web.Application) -> AsyncIterator[None]:
     secret = app[keys.CALLBACK_SECRET]
     runner = TaskRunner(store, app[keys.SESSION], app[keys.ROUTER], t, results, fetch_session, config.fetch,
                         secret.reveal() if secret else None)
+    runner.observe = app[keys.GATEWAY].notify  # a task's usage and media units, when it ends
     app[keys.TASKS] = store
     app[keys.RESULTS] = results
     app[keys.TASK_RUNNER] = runner
@@ -156,7 +158,8 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
     store holds keys, or `[billing] usage_log = true`), so a gateway without either pays nothing."""
     config = app[keys.CONFIG]
     accounts = Accounts(open_store(config.server.store, config.server.state_path, serving=True),
-                        price_table(config.models), config.billing.usage_log)
+                        price_table(config.models), config.billing.usage_log,
+                        RedisLimits(config.server.limits) if config.server.limits else None)
     await accounts.start()
     app[keys.ACCOUNTS] = accounts
     app[keys.KEYRING].attach(accounts)

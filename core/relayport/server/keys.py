@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from relayport.secrets import Secret
     from relayport.tasks.results import ResultStore
     from relayport.tasks.runner import TaskRunner
-    from relayport.tasks.store import TaskStore
+    from relayport.tasks.store import TaskStoreProtocol
 
-TASKS: web.AppKey[TaskStore] = web.AppKey("relayport.tasks")
+TASKS: web.AppKey[TaskStoreProtocol] = web.AppKey("relayport.tasks")
 TASK_RUNNER: web.AppKey[TaskRunner] = web.AppKey("relayport.task_runner")
 RESULTS: web.AppKey[ResultStore] = web.AppKey("relayport.results")
 # The resolved `tasks.callback_secret` (a Secret: never printed).

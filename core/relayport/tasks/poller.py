@@ -37,17 +37,25 @@ class Poller:
         self._limit = asyncio.Semaphore(runner.config.concurrency)
         self._busy: set[str] = set()
         self._jobs: set[asyncio.Task[None]] = set()
+        # When the loop next looks at the store. The tasks it hands out are claimed (their due
+        # time in the store is the claim's end), so a poll that ends sooner wakes it.
+        self._wake_at = 0.0
         runner.kick = self._wake.set
 
     async def run(self) -> None:
         last_sweep = 0.0
         while True:
+            started = time.monotonic()
             try:
                 now = time.time()
-                for task in await self.runner.store.due(now, _BATCH, frozenset(self._busy)):
-                    self._start(task, self._poll)
-                for task in await self.runner.store.with_chores(_BATCH):
-                    if task.next_poll_at <= now:
+                # Claim no more than can start now: a claimed task waiting for a slot here is
+                # one another instance sharing the store could be polling.
+                lease = self.runner.config.poll_lease
+                if (free := min(_BATCH, self.runner.config.concurrency - len(self._busy))) > 0:
+                    for task in await self.runner.store.due(now, free, frozenset(self._busy), lease):
+                        self._start(task, self._poll)
+                if (free := min(_BATCH, self.runner.config.concurrency - len(self._busy))) > 0:
+                    for task in await self.runner.store.with_chores(free, now, lease):
                         self._start(task, self._chores)
                 if self.runner.results is not None and now - last_sweep > _SWEEP_EVERY:
                     last_sweep = now
@@ -60,8 +68,12 @@ class Poller:
                 log.exception("task poller round failed")
                 wait = _MAX_SLEEP
             self._wake.clear()
+            self._wake_at = time.time() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+            # Woken early (polls ending one by one): still no more than one round per _MIN_SLEEP.
+            if (rest := started + _MIN_SLEEP - time.monotonic()) > 0:
+                await asyncio.sleep(rest)
 
     def _start(self, task: TaskRecord, job: Callable[[TaskRecord], Any]) -> None:
         if task.id in self._busy:
@@ -84,6 +96,8 @@ class Poller:
 
     async def _poll(self, task: TaskRecord) -> None:
         task = await self.runner.poll(task)
+        if not task.status.final and task.next_poll_at < self._wake_at:
+            self._wake.set()
         if task.has_chores:
             await self.runner.chores(task, self.view)
 

@@ -22,15 +22,16 @@ import aiohttp
 import orjson
 
 from relayport import upstream, urlguard
+from relayport.calls import CallRecord, caller
 from relayport.config import TasksConfig
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.model.media import MediaOutput, MediaRequest, TaskRecord, TaskStatus, TaskUpdate
 from relayport.provider import Deployment
 from relayport.routing import Router
-from relayport.tasks import callbacks
+from relayport.tasks import callbacks, metering
 from relayport.tasks.results import ResultStore
-from relayport.tasks.store import TaskStore
+from relayport.tasks.store import TaskStoreProtocol
 from relayport.urlguard import FetchPolicy
 
 log = logging.getLogger("relayport.tasks")
@@ -45,7 +46,7 @@ def deadline_error() -> GatewayError:
 
 
 class TaskRunner:
-    def __init__(self, store: TaskStore, session: aiohttp.ClientSession, router: Router,
+    def __init__(self, store: TaskStoreProtocol, session: aiohttp.ClientSession, router: Router,
                  config: TasksConfig | None = None, results: ResultStore | None = None,
                  fetch_session: aiohttp.ClientSession | None = None,
                  fetch_policy: FetchPolicy | None = None, callback_secret: str | None = None) -> None:
@@ -59,6 +60,8 @@ class TaskRunner:
         self.callback_secret = callback_secret
         # Wakes the poller: a task was submitted or has chores (result copy, callback).
         self.kick: Callable[[], None] = lambda: None
+        # Told of each task once, when it ends (the gateway's observers: usage meter, metrics).
+        self.observe: Callable[[CallRecord], None] | None = None
         self._queue: list[tuple[TaskRecord, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -124,10 +127,22 @@ class TaskRunner:
                 task.callback_state = "pending"
             task.next_poll_at = 0.0  # chores are due now
         if await self._replace(task):
+            if not was_final and task.status.final:
+                self._ended(task)
             if task.has_chores:
                 self.kick()
             return task
         return await self.store.get(task.id) or task
+
+    def _ended(self, task: TaskRecord) -> None:
+        """Report a task that just ended (this write made it final, so it is reported once)."""
+        if self.observe is None:
+            return
+        try:
+            label = self.router.health(self.deployment(task)).label
+        except GatewayError:
+            label = task.deployment
+        self.observe(metering.task_record(task, label))
 
     # ------------------------------------------------------------------ submit
 
@@ -167,6 +182,7 @@ class TaskRunner:
             vendor_state=dict(submitted.vendor_state),
             origin=origin,
             adjustments=list(up.adjustments),
+            caller=caller.get(),
         )
         task.next_poll_at = now + self._jittered(self.interval(task.provider))
         if submitted.update is not None:
@@ -183,6 +199,8 @@ class TaskRunner:
         if keep_sync or not task.status.final or task.callback_url:
             await self.store.put(task)
             self.kick()
+        if task.status.final:  # a synchronous vendor's answer: the task ended at its submit
+            self._ended(task)
         return task
 
     async def _fetch_urls(self, dep: Deployment, request: MediaRequest) -> None:

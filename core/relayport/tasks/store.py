@@ -1,4 +1,5 @@
-"""The task store: one SQLite file by default, so a restart loses no task.
+"""The task store: one SQLite file by default, so a restart loses no task (PostgreSQL, shared by
+several gateway instances, is `relayport.tasks.pg_store`; `open_task_store` picks one).
 
 SQLite calls are short and run in a worker thread so they never block the event loop; the
 poller writes a whole batch of updates in one thread hop. Updates are compare-and-set on a
@@ -47,15 +48,34 @@ T = TypeVar("T")
 
 
 class TaskStoreProtocol(Protocol):
-    """What the runner, poller and routes need from a store (SQLite here; PostgreSQL later)."""
+    """What the runner, poller and routes need from a store (SQLite here, PostgreSQL in pg_store).
 
+    `due` and `with_chores` with a `lease` claim what they return: those tasks' next poll moves
+    `lease` seconds on, so a poller sharing the store skips them meanwhile."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
     async def put(self, task: TaskRecord) -> None: ...
     async def replace(self, task: TaskRecord) -> bool: ...
     async def replace_many(self, tasks: list[TaskRecord]) -> list[bool]: ...
     async def get(self, task_id: str) -> TaskRecord | None: ...
-    async def due(self, now: float, limit: int, exclude: frozenset[str] = frozenset()) -> list[TaskRecord]: ...
+    async def due(self, now: float, limit: int, exclude: frozenset[str] = frozenset(),
+                  lease: float = 0.0) -> list[TaskRecord]: ...
     async def next_due(self) -> float | None: ...
     async def delete(self, task_id: str) -> bool: ...
+    async def unfinished(self, limit: int = 100) -> list[TaskRecord]: ...
+    async def with_chores(self, limit: int, now: float | None = None, lease: float = 0.0) -> list[TaskRecord]: ...
+    async def counts(self) -> list[tuple[str, str, int]]: ...
+
+
+def open_task_store(url: str, state_path: str) -> TaskStoreProtocol:
+    """The store `[server] store` names: PostgreSQL for a postgresql:// URL (shared with the keys
+    and usage), else the state file (a SQLite store URL keeps keys there, tasks stay in the state file)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from relayport.tasks.pg_store import PostgresTaskStore
+
+        return PostgresTaskStore(url)
+    return TaskStore(state_path)
 
 
 def _row(task: TaskRecord) -> tuple[object, ...]:
@@ -166,16 +186,36 @@ class TaskStore:
         )
         return [_load(r) for r in rows]
 
-    async def due(self, now: float, limit: int, exclude: frozenset[str] = frozenset()
-                  ) -> list[TaskRecord]:
+    async def due(self, now: float, limit: int, exclude: frozenset[str] = frozenset(),
+                  lease: float = 0.0) -> list[TaskRecord]:
         """Open tasks whose next poll is due, the most overdue first; `exclude` (polls already in
-        flight) are skipped before their records are decoded."""
+        flight) are skipped before their records are decoded. With a `lease`, claimed."""
+        return await self._claim("status IN ('queued', 'running')", now, limit, exclude, lease)
+
+    async def _claim(self, where: str, now: float, limit: int, exclude: frozenset[str],
+                     lease: float) -> list[TaskRecord]:
+        sql = (f"SELECT id, version, record FROM tasks WHERE {where} AND next_poll_at <= ? "
+               "ORDER BY next_poll_at LIMIT ?")
+
+        def pick(db: sqlite3.Connection) -> list[Any]:
+            rows = db.execute(sql, (now, limit + len(exclude))).fetchall()
+            return [r for r in rows if r[0] not in exclude][:limit]
 
         def work(db: sqlite3.Connection) -> list[TaskRecord]:
-            rows = db.execute(
-                "SELECT id, version, record FROM tasks WHERE status IN ('queued', 'running') AND next_poll_at <= ? "
-                "ORDER BY next_poll_at LIMIT ?", (now, limit + len(exclude))).fetchall()
-            return [_load(r[1:]) for r in rows if r[0] not in exclude][:limit]
+            picked = pick(db)
+            if picked and lease > 0:
+                # Look again inside a write transaction, so another process sharing the file
+                # cannot claim the same rows in between (and nothing is locked when none is due).
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    picked = pick(db)
+                    db.executemany("UPDATE tasks SET next_poll_at = ? WHERE id = ?",
+                                   [(now + lease, r[0]) for r in picked])
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            return [_load(r[1:]) for r in picked]
 
         return await self._in_thread(work)
 
@@ -184,8 +224,11 @@ class TaskStore:
             "SELECT MIN(next_poll_at) FROM tasks WHERE status IN ('queued', 'running')", ())
         return rows[0][0] if rows and rows[0][0] is not None else None
 
-    async def with_chores(self, limit: int) -> list[TaskRecord]:
-        """Final tasks whose result is still to be stored or whose callback is still to be sent."""
+    async def with_chores(self, limit: int, now: float | None = None, lease: float = 0.0) -> list[TaskRecord]:
+        """Final tasks whose result is still to be stored or whose callback is still to be sent
+        (with `now`: only those due by then, claimed for `lease` seconds)."""
+        if now is not None:
+            return await self._claim("chores = 1", now, limit, frozenset(), lease)
         rows = await self._run("SELECT version, record FROM tasks WHERE chores = 1 LIMIT ?", (limit,))
         return [_load(r) for r in rows]
 

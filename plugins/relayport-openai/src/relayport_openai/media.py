@@ -119,8 +119,15 @@ def video_update(obj: dict[str, Any]) -> TaskUpdate:
     status = _VIDEO_STATUS.get(str(obj.get("status")), TaskStatus.RUNNING)
     progress = obj.get("progress")
     err = obj.get("error") or None
+    # The video's length as OpenAI bills it (`seconds`, a string such as "8"): the usage meter
+    # prices it at the model's `video_second`.
+    seconds = obj.get("seconds")
+    usage = Usage(extra={"video_seconds": float(seconds)}) \
+        if status is TaskStatus.SUCCEEDED and isinstance(seconds, (str, int, float)) \
+        and str(seconds).replace(".", "", 1).isdigit() else None
     return TaskUpdate(
         status,
+        usage=usage,
         progress=progress / 100 if isinstance(progress, (int, float)) else None,
         # No URL: the bytes come from /videos/{id}/content, with the key (content_request).
         outputs=[MediaOutput(media_type="video/mp4")] if status is TaskStatus.SUCCEEDED else [],
