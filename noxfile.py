@@ -20,8 +20,16 @@ SDKS = ["openai", "anthropic", "openai-agents", "google-genai", "websockets"]  #
 CLIENTS = ["langchain-openai", "langchain-anthropic", "pydantic-ai-slim[openai,anthropic]", "litellm", "llm"]
 
 
+def _extras(name: str) -> set[str]:
+    """The optional-dependency groups a plugin declares."""
+    import tomllib
+
+    with open(ROOT / "plugins" / name / "pyproject.toml", "rb") as f:
+        return set(tomllib.load(f).get("project", {}).get("optional-dependencies", {}))
+
+
 def _install_all(session: nox.Session) -> None:
-    session.install("-e", ".[testing,fast,aws,postgres,metrics,otel]", *SDKS)
+    session.install("-e", ".[testing,fast,aws,gcp,postgres,metrics,otel]", *SDKS)
     for name in PLUGINS:
         session.install("-e", f"plugins/{name}")
     session.install("-e", EXAMPLE)
@@ -58,7 +66,8 @@ def clients(session: nox.Session) -> None:
 def plugin(session: nox.Session, name: str) -> None:
     """One vendor plugin alone with the core in a fresh environment: what a user installs."""
     session.install(".[testing]", *SDKS)
-    session.install(f"plugins/{name}")
+    # With what its own tests need (its `test` extra, e.g. google-auth for the Vertex AI fakes).
+    session.install(f"plugins/{name}[test]" if "test" in _extras(name) else f"plugins/{name}")
     # Run from the plugin folder so nothing but the installed packages is importable.
     session.chdir(f"plugins/{name}")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)

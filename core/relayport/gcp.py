@@ -91,7 +91,8 @@ def _from_file(path: str, scopes: tuple[str, ...]) -> Any:
     login (`gcloud auth application-default login`). Other kinds (workload identity
     federation) go through ADC, `GOOGLE_APPLICATION_CREDENTIALS`."""
     from google.auth import exceptions
-    from google.oauth2 import credentials as user, service_account
+    from google.oauth2 import credentials as user
+    from google.oauth2 import service_account
 
     try:
         with open(path, "rb") as f:

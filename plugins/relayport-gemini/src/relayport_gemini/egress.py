@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from relayport import gcp
 from relayport.model.chat import ChatRequest, Message, Thinking, Tool, ToolChoice
 from relayport.model.content import (
     AudioBlock,
@@ -34,7 +35,6 @@ from relayport.model.content import (
     VideoBlock,
 )
 from relayport.model.errors import bad_request
-from relayport import gcp
 from relayport.model.http import UpstreamRequest
 from relayport.provider import Deployment
 from relayport_gemini import schema, server_tools, vocab
