@@ -6,10 +6,10 @@ body rules and OAuth.
 
 It answers `POST /v1/projects/{project}/locations/{location}/publishers/anthropic/models/
 {model}:rawPredict | :streamRawPredict` and `.../models/count-tokens:rawPredict`. It takes only
-bearer tokens `oauth` issued that have not expired (else Google's 401 `UNAUTHENTICATED`
-envelope), wants `anthropic_version: "vertex-2023-10-16"` in the body and no `model` there
-(Anthropic's 400 envelope otherwise), `stream: true` exactly on streamRawPredict, and then
-answers as the Messages API does (the model named in the URL).
+bearer tokens `oauth` issued that have not expired (without `oauth`: the plain token `api_key`),
+else Google's 401 `UNAUTHENTICATED` envelope; it wants `anthropic_version: "vertex-2023-10-16"`
+in the body and no `model` there (Anthropic's 400 envelope otherwise), `stream: true` exactly on
+streamRawPredict, and then answers as the Messages API does (the model named in the URL).
 """
 
 from __future__ import annotations
@@ -34,15 +34,22 @@ def _google_error(status: int, message: str, word: str) -> Reply:
 
 
 class FakeVertexClaude(FakeAnthropic):
-    def __init__(self, oauth: FakeGoogleOAuth, project: str = "test-project", location: str = "us-east5") -> None:
-        super().__init__(api_key="fake-internal")  # FakeAnthropic's own check, satisfied below
+    def __init__(self, oauth: FakeGoogleOAuth | None = None, project: str = "test-project",
+                 location: str = "us-east5") -> None:
+        super().__init__(api_key="ya29.fake-static-token")  # also what FakeAnthropic's own check is given below
         self.oauth = oauth
         self.project = project
         self.location = location
         self.rejected = 0  # calls refused for their token
 
+    def authorized(self, authorization: str | None) -> bool:
+        """A live token `oauth` issued; without `oauth`, the plain access token `api_key`."""
+        if self.oauth is None:
+            return authorization == f"Bearer {self.api_key}"
+        return self.oauth.accepts(authorization)
+
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        if not self.oauth.accepts(rec.headers.get("authorization")):
+        if not self.authorized(rec.headers.get("authorization")):
             self.rejected += 1
             return await self.play(request, Reply.json(unauthenticated_body(), 401))
         match = _PATH.match(rec.path)

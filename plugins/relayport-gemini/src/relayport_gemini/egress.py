@@ -89,7 +89,8 @@ def vertex_extras(body: dict[str, Any], deployment: Deployment) -> None:
     a client's own labels (a Gemini client passing through) win."""
     labels = deployment.options.get("labels")
     if isinstance(labels, dict) and labels:
-        body["labels"] = {**{str(k): str(v) for k, v in labels.items()}, **(body.get("labels") or {})}
+        own = body.get("labels")
+        body["labels"] = {**{str(k): str(v) for k, v in labels.items()}, **(own if isinstance(own, dict) else {})}
 
 
 class _Turns:

@@ -5,9 +5,10 @@
 
 It answers `POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:
 generateContent | streamGenerateContent | countTokens` with the Gemini format, takes only bearer
-tokens `oauth` issued and that have not expired (else Google's 401 `UNAUTHENTICATED`), refuses
-an API key header (Vertex takes OAuth tokens), a project or location other than its own (404),
-and on countTokens a `generateContentRequest` (a Gemini API-only field).
+tokens `oauth` issued that have not expired (without `oauth`: the plain token `api_key`), else
+Google's 401 `UNAUTHENTICATED`; it refuses an API key header (Vertex takes OAuth tokens), a
+project or location other than its own (404), and on countTokens a `generateContentRequest`
+(a Gemini API-only field).
 """
 
 from __future__ import annotations
@@ -27,15 +28,22 @@ _VERTEX_PATH = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/publishers/g
 
 
 class FakeVertexGemini(FakeGemini):
-    def __init__(self, oauth: FakeGoogleOAuth, project: str = "test-project", location: str = "us-central1") -> None:
-        super().__init__(api_key="fake-internal")  # FakeGemini's own check, satisfied below
+    def __init__(self, oauth: FakeGoogleOAuth | None = None, project: str = "test-project",
+                 location: str = "us-central1") -> None:
+        super().__init__(api_key="ya29.fake-static-token")  # also what FakeGemini's own check is given below
         self.oauth = oauth
         self.project = project
         self.location = location
         self.rejected = 0  # calls refused for their token
 
+    def authorized(self, authorization: str | None) -> bool:
+        """A live token `oauth` issued; without `oauth`, the plain access token `api_key`."""
+        if self.oauth is None:
+            return authorization == f"Bearer {self.api_key}"
+        return self.oauth.accepts(authorization)
+
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        if not self.oauth.accepts(rec.headers.get("authorization")):
+        if not self.authorized(rec.headers.get("authorization")):
             self.rejected += 1
             return await self.play(request, Reply.json(unauthenticated_body(), 401,
                                                        headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}))
