@@ -83,6 +83,10 @@ def test_service_account_token_on_the_core_clock(oauth, tmp_path, monkeypatch):
     assert cred.expires_at is not None and 1_000_000 + 1190 <= cred.expires_at <= 1_000_000 + 1200
     again = asyncio.run(provider.fetch())  # every fetch is a refresh: the core asks only when due
     assert again.headers != cred.headers and oauth.issued == 2
+    pools = provider._transport.session.adapters["http://"].poolmanager.pools
+    assert len(pools) == 1  # the kept-alive connection to the token endpoint
+    asyncio.run(provider.aclose())  # the gateway's shutdown closes google-auth's HTTP session
+    assert len(pools) == 0
 
 
 def test_missing_or_unusable_credentials_say_so(tmp_path, monkeypatch):

@@ -82,6 +82,12 @@ class GoogleCredentials:
         self._creds.refresh(self._transport)
         return Credential({"Authorization": "Bearer " + self._creds.token}, expires_at=_expires_at(self._creds.expiry))
 
+    async def aclose(self) -> None:
+        """On shutdown: the HTTP session google-auth refreshes through."""
+        session = getattr(self._transport, "session", None)
+        if session is not None:
+            session.close()
+
     def __repr__(self) -> str:
         return f"GoogleCredentials(file={self.file!r})"
 

@@ -1,4 +1,5 @@
-"""A fake Google OAuth 2.0 token endpoint and service-account keys for it (needs `relayport[gcp]`).
+"""A fake Google OAuth 2.0 token endpoint and service-account keys for it (needs `relayport[gcp]`
+and `cryptography`, which recent google-auth releases require anyway).
 
     oauth = FakeGoogleOAuth().start()
     path = oauth.service_account_file(tmp_path, project="my-project")  # token_uri -> the fake
