@@ -78,7 +78,7 @@ def test_service_account_token_on_the_core_clock(oauth, tmp_path, monkeypatch):
     provider = gcp.vertex_credentials(dep(credentials_file=oauth.service_account_file(tmp_path)))
     assert provider is not None and "PRIVATE" not in repr(provider)
     cred = asyncio.run(provider.fetch())
-    assert oauth.accepts(cred.headers["Authorization"])
+    assert list(cred.headers) == ["authorization"] and oauth.accepts(cred.headers["authorization"])
     # The lifetime the endpoint gave, counted from the core's clock (a second of slack for the call).
     assert cred.expires_at is not None and 1_000_000 + 1190 <= cred.expires_at <= 1_000_000 + 1200
     again = asyncio.run(provider.fetch())  # every fetch is a refresh: the core asks only when due

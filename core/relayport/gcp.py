@@ -80,7 +80,11 @@ class GoogleCredentials:
                 raise GatewayError(500, f"No usable Google credentials: {exc}", code="upstream_credentials") from None
             self._transport = auth.transport.requests.Request()
         self._creds.refresh(self._transport)
-        return Credential({"Authorization": "Bearer " + self._creds.token}, expires_at=_expires_at(self._creds.expiry))
+        # google-auth's own headers: the bearer token, and `x-goog-user-project` when a user's
+        # login names a quota project (Vertex bills that project then).
+        headers: dict[str, str] = {}
+        self._creds.apply(headers)
+        return Credential(headers, expires_at=_expires_at(self._creds.expiry))
 
     async def aclose(self) -> None:
         """On shutdown: the HTTP session google-auth refreshes through."""
