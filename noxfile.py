@@ -4,7 +4,6 @@ libraries against the gateway), `lint`, `bench`."""
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 import nox
@@ -22,8 +21,16 @@ SDKS = ["openai", "anthropic", "openai-agents", "google-genai", "websockets"]  #
 CLIENTS = ["langchain-openai", "langchain-anthropic", "pydantic-ai-slim[openai,anthropic]", "litellm", "llm"]
 
 
+def _extras(name: str) -> set[str]:
+    """The optional-dependency groups a plugin declares."""
+    import tomllib
+
+    with open(ROOT / "plugins" / name / "pyproject.toml", "rb") as f:
+        return set(tomllib.load(f).get("project", {}).get("optional-dependencies", {}))
+
+
 def _install_all(session: nox.Session) -> None:
-    session.install("-e", ".[testing,fast,aws,postgres,metrics,otel,redis]", *SDKS)
+    session.install("-e", ".[testing,fast,aws,gcp,postgres,metrics,otel,redis]", *SDKS)
     for name in PLUGINS:
         session.install("-e", f"plugins/{name}")
     session.install("-e", EXAMPLE)
@@ -81,9 +88,7 @@ def plugin(session: nox.Session, name: str) -> None:
     # `test` extra. A fresh environment pays for every package it imports (bytecode is compiled
     # on first import), so each gets only what its tests use.
     session.install(f"{_core_wheel(session)}[testing]", "openai", "anthropic")
-    extras = tomllib.loads((ROOT / "plugins" / name / "pyproject.toml").read_text())["project"].get(
-        "optional-dependencies", {})
-    session.install(f"plugins/{name}[test]" if "test" in extras else f"plugins/{name}")
+    session.install(f"plugins/{name}[test]" if "test" in _extras(name) else f"plugins/{name}")
     # Run from the plugin folder so nothing but the installed packages is importable.
     session.chdir(f"plugins/{name}")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)

@@ -77,6 +77,20 @@ def test_check_good_config(workdir: Path) -> None:
     assert "no vendor key" in result.stderr
 
 
+def test_check_does_not_ask_a_key_of_fetched_credentials(workdir: Path) -> None:
+    # Vertex AI deployments get OAuth tokens (service account, ADC): no vendor key to set.
+    (workdir / "vertex.toml").write_text(
+        '[[models]]\nname = "g"\nprovider = "vertex"\nmodel = "gemini-2.5-pro"\n'
+        'options = { project = "p", location = "us-central1" }\n'
+        '[[models]]\nname = "c"\nprovider = "vertex-anthropic"\nmodel = "claude-sonnet-4-5@20250929"\n'
+        '[[models]]\nname = "o"\nprovider = "openai"\n')
+    result = run(workdir, "check", "--config", "vertex.toml")
+    assert result.returncode == 0, result.stderr
+    assert "vertex/gemini-2.5-pro" in result.stdout and "vertex-anthropic/claude-sonnet-4-5@20250929" in result.stdout
+    assert "model 'o' has no vendor key" in result.stderr
+    assert "'g'" not in result.stderr and "'c'" not in result.stderr
+
+
 def test_check_explains_the_routing_table(workdir: Path) -> None:
     (workdir / "routes.toml").write_text(
         '[router]\nstrategy = "weighted"\nfallbacks = { "gpt" = ["backup"] }\ndeadline = 20\n'

@@ -141,7 +141,9 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     router = _build(config)
     check_bind(config.server.host, KeyRing(config.auth.keys, os.environ))
-    missing = [name for name, dep in router.names() if dep.provider.key_env and not dep.api_key]  # type: ignore[attr-defined]
+    # A provider with fetched credentials (Entra ID, Google service accounts) needs no key.
+    missing = [name for name, dep in router.names()  # type: ignore[attr-defined]
+               if dep.provider.key_env and not dep.api_key and dep.provider.credentials is None]
     for name in missing:
         print(f"warning: model {name!r} has no vendor key (set it in api_key or the provider's env var)",
               file=sys.stderr)

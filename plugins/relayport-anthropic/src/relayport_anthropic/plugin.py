@@ -1,4 +1,5 @@
-"""relayport hook implementations for Anthropic: the `anthropic` provider and the Messages surface.
+"""relayport hook implementations for Anthropic: the `anthropic` and `vertex-anthropic` (Claude on
+Vertex AI) providers, and the Messages surface.
 
 The hooks only translate (pure, synchronous); the modules beside this one hold the formats.
 """
@@ -12,7 +13,7 @@ from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_anthropic import errors, jsonmode, replay, server_tools, vocab
+from relayport_anthropic import errors, jsonmode, replay, server_tools, vertex, vocab
 from relayport_anthropic.egress import build_request
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, passthrough
 from relayport_anthropic.response import parse_response
@@ -31,15 +32,23 @@ SPEC = ProviderSpec(
 )
 
 
+_MINE = frozenset({SPEC.name, vertex.PROVIDER})
+
+
 def _mine(deployment: Deployment) -> bool:
     # The core dispatches per-call hooks to the plugin owning the provider; checking anyway
     # keeps this plugin from answering for another vendor if it is ever called more widely.
-    return deployment.provider.name == SPEC.name
+    return deployment.provider.name in _MINE
+
+
+def _vertex(deployment: Deployment) -> bool:
+    return deployment.provider.name == vertex.PROVIDER
 
 
 @hookimpl
 def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(SPEC)
+    register(vertex.VERTEX)
 
 
 @hookimpl
@@ -58,14 +67,19 @@ def relayport_passthrough(
     # Thinking Claude cannot verify (another vendor's turn, the gateway's unsigned blocks)
     # would get the whole call refused.
     adjustments = replay.drop_unverifiable(body)
-    plan = passthrough(deployment, body, headers, surface)
+    if _vertex(deployment):
+        plan = vertex.passthrough(deployment, body, headers, surface)
+    else:
+        plan = passthrough(deployment, body, headers, surface)
     plan.request.adjustments.extend(adjustments)
     return plan
 
 
 @hookimpl
 def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest | None:
-    return build_request(deployment, request) if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    return vertex.build_request(deployment, request) if _vertex(deployment) else build_request(deployment, request)
 
 
 @hookimpl
@@ -80,7 +94,9 @@ def relayport_parse_response(
 
 @hookimpl
 def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
-    return errors.map_error(response) if _mine(deployment) else None
+    if not _mine(deployment):
+        return None
+    return vertex.map_error(response) if _vertex(deployment) else errors.map_error(response)
 
 
 @hookimpl

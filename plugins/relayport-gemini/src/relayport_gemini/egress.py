@@ -9,6 +9,8 @@ tool parameters, and `generationConfig` for sampling, output format and thinking
 Per-deployment options (`options` in the model's config):
   api_version      "v1beta" (default) or "v1"
   safety_settings  a `safetySettings` list sent on every call
+On Vertex AI (provider `vertex`): `project`, `location`, `credentials_file` (`relayport.gcp`)
+and `labels` (a `labels` map sent on every call).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from relayport import gcp
 from relayport.model.chat import ChatRequest, Message, Thinking, Tool, ToolChoice
 from relayport.model.content import (
     AudioBlock,
@@ -55,8 +58,11 @@ def api_root(deployment: Deployment) -> str:
 
 
 def model_path(deployment: Deployment, action: str, stream: bool = False) -> str:
-    model = deployment.model.removeprefix("models/")
-    url = f"{api_root(deployment)}/models/{model}:{action}"
+    if deployment.provider.name == vocab.VERTEX_PROVIDER:
+        url = gcp.model_url(deployment, "google", action)
+    else:
+        model = deployment.model.removeprefix("models/")
+        url = f"{api_root(deployment)}/models/{model}:{action}"
     return url + "?alt=sse" if stream else url
 
 
@@ -69,11 +75,22 @@ def request_headers(deployment: Deployment) -> dict[str, str]:
 def build_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest:
     adjustments: list[str] = []
     body = encode_request(request, deployment.model, deployment.options, adjustments)
+    if deployment.provider.name == vocab.VERTEX_PROVIDER:
+        vertex_extras(body, deployment)
     action = "streamGenerateContent" if request.stream else "generateContent"
     up = UpstreamRequest("POST", model_path(deployment, action, request.stream), request_headers(deployment),
                          orjson.dumps(body), stream=request.stream)
     up.adjustments = adjustments
     return up
+
+
+def vertex_extras(body: dict[str, Any], deployment: Deployment) -> None:
+    """What only Vertex AI takes: `labels` (billing and usage reports) from `options.labels`;
+    a client's own labels (a Gemini client passing through) win."""
+    labels = deployment.options.get("labels")
+    if isinstance(labels, dict) and labels:
+        own = body.get("labels")
+        body["labels"] = {**{str(k): str(v) for k, v in labels.items()}, **(own if isinstance(own, dict) else {})}
 
 
 class _Turns:

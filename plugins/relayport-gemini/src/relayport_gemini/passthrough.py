@@ -10,7 +10,8 @@ from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest
 from relayport.model.usage import Usage
 from relayport.provider import Deployment, Passthrough
-from relayport_gemini.egress import model_path, request_headers
+from relayport_gemini import vocab
+from relayport_gemini.egress import model_path, request_headers, vertex_extras
 from relayport_gemini.errors import envelope
 from relayport_gemini.usage import decode_usage
 
@@ -34,9 +35,19 @@ def stream_error(err: GatewayError) -> bytes:
     return b"data: " + orjson.dumps(envelope(err)) + b"\r\n\r\n"
 
 
+# What Vertex AI's countTokens takes besides `contents` (it has no `generateContentRequest`).
+_VERTEX_COUNT_FIELDS = ("contents", "systemInstruction", "tools", "generationConfig")
+
+
 def passthrough(deployment: Deployment, body: dict[str, Any], surface: str) -> Passthrough:
     inner = body.get("generateContentRequest")
-    if surface == COUNT_TOKENS and isinstance(inner, dict) and "model" in inner:
+    if deployment.provider.name == vocab.VERTEX_PROVIDER:
+        if surface == COUNT_TOKENS:
+            if isinstance(inner, dict):
+                body = {k: inner[k] for k in _VERTEX_COUNT_FIELDS if k in inner}
+        else:
+            vertex_extras(body, deployment)
+    elif surface == COUNT_TOKENS and isinstance(inner, dict) and "model" in inner:
         inner["model"] = "models/" + deployment.model.removeprefix("models/")
     url = model_path(deployment, _ACTIONS[surface], stream=surface == STREAM_SSE)
     request = UpstreamRequest("POST", url, request_headers(deployment), orjson.dumps(body),

@@ -1,4 +1,5 @@
-"""relayport hook implementations for Gemini: the `gemini` provider and the Gemini API surface.
+"""relayport hook implementations for Gemini: the `gemini` and `vertex` (Gemini on Vertex AI)
+providers, and the Gemini API surface.
 
 The hooks only translate (pure, synchronous); the modules beside this one hold the format.
 """
@@ -27,6 +28,7 @@ from relayport_gemini.egress import build_request
 from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
 from relayport_gemini.stream import GeminiStreamParser
+from relayport_gemini.vertex import VERTEX
 
 SPEC = ProviderSpec(
     name=vocab.PROVIDER,
@@ -43,12 +45,22 @@ SPEC = ProviderSpec(
 
 
 def _mine(deployment: Deployment) -> bool:
+    """The Gemini API provider (media, embeddings and Live are served for it only)."""
     return deployment.provider.name == SPEC.name
+
+
+_CHAT = frozenset({SPEC.name, VERTEX.name})
+
+
+def _chat(deployment: Deployment) -> bool:
+    """Either provider: generateContent is the same format on the Gemini API and Vertex AI."""
+    return deployment.provider.name in _CHAT
 
 
 @hookimpl
 def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(SPEC)
+    register(VERTEX)
 
 
 @hookimpl
@@ -62,26 +74,26 @@ def relayport_register_surfaces(register: Callable[[Surface], None]) -> None:
 def relayport_passthrough(
     deployment: Deployment, surface: str, body: dict, headers: dict[str, str]
 ) -> Passthrough | None:
-    if not _mine(deployment) or surface not in SURFACES:
+    if not _chat(deployment) or surface not in SURFACES:
         return None
     return passthrough(deployment, body, surface)
 
 
 @hookimpl
 def relayport_urls_to_fetch(deployment: Deployment, request: ChatRequest) -> list[str] | None:
-    return media.urls_to_fetch(request) if _mine(deployment) else None
+    return media.urls_to_fetch(request) if _chat(deployment) else None
 
 
 @hookimpl
 def relayport_translate_request(deployment: Deployment, request: ChatRequest) -> UpstreamRequest | None:
-    return build_request(deployment, request) if _mine(deployment) else None
+    return build_request(deployment, request) if _chat(deployment) else None
 
 
 @hookimpl
 def relayport_parse_response(
     deployment: Deployment, request: ChatRequest, response: UpstreamResponse
 ) -> ChatResponse | None:
-    if not _mine(deployment):
+    if not _chat(deployment):
         return None
     result = parse_response(response, deployment.model)
     return server_tools.surface(result, response.body) if server_tools.requested(request) else result
@@ -89,12 +101,12 @@ def relayport_parse_response(
 
 @hookimpl
 def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
-    return errors.map_error(response) if _mine(deployment) else None
+    return errors.map_error(response) if _chat(deployment) else None
 
 
 @hookimpl
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser | None:
-    if not _mine(deployment):
+    if not _chat(deployment):
         return None
     parser = server_tools.ServerToolStream if server_tools.requested(request) else GeminiStreamParser
     return parser(deployment.model)

@@ -5,6 +5,8 @@ from __future__ import annotations
 PROVIDER = "gemini"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
+# Gemini on Vertex AI: the same generateContent format, Google Cloud's URLs and OAuth tokens.
+VERTEX_PROVIDER = "vertex"
 
 # finishReason -> OpenAI finish_reason. STOP becomes tool_calls when the answer calls functions.
 FINISH_REASONS: dict[str, str] = {
