@@ -520,6 +520,38 @@ def test_hook_relayport_embeddings_request(relayport_gateway, fake_upstream):
                         "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -1.0]}]}
 
 
+def test_hook_relayport_count_tokens(relayport_gateway, fake_upstream):
+    from relayport.model.tokens import TokenCount
+
+    class Counter:
+        @hookimpl
+        def relayport_register_providers(self, register):
+            register(ProviderSpec(name="cnt", base_url="https://cnt.example", key_env=("CNT_KEY",),
+                                  auth="header:X-Cnt-Key", capabilities=frozenset({"chat"})))
+
+        @hookimpl
+        def relayport_count_tokens(self, deployment, request):
+            text = request.messages[-1].content[0].text
+            up = UpstreamRequest("POST", deployment.url("/count"), deployment.auth_headers(),
+                                 json={"text": text, "model": deployment.model})
+            return TokenCount(up, lambda response: orjson.loads(response.body)["n"] * 2)
+
+    gw = relayport_gateway({"auth": {"keys": ["k"]}, "models": [
+        {"name": "c", "provider": "cnt", "model": "cnt-1", "base_url": fake_upstream.url}]},
+        env={"CNT_KEY": "cnt-secret"}, extra_plugins={"cnt": Counter()})
+    fake_upstream.push(Reply.json({"n": 21}))
+    r = httpx.post(gw.url + "/v1/responses/input_tokens", headers={"x-api-key": "k"},
+                   json={"model": "c", "input": "count me"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"object": "response.input_tokens", "input_tokens": 42}  # what `read` made of it
+    assert fake_upstream.last.path == "/count" and fake_upstream.last.headers["x-cnt-key"] == "cnt-secret"
+    assert fake_upstream.last.json() == {"text": "count me", "model": "cnt-1"}
+    fake_upstream.push(Reply.json({"error": {"message": "no"}}, status=429))
+    r = httpx.post(gw.url + "/v1/responses/input_tokens", headers={"x-api-key": "k"},
+                   json={"model": "c", "input": "count me"})
+    assert r.status_code == 429 and "error" in r.json()
+
+
 def test_hook_relayport_parse_embeddings(relayport_gateway, fake_upstream):
     import base64
     import struct

@@ -268,10 +268,37 @@ def test_input_tokens_where_the_vendor_counts(gw, client, fake_openai) -> None:
     assert counted.input_tokens == 3
     assert fake_openai.last.path == "/v1/responses/input_tokens"
     assert fake_openai.last.json() == {"model": "gpt-5-mini", "input": "three words here"}
-    with pytest.raises(openai.BadRequestError) as err:
-        client.responses.input_tokens.count(model="ds", input="x")
-    openapi.validate_error(err.value.response.json())
-    assert err.value.response.json()["error"]["code"] == "unsupported_operation"
+
+
+
+def test_input_tokens_estimated_where_the_vendor_cannot_count(gw, client, fake_ds) -> None:
+    text = "x" * 400  # 100 tokens at 4 characters a token, plus 4 tokens of message framing
+    raw = client.responses.input_tokens.with_raw_response.count(model="ds", input=text)
+    openapi.validate("TokenCountsResource", orjson.loads(raw.content))
+    assert raw.parse().input_tokens == 104
+    assert raw.headers["x-relayport-adjustments"] == "token count estimated locally"
+    assert fake_ds.requests == []  # DeepSeek has no count endpoint: nothing was sent
+    tools = client.responses.input_tokens.count(model="ds", input=text, instructions="y" * 40, tools=[WEATHER])
+    assert tools.input_tokens > 104 + 10 + 4
+    # Bad input and unknown models are refused as a create call would refuse them.
+    r = httpx.post(gw.openai_base_url + "/responses/input_tokens", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": "ds", "input": 7})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_tokens.count(model="no-such-model", input="x")
+    with pytest.raises(openai.NotFoundError) as err:
+        client.responses.input_tokens.count(model="ds", input="x", previous_response_id="resp_missing")
+    assert err.value.response.json()["error"]["param"] == "previous_response_id"
+
+
+def test_input_tokens_count_a_stored_conversation(client) -> None:
+    first = create(client, model="echo-test", input="a" * 40)
+    alone = client.responses.input_tokens.count(model="echo-test", input="b" * 40).input_tokens
+    chained = client.responses.input_tokens.count(model="echo-test", input="b" * 40, previous_response_id=first.id)
+    assert chained.input_tokens > alone + 10
+    other = openai.OpenAI(base_url=client.base_url, api_key=OTHER_KEY, max_retries=0)
+    with pytest.raises(openai.NotFoundError):  # bound to the key that stored it
+        other.responses.input_tokens.count(model="echo-test", input="b", previous_response_id=first.id)
 
 
 def wait_for(client: openai.OpenAI, response_id: str, *statuses: str) -> Any:

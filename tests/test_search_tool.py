@@ -175,3 +175,58 @@ def test_config_names_an_installed_search_service():
         create_app(cfg, plugins=load_plugins({}), env={})
     with pytest.raises(ConfigError, match="needs search.service"):
         parse_config({"search": {"as_tool": True}})
+
+
+def test_background_response_with_web_search_is_cited_like_a_foreground_one(relayport_gateway, fake_openai, serper):
+    import time
+
+    gw = _gateway(relayport_gateway, fake_openai, serper)
+    client = _client(gw)
+    fake_openai.queue_text(ANSWER, delay=0.2)
+    queued = client.responses.create(model="plain", input="capital of France", tools=[{"type": "web_search"}],
+                                     background=True)
+    assert queued.status == "queued"
+    deadline = time.monotonic() + 10
+    while (done := client.responses.retrieve(queued.id)).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    part = done.output[-1].content[0]
+    assert part.text == ANSWER
+    assert [(a.type, a.url, part.text[a.start_index:a.end_index]) for a in part.annotations] == [
+        ("url_citation", "https://example.com/capital-of-france/1", "[1]"),
+        ("url_citation", "https://example.com/capital-of-france/2", "[2]")]
+    assert "Web search results for: capital of France" in _system_text(fake_openai.requests[-1].json())
+
+
+def test_resumed_background_response_keeps_its_search_results(relayport_gateway, fake_openai, serper, tmp_path):
+    """A background response left by a stopping gateway runs again in the next one with the
+    results the model was first given (no second search), and is cited from them."""
+    import time
+
+    from relayport.testing.fakes import Reply
+
+    state = {"server": {"state_path": str(tmp_path / "state.sqlite3")}}
+    config = {**state, "auth": {"keys": [GW_KEY]},
+              "models": [{"name": "plain", "provider": "deepseek", "model": "deepseek-chat",
+                          "base_url": fake_openai.base_url, "api_key": fake_openai.api_key}],
+              "services": {"serper": {"base_url": serper.url, "api_key": serper.api_key}},
+              "search": {"service": "serper", "as_tool": True, "results": 2}}
+    first = relayport_gateway(config, env={})
+    fake_openai.push(Reply(hang=True))
+    queued = _client(first).responses.create(model="plain", input="capital of France",
+                                             tools=[{"type": "web_search"}], background=True)
+    while len(fake_openai.requests) < 1:
+        time.sleep(0.02)
+    first.stop()
+    searches = len(serper.requests)
+
+    fake_openai.queue_text(ANSWER)
+    client = _client(relayport_gateway(config, env={}))
+    deadline = time.monotonic() + 10
+    while (done := client.responses.retrieve(queued.id)).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert done.status == "completed" and len(serper.requests) == searches
+    assert [a.url for a in done.output[-1].content[0].annotations] == [
+        "https://example.com/capital-of-france/1", "https://example.com/capital-of-france/2"]
+    first_sent, again = (r.json() for r in fake_openai.requests[-2:])
+    assert again == first_sent  # the same request: results, no search flag or tool the vendor lacks
+    assert "Web search results for: capital of France" in _system_text(again)

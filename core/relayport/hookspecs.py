@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         TaskRecord,
         TaskUpdate,
     )
+    from relayport.model.tokens import TokenCount
     from relayport.provider import (
         Deployment,
         Passthrough,
@@ -179,6 +180,22 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
 
     :param deployment: the deployment that served the call.
     :param response: status, headers and the raw error body.
+    """
+
+
+@hookspec(firstresult=True)
+def relayport_count_tokens(deployment: Deployment, request: ChatRequest) -> TokenCount | None:
+    """Build the vendor call that counts a canonical request's input tokens, where the vendor can.
+
+    Serves `POST /v1/responses/input_tokens` for translated vendors (Anthropic's
+    `count_tokens`, Gemini's `countTokens`). Return None when the vendor has no count: the
+    surface then answers with the local estimate of `relayport.token_estimate` and says so
+    in `x-relayport-adjustments`. URLs named by `relayport_urls_to_fetch` are fetched first.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the call.
+    :param request: the canonical request whose input is counted (``max_tokens`` unset).
     """
 
 
@@ -367,6 +384,7 @@ PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_urls_to_fetch",
     "relayport_parse_response",
     "relayport_map_error",
+    "relayport_count_tokens",
     "relayport_stream_parser",
     "relayport_submit_task",
     "relayport_media_urls_to_fetch",

@@ -55,6 +55,12 @@ class Search:
         """The Responses API's (flat) `url_citation` annotations for the same markers."""
         return [{"type": "url_citation", **c} for c in self.citations(text)]
 
+    def brief(self, chat: ChatRequest) -> None:
+        """Give the model the numbered results (a system message after the leading ones)."""
+        if self.results:
+            lead = sum(1 for _ in _leading_system(chat.messages))
+            chat.messages.insert(lead, Message("system", [TextBlock(_instructions(self.query, self.results))]))
+
     def citations(self, text: str) -> list[dict[str, Any]]:
         out = []
         for m in _CITE.finditer(text):
@@ -93,10 +99,9 @@ class SearchTool:
         except GatewayError as exc:
             # The answer still comes, without results; the client is told why.
             return Search(query, [], f"web search failed ({exc.code or exc.status}); answered without it")
-        if results:
-            lead = sum(1 for _ in _leading_system(chat.messages))
-            chat.messages.insert(lead, Message("system", [TextBlock(_instructions(query, results))]))
-        return Search(query, results, f"enable_search answered with {len(results)} {self.service} results")
+        search = Search(query, results, f"enable_search answered with {len(results)} {self.service} results")
+        search.brief(chat)
+        return search
 
 
 def _leading_system(messages: list[Message]) -> Any:

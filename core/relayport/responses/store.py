@@ -5,6 +5,9 @@ A response is bound to the gateway key that created it: it is stored under the k
 SHA-256, and another key gets 404 for it, as if it did not exist. Rows expire after
 `responses.ttl_seconds` (30 days by default, OpenAI's own retention); expired rows are
 invisible at once and deleted on later writes.
+
+A background response also has a row in `response_jobs` until its outcome is stored: what it
+takes to run it again (relayport.server.responses_background), so a restart resumes it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ CREATE TABLE IF NOT EXISTS responses (
     input_items BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);
+CREATE TABLE IF NOT EXISTS response_jobs (
+    id TEXT PRIMARY KEY,
+    owner BLOB NOT NULL,
+    runs INTEGER NOT NULL DEFAULT 0,
+    job BLOB NOT NULL
+);
 """
 
 
@@ -47,6 +56,8 @@ class ResponseStore:
         self._lock = asyncio.Lock()
         # Background responses being worked on in this process, by id.
         self.running: dict[str, asyncio.Task[None]] = {}
+        # Set while the gateway stops: a background run stopped by it is left to the next start.
+        self.closing = False
         self._purged = 0.0
 
     async def open(self) -> None:
@@ -58,11 +69,12 @@ class ResponseStore:
         self._db = await asyncio.to_thread(_open)
 
     async def close(self) -> None:
+        self.closing = True
         tasks = list(self.running.values())
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks)  # each records itself as cancelled
+            await asyncio.wait(tasks)  # each stays queued in `response_jobs` for the next start
         if self._db is not None:
             db, self._db = self._db, None
             await asyncio.to_thread(db.close)
@@ -107,4 +119,24 @@ class ResponseStore:
                                 (response_id, owner, time.time()))
         if found:
             await self._run("DELETE FROM responses WHERE id = ?", (response_id,))
+            await self.drop_job(response_id)
         return bool(found)
+
+    # ------------------------------------------------------------ background jobs
+
+    async def put_job(self, owner: bytes, response_id: str, job: dict[str, Any]) -> None:
+        await self._run("INSERT OR REPLACE INTO response_jobs (id, owner, runs, job) VALUES (?, ?, 0, ?)",
+                        (response_id, owner, orjson.dumps(job)))
+
+    async def start_job(self, response_id: str, step: int = 1) -> None:
+        """Count one more run of the job (a run the process died in counts too); `step=-1`
+        takes back a run a graceful stop interrupted."""
+        await self._run("UPDATE response_jobs SET runs = MAX(runs + ?, 0) WHERE id = ?", (step, response_id))
+
+    async def jobs(self) -> list[tuple[str, bytes, int, dict[str, Any]]]:
+        """Every unfinished background job: (response id, owner, runs started, job)."""
+        rows = await self._run("SELECT id, owner, runs, job FROM response_jobs", ())
+        return [(r[0], r[1], r[2], orjson.loads(r[3])) for r in rows]
+
+    async def drop_job(self, response_id: str) -> None:
+        await self._run("DELETE FROM response_jobs WHERE id = ?", (response_id,))

@@ -32,6 +32,7 @@ from relayport.server.media_routes import media_surface
 from relayport.server.openai_routes import openai_surface
 from relayport.server.ops_routes import healthz, list_deployments, list_plugins, readyz
 from relayport.server.realtime_routes import realtime_surface, token_issuer
+from relayport.server.responses_background import resume_on_start
 from relayport.server.responses_routes import responses_surface
 from relayport.server.shared import SharedRoute
 from relayport.services import SERVICES, Services
@@ -95,6 +96,7 @@ def create_app(
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_task_store)
     app.cleanup_ctx.append(_response_store)
+    app.cleanup_ctx.append(resume_on_start)  # background Responses left unfinished by the last run
     observability.install(app, environ)
     return app
 

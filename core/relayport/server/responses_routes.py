@@ -1,6 +1,6 @@
 """The OpenAI Responses surface: `POST /v1/responses` in front of every chat model, and the
 stored responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`), and
-`POST /v1/responses/input_tokens` for vendors that count it themselves; `background: true`
+`POST /v1/responses/input_tokens` (relayport.server.responses_count); `background: true`
 answers `queued` at once and is polled with GET, cancelled with `POST .../cancel`.
 
 Vendors that declare the "responses" capability get the call passed through (their own state,
@@ -18,16 +18,20 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from relayport import server_tools
 from relayport.gateway import SSE_HEADERS
 from relayport.model.errors import GatewayError
 from relayport.model.stream import StreamError
-from relayport.provider import OPENAI_RESPONSES, OPENAI_RESPONSES_INPUT_TOKENS, Deployment, Route, Surface
+from relayport.provider import OPENAI_RESPONSES, Route, Surface
+from relayport.responses.annotations import StreamCitations, add_vendor_annotations
 from relayport.responses.store import owner_of
 from relayport.search_tool import SEARCH_TOOL, Search, announce, native_search
+from relayport.server import responses_background as background
 from relayport.server.auth import owner_identity
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, RESPONSES
+from relayport.server.responses_count import count_input_tokens
 from relayport.wire import openai_responses as codec
 from relayport.wire.fields import get
 
@@ -95,10 +99,13 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     kept = stored_items((history or []) + req.input_items) if req.store else []
 
     if req.background:
-        return await _start_background(request, req, deployments, response_id, owner, kept)
+        # Durable: kept in the state file and resumed by the next start (responses_background).
+        queued = await background.start(store, gateway, req, deployments, response_id, owner, kept, history, search)
+        return _json(queued)
     if not req.chat.stream:
         result = await gateway.complete(req.chat, deployments)
         obj = codec.encode_response(req, result, response_id)
+        add_vendor_annotations(obj, result)
         if search is not None:
             _cite(obj, search, result.headers)
         if req.store:
@@ -112,10 +119,16 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     encoder = codec.EventEncoder(codec.response_shell(req, response_id))
     if search is not None:
         encoder.annotate = search.output_annotations
+    # The vendor's own citations, where a server tool may bring them (never on plain calls).
+    citations = StreamCitations(encoder.annotate) if server_tools.asked(req.chat) else None
+    if citations is not None:
+        encoder.annotate = citations
     head = encoder.start()
     try:
         await out.prepare(request)
         async for batch in stream:
+            if citations is not None:
+                citations.observe(batch)
             data = encoder.encode(batch)
             if head:
                 # The opening events leave with the first tokens: one write, no added delay.
@@ -133,10 +146,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 
 def _cite(obj: dict[str, Any], search: Search, headers: dict[str, str]) -> None:
     """`url_citation` annotations on the output text, for the `[n]` markers the model wrote."""
-    for item in obj.get("output") or ():
-        for part in item.get("content") or () if item.get("type") == "message" else ():
-            if part.get("type") == "output_text":
-                part["annotations"] = search.output_annotations(part.get("text") or "")
+    background.cite(obj, search)
     announce(headers, search.note)
 
 
@@ -153,52 +163,9 @@ async def _end(out: web.StreamResponse, data: bytes, encoder: codec.EventEncoder
 # ---------------------------------------------------------------------------- background
 
 
-async def _start_background(request: web.Request, req: codec.ResponsesRequest, deployments: list[Deployment],
-                            response_id: str, owner: bytes, kept: list[dict[str, Any]]) -> web.Response:
-    """Answer `queued` at once and run the call in this process; the client polls with GET.
-
-    The work lives in this gateway process (an asyncio task): a restart fails what was running
-    (see `_settled`), as the vendor call it was waiting on is gone too.
-    """
-    if not req.store:
-        raise GatewayError(400, "'background' requires 'store' to be true: the result is fetched later.",
-                           param="store", code="invalid_value")
-    if req.chat.stream:
-        raise GatewayError(400, "'background' with 'stream' is not supported through this gateway; "
-                                "poll the response with GET instead.", param="stream", code="unsupported_parameter")
-    store = request.app[RESPONSES]
-    gateway = request.app[GATEWAY]
-    shell = codec.response_shell(req, response_id)
-    shell["status"] = "queued"
-    await store.put(owner, shell, kept)
-
-    async def run() -> None:
-        try:
-            await store.put(owner, {**shell, "status": "in_progress"}, kept)
-            try:
-                result = await gateway.complete(req.chat, deployments)
-                obj = codec.encode_response(req, result, response_id)
-                obj["created_at"] = shell["created_at"]
-            except GatewayError as err:
-                obj = {**shell, "status": "failed", "error": codec.response_error(err)}
-            except Exception:
-                log.exception("background response %s failed", response_id)
-                obj = {**shell, "status": "failed", "error": {"code": "server_error",
-                                                              "message": "Internal gateway error."}}
-            await store.put(owner, obj, kept)
-        except asyncio.CancelledError:
-            await store.put(owner, {**shell, "status": "cancelled"}, kept)
-            raise
-        finally:
-            # Only once the outcome is stored: a GET in between must not take it for lost.
-            store.running.pop(response_id, None)
-
-    store.running[response_id] = asyncio.get_running_loop().create_task(run(), name=response_id)
-    return _json(shell)
-
-
 async def _settled(store: Any, owner: bytes, found: tuple[dict[str, Any], list[dict[str, Any]]]) -> dict[str, Any]:
-    """A stored response; a background one whose task is gone (a restart) is failed for good."""
+    """A stored response; a background one that is neither running nor resumable (a job the
+    start could not resume) is failed for good."""
     obj, items = found
     if obj["status"] in ("queued", "in_progress") and obj["id"] not in store.running:
         obj = {**obj, "status": "failed", "error": {
@@ -279,20 +246,6 @@ async def list_input_items(request: web.Request) -> web.Response:
     page = items[:limit]
     return _json({"object": "list", "data": page, "has_more": len(items) > limit,
                   "first_id": page[0]["id"] if page else "", "last_id": page[-1]["id"] if page else ""})
-
-
-async def count_input_tokens(request: web.Request) -> web.StreamResponse:
-    """Passed to vendors that count Responses input themselves; the others cannot count it."""
-    gateway = request.app[GATEWAY]
-    body = await read_json_object(request)
-    model = get(body, "model", str, "model", required=True)
-    deployments = gateway.resolve(model)
-    forwarded = await gateway.passthrough(request, OPENAI_RESPONSES_INPUT_TOKENS, body, deployments)
-    if not isinstance(forwarded, list):
-        return forwarded
-    raise GatewayError(400, f"Input token counting is not available for '{model}': its vendor "
-                            f"'{deployments[0].provider.name}' has no Responses token count.",
-                       param="model", code="unsupported_operation")
 
 
 def responses_surface() -> Surface:

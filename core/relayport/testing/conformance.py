@@ -369,6 +369,74 @@ class ProviderConformance:
         assert events[-1]["type"] == "response.completed"
         assert events[-1]["response"]["usage"]["total_tokens"] > 0
 
+    def _responses_stream(self, gateway: GatewayHandle, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The events of a streamed `/v1/responses` call, each validated against OpenAI's schema."""
+        import httpx
+
+        r = httpx.post(gateway.openai_base_url + "/responses", timeout=30,
+                       json={"model": "conformance-model", "stream": True, **body},
+                       headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream"), r.text
+        return openapi.validate_response_stream(r.content)
+
+    def test_responses_function_call(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """A function call comes back through `/v1/responses` as a `function_call` item, with
+        its arguments whole in the Response and, streamed, in the argument deltas."""
+        self._needs("tools")
+        call = {"id": "call_conformance_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}}
+        tools = [{"type": "function", "name": "get_weather", "description": "Weather",
+                  "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                                  "unit": {"type": "string"}}}}]
+        self._script(vendor, "", tool_calls=[call])
+        raw = self.client(gateway).responses.with_raw_response.create(
+            model="conformance-model", input="weather in Paris?", tools=tools)
+        obj = orjson.loads(raw.content)
+        openapi.validate_response(obj)
+        calls = [o for o in obj["output"] if o["type"] == "function_call"]
+        assert [(c["name"], orjson.loads(c["arguments"])) for c in calls] == [
+            ("get_weather", {"city": "Paris", "unit": "c"})]
+        assert calls[0]["call_id"]
+        self._script(vendor, "", tool_calls=[call])
+        events = self._responses_stream(gateway, {"input": "weather in Paris?", "tools": tools})
+        streamed = "".join(e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta")
+        assert orjson.loads(streamed) == {"city": "Paris", "unit": "c"}
+        final = [o for o in events[-1]["response"]["output"] if o["type"] == "function_call"]
+        assert events[-1]["type"] == "response.completed" and final[0]["name"] == "get_weather"
+
+    def test_responses_reasoning(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """A thinking model's reasoning comes back through `/v1/responses` as a `reasoning`
+        item before the message, whole, streamed and not."""
+        self._needs("thinking")
+        thought = "First the facts, then the answer."
+        body = {"model": "conformance-reasoning", "input": "think", "reasoning": {"effort": "low", "summary": "auto"}}
+        self._script(vendor, "the answer", reasoning=thought)
+        raw = self.client(gateway).responses.with_raw_response.create(**body)
+        obj = orjson.loads(raw.content)
+        openapi.validate_response(obj)
+        kinds = [o["type"] for o in obj["output"]]
+        assert kinds.index("reasoning") < kinds.index("message"), kinds
+        summary = obj["output"][kinds.index("reasoning")]["summary"]
+        assert "".join(s["text"] for s in summary) == thought
+        self._script(vendor, "the answer", reasoning=thought)
+        events = self._responses_stream(gateway, body)
+        streamed = "".join(e["delta"] for e in events if e["type"] == "response.reasoning_summary_text.delta")
+        assert streamed == thought
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        assert text == "the answer" and events[-1]["type"] == "response.completed"
+
+    def test_responses_input_tokens(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
+        """`/v1/responses/input_tokens` answers for every model: the vendor's count or the local
+        estimate (announced), as a valid `TokenCountsResource`."""
+        import httpx
+
+        r = httpx.post(gateway.openai_base_url + "/responses/input_tokens", timeout=30,
+                       json={"model": "conformance-model", "input": "count these few words please"},
+                       headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        assert r.status_code == 200, r.text
+        openapi.validate("TokenCountsResource", r.json())
+        assert r.json()["input_tokens"] > 0
+
     def test_keys_never_shown(self, gateway: GatewayHandle) -> None:
         import httpx
 

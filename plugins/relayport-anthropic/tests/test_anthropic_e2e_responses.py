@@ -141,3 +141,43 @@ def test_error_event_mid_stream_fails_the_response(gateway: GatewayHandle, fake_
     events = raw_stream(gateway, model="claude-test", input="q")
     assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
     assert "Overloaded" in events[-2]["message"]
+
+
+# ------------------------------------------------------------------ POST /v1/responses/input_tokens
+
+
+def test_input_tokens_are_claudes_own_count(openai_client: Any, fake_anthropic: FakeAnthropic) -> None:
+    raw = openai_client.responses.input_tokens.with_raw_response.count(
+        model="claude-test", instructions="Be brief.", input="How warm is Paris?", tools=[WEATHER],
+        reasoning={"effort": "low"})
+    openapi.validate("TokenCountsResource", orjson.loads(raw.content))
+    assert "x-relayport-adjustments" not in raw.headers  # the vendor counted: no estimate
+    sent = fake_anthropic.last.json()
+    assert fake_anthropic.last.path == "/v1/messages/count_tokens"
+    # The body a call would send, without what count_tokens refuses (max_tokens, stream...).
+    assert sent["model"] == "claude-sonnet-4-5" and "max_tokens" not in sent and "stream" not in sent
+    assert sent["system"][0]["text"] == "Be brief." and sent["tools"][0]["name"] == "weather"
+    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "How warm is Paris?"}]}]
+    assert sent["thinking"]["type"] in ("enabled", "adaptive")
+    # The fake counts a quarter of the JSON of system, messages and tools: the answer is its number.
+    expected = len(orjson.dumps([sent.get("system"), sent["messages"], sent.get("tools")])) // 4
+    assert raw.parse().input_tokens == expected and raw.parse().object == "response.input_tokens"
+
+
+def test_input_tokens_count_the_previous_response(openai_client: Any, fake_anthropic: FakeAnthropic) -> None:
+    first = create(openai_client, model="claude-test", input="Remember the word kumquat.")
+    openai_client.responses.input_tokens.count(model="claude-test", previous_response_id=first.id,
+                                               input="Which word?")
+    sent = fake_anthropic.last.json()["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"][-1]["text"] == first.output_text
+
+
+def test_input_tokens_vendor_error_in_openai_envelope(openai_client: Any, fake_anthropic: FakeAnthropic) -> None:
+    from relayport_anthropic.testing import anthropic_error
+
+    fake_anthropic.push(anthropic_error(400, "messages: too long"))
+    with pytest.raises(openai.BadRequestError) as err:
+        openai_client.responses.input_tokens.count(model="claude-test", input="x")
+    openapi.validate_error(err.value.response.json())
+    assert "messages: too long" in err.value.response.json()["error"]["message"]

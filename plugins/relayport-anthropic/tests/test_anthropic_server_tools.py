@@ -123,3 +123,50 @@ def test_a_server_tool_the_vendor_does_not_run_is_a_clear_400(openai_client, fak
     assert err.value.code == "unsupported_tool" and body["param"] == "tools[0]"
     assert "is not available for model" in body["message"]
     assert fake_anthropic.requests == []
+
+
+def test_responses_client_gets_claudes_citations(openai_client, fake_anthropic: FakeAnthropic):
+    """Through `/v1/responses` (translated), Claude's web search citations are `url_citation`
+    annotations on the output text they cite, with indexes into that part's text."""
+    turn = [dict(b) for b in TURN[:4]] + [{"type": "text", "text": " Long ago."}]
+    fake_anthropic.queue_turn(turn, usage=USAGE)
+    raw = openai_client.responses.with_raw_response.create(
+        model="claude-test", input="When was Shannon born?", tools=[{"type": "web_search"}])
+    obj = orjson.loads(raw.content)
+    openapi.validate_response(obj)
+    assert fake_anthropic.last.json()["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
+    parts = [p for item in obj["output"] if item["type"] == "message" for p in item["content"]]
+    cited = [(p["text"][a["start_index"]:a["end_index"]], a["url"], a["title"])
+             for p in parts for a in p["annotations"]]
+    assert cited == [(CITED, WIKI, "Claude Shannon - Wikipedia")]
+    assert raw.parse().output_text.startswith("Let me look that up and compute. ")
+
+
+def test_streamed_citations_reach_responses_and_chat_clients(openai_client, gateway, fake_anthropic: FakeAnthropic):
+    """Claude's streamed `citations_delta`s become the same `url_citation` annotations as
+    unstreamed: on the Responses `output_text` (done events and the final Response), and as an
+    `annotations` delta for Chat Completions clients, over the cited block's text."""
+    import httpx
+    from anthropic_helpers import GATEWAY_KEY
+
+    turn = [dict(b) for b in TURN[:4]] + [{"type": "text", "text": " Long ago."}]
+    fake_anthropic.queue_turn([dict(b) for b in turn], usage=USAGE)
+    r = httpx.post(gateway.openai_base_url + "/responses", timeout=30, headers={"Authorization": f"Bearer {GATEWAY_KEY}"},
+                   json={"model": "claude-test", "input": "When was Shannon born?", "stream": True,
+                         "tools": [{"type": "web_search"}]})
+    events = openapi.validate_response_stream(r.content)
+    final = events[-1]["response"]
+    parts = [p for item in final["output"] if item["type"] == "message" for p in item["content"]]
+    cited = [(p["text"][a["start_index"]:a["end_index"]], a["url"]) for p in parts for a in p["annotations"]]
+    assert cited == [(CITED, WIKI)]
+    done = [e["part"]["annotations"] for e in events if e["type"] == "response.content_part.done"]
+    assert [a["url"] for notes in done for a in notes] == [WIKI]
+
+    fake_anthropic.queue_turn([dict(b) for b in turn], usage=USAGE)
+    chunks = list(openai_client.chat.completions.create(
+        model="claude-test", messages=[{"role": "user", "content": "When was Shannon born?"}],
+        tools=[{"type": "web_search"}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    notes = [n for c in chunks if c.choices for n in (c.choices[0].delta.model_extra or {}).get("annotations") or ()]
+    assert [(text[n["url_citation"]["start_index"]:n["url_citation"]["end_index"]], n["url_citation"]["url"])
+            for n in notes] == [(CITED, WIKI)]

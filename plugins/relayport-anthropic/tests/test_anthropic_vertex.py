@@ -98,6 +98,16 @@ def test_anthropic_sdk_count_tokens(gw, claude):
     assert claude.last.json()["model"] == MODEL  # count-tokens keeps the model in the body
 
 
+def test_responses_input_tokens_are_counted_by_claude_on_vertex(gw, claude):
+    count = oai(gw).responses.input_tokens.count(model="vclaude", input="hello there", instructions="be brief")
+    assert count.input_tokens > 0
+    sent = claude.last
+    assert sent.path == f"{PREFIX}/count-tokens:rawPredict"
+    body = sent.json()
+    assert body["model"] == MODEL and body["anthropic_version"] == "vertex-2023-10-16"
+    assert body["system"][0]["text"] == "be brief" and "max_tokens" not in body and "stream" not in body
+
+
 def test_openai_sdk_is_translated(gw, claude):
     resp = oai(gw).chat.completions.create(model="vclaude", messages=[{"role": "system", "content": "sys"}, *MSG],
                                            max_tokens=50)

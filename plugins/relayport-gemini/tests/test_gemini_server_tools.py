@@ -107,3 +107,25 @@ def test_claude_only_tools_are_refused_for_gemini(client, fake_gemini: FakeGemin
                                        tools=[{"type": "web_fetch"}])
     assert err.value.code == "unsupported_tool" and "web_fetch" in err.value.body["message"]
     assert fake_gemini.requests == []
+
+
+def test_responses_client_gets_grounding_citations(client, fake_gemini: FakeGemini):
+    """Through `/v1/responses` (translated), Google Search grounding supports are `url_citation`
+    annotations on the output text, in characters of that text, background responses too."""
+    import time
+
+    for background in (False, True):
+        fake_gemini.queue_turn([{"text": FULL}], metadata=GROUNDING)
+        raw = client.responses.with_raw_response.create(model="gemini-flash", input="Einwohner Berlin?",
+                                                        tools=[{"type": "web_search"}], background=background)
+        obj = orjson.loads(raw.content)
+        deadline = time.monotonic() + 10
+        while obj["status"] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            obj = orjson.loads(client.responses.with_raw_response.retrieve(obj["id"]).content)
+        openapi.validate_response(obj)
+        assert fake_gemini.last.json()["tools"] == [{"googleSearch": {}}]
+        (part,) = [p for item in obj["output"] if item["type"] == "message" for p in item["content"]]
+        assert part["text"] == FULL
+        assert [(FULL[a["start_index"]:a["end_index"]], a["url"]) for a in part["annotations"]] == [
+            (SUPPORTED, "https://www.berlin.de/zahlen")]

@@ -12,8 +12,9 @@ from relayport import hookimpl
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.tokens import TokenCount
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
-from relayport_anthropic import errors, jsonmode, replay, server_tools, vertex, vocab
+from relayport_anthropic import counting, errors, jsonmode, replay, server_tools, vertex, vocab
 from relayport_anthropic.egress import build_request
 from relayport_anthropic.passthrough import COUNT_TOKENS, MESSAGES, passthrough
 from relayport_anthropic.response import parse_response
@@ -97,6 +98,13 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
     if not _mine(deployment):
         return None
     return vertex.map_error(response) if _vertex(deployment) else errors.map_error(response)
+
+
+@hookimpl
+def relayport_count_tokens(deployment: Deployment, request: ChatRequest) -> TokenCount | None:
+    if not _mine(deployment):
+        return None
+    return vertex.count_request(deployment, request) if _vertex(deployment) else counting.count_request(deployment, request)
 
 
 @hookimpl

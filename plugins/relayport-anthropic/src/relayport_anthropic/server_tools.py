@@ -17,7 +17,8 @@ Answers: Claude's `server_tool_use` blocks and their `*_tool_result` blocks beco
 `server_tool_calls` (`{"id", "type", "name", "input", "output"}`: `output` is the result block's
 `content` as Claude sent it), and web search citations on text become OpenAI `url_citation`
 annotations over the cited text. In streams each call is two `server_tool_calls` deltas (the
-call when its input is complete, then its output), merged by `index`.
+call when its input is complete, then its output), merged by `index`, and a cited text block's
+`citations_delta`s become one `annotations` delta when the block ends (its extent known then).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import orjson
 from relayport import server_tools
 from relayport.model.chat import ChatResponse, Tool
 from relayport.model.content import TextBlock
-from relayport.model.stream import DeltaExtra, StreamEvent
+from relayport.model.stream import DeltaExtra, StreamEvent, TextDelta
+from relayport.wire.sse import SSEEvent
 from relayport_anthropic.stream import AnthropicStreamParser
 
 # generic type -> (Claude's tool type, the beta it needs, the options Claude takes)
@@ -143,6 +145,41 @@ class ServerToolStream(AnthropicStreamParser):
         super().__init__(prefill)
         self._server: dict[int, tuple[dict[str, Any], list[str]]] = {}  # block index -> call, input parts
         self._index: dict[str, int] = {}  # call id -> its position in server_tool_calls
+        self._cited: dict[int, list[dict[str, Any]]] = {}  # text block index -> its web citations
+        self._starts: dict[int, int] = {}  # text block index -> where its text starts in the message
+        self._offset = 0  # characters of answer text so far
+
+    # Text blocks are marked where they start and stop, and the marks resolved to offsets once
+    # the text events between them are counted: the fast path joins text deltas outside `_delta`.
+
+    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+        return self._resolve(super().feed(event))
+
+    def feed_sse(self, data: bytes) -> list[StreamEvent]:
+        return self._resolve(super().feed_sse(data))
+
+    def _resolve(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        if not any(type(ev) is _Mark for ev in events):
+            for ev in events:
+                if type(ev) is TextDelta:
+                    self._offset += len(ev.text)
+            return events
+        out: list[StreamEvent] = []
+        for ev in events:
+            if type(ev) is _Mark:
+                if ev.cites is None:
+                    self._starts[ev.index] = self._offset
+                elif ev.cites:
+                    start = self._starts.pop(ev.index, self._offset)
+                    out.append(DeltaExtra({"annotations": [
+                        {"type": "url_citation", "url_citation": {"start_index": start, "end_index": self._offset,
+                                                                  "url": c["url"], "title": c.get("title") or ""}}
+                        for c in ev.cites]}))
+                continue
+            if type(ev) is TextDelta:
+                self._offset += len(ev.text)
+            out.append(ev)
+        return out
 
     def _block_start(self, obj: dict[str, Any]) -> list[StreamEvent]:
         block = obj.get("content_block") or {}
@@ -157,6 +194,10 @@ class ServerToolStream(AnthropicStreamParser):
             n = self._index.setdefault(call_id, len(self._index))
             return [DeltaExtra({"server_tool_calls": [
                 {"index": n, "id": call_id, "output": block.get("content")}]})]
+        if kind == "text" and isinstance(block.get("citations"), list):
+            index = obj.get("index", -1)
+            self._cited[index] = []
+            return [_Mark(index, None), *super()._block_start(obj)]
         return super()._block_start(obj)
 
     def _delta(self, obj: dict[str, Any], delta: dict[str, Any], dtype: Any) -> list[StreamEvent]:
@@ -165,9 +206,18 @@ class ServerToolStream(AnthropicStreamParser):
             if dtype == "input_json_delta" and delta.get("partial_json"):
                 server[1].append(delta["partial_json"])
             return []
+        if dtype == "citations_delta":
+            cites = self._cited.get(obj.get("index", -1))
+            citation = delta.get("citation")
+            if cites is not None and isinstance(citation, dict) and citation.get("url"):
+                cites.append(citation)
+            return []
         return super()._delta(obj, delta, dtype)
 
     def _block_stop(self, index: int) -> list[StreamEvent]:
+        cites = self._cited.pop(index, None)
+        if cites is not None:
+            return [*super()._block_stop(index), _Mark(index, cites)]
         server = self._server.pop(index, None)
         if server is None:
             return super()._block_stop(index)
@@ -179,3 +229,14 @@ class ServerToolStream(AnthropicStreamParser):
                 call["input"] = "".join(parts)
         call.pop("output")
         return [DeltaExtra({"server_tool_calls": [{"index": self._index[call["id"]], **call}]})]
+
+
+class _Mark:
+    """Where a cited text block starts (`cites` None) or ends (its citations); never leaves
+    the parser (`ServerToolStream._resolve`)."""
+
+    __slots__ = ("index", "cites")
+
+    def __init__(self, index: int, cites: list[dict[str, Any]] | None) -> None:
+        self.index = index
+        self.cites = cites

@@ -230,7 +230,11 @@ class FakeAnthropic(FakeUpstream):
 
         out: list[bytes] = []
         if kind == "text":
-            out.append(start({"type": "text", "text": ""}))
+            # A cited block opens with an empty `citations` list and streams each citation as a
+            # `citations_delta` before its text (Messages streaming reference).
+            cites = block.get("citations") or []
+            out.append(start({"type": "text", "text": "", "citations": []} if cites else {"type": "text", "text": ""}))
+            out.extend(delta({"type": "citations_delta", "citation": c}) for c in cites)
             out.extend(delta({"type": "text_delta", "text": w}) for w in _words(block["text"]))
         elif kind == "thinking":
             out.append(start({"type": "thinking", "thinking": "", "signature": ""}))

@@ -26,8 +26,9 @@ from relayport import gcp
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
+from relayport.model.tokens import TokenCount
 from relayport.provider import Deployment, Passthrough, ProviderSpec
-from relayport_anthropic import errors, server_tools
+from relayport_anthropic import counting, errors, server_tools
 from relayport_anthropic.egress import encode_request, request_headers
 from relayport_anthropic.errors import error_event
 from relayport_anthropic.passthrough import COUNT_TOKENS, usage_reader
@@ -68,6 +69,17 @@ def build_request(deployment: Deployment, request: ChatRequest) -> UpstreamReque
     body, betas = encode_request(request, deployment.model, deployment.options, adjustments)
     return UpstreamRequest("POST", _url(deployment, request.stream), _headers(deployment, betas),
                            _vertex_body(body, deployment), stream=request.stream, adjustments=adjustments)
+
+
+def count_request(deployment: Deployment, request: ChatRequest) -> TokenCount:
+    """Claude's count of a canonical request on Vertex: count-tokens:rawPredict, with the model
+    in the body (unlike a call)."""
+    call = build_request(deployment, request)
+    counted = {**counting.counted_fields(call), "model": deployment.model}
+    up = UpstreamRequest("POST", gcp.model_url(deployment, "anthropic", "rawPredict", model="count-tokens"),
+                         call.headers, _vertex_body(counted, deployment, keep_model=True),
+                         adjustments=call.adjustments)
+    return TokenCount(up, counting.read_count)
 
 
 def passthrough(deployment: Deployment, body: dict[str, Any], headers: Mapping[str, str], surface: str) -> Passthrough:

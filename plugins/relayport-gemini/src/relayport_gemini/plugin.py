@@ -21,9 +21,11 @@ from relayport.model.media import (
     TaskRecord,
     TaskUpdate,
 )
+from relayport.model.tokens import TokenCount
 from relayport.provider import Deployment, Passthrough, ProviderSpec, StreamParser, Surface
 from relayport.realtime import RealtimeEndpoint
 from relayport_gemini import embeddings, errors, generation, images, live, media, server_tools, veo, vocab
+from relayport_gemini.counting import count_request
 from relayport_gemini.egress import build_request
 from relayport_gemini.passthrough import SURFACES, passthrough
 from relayport_gemini.response import parse_response
@@ -102,6 +104,11 @@ def relayport_parse_response(
 @hookimpl
 def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
     return errors.map_error(response) if _chat(deployment) else None
+
+
+@hookimpl
+def relayport_count_tokens(deployment: Deployment, request: ChatRequest) -> TokenCount | None:
+    return count_request(deployment, request) if _mine(deployment) else None
 
 
 @hookimpl

@@ -173,13 +173,15 @@ class FakeGemini(FakeUpstream):
             body = orjson.loads(rec.body)
             if not isinstance(body, dict):
                 raise Invalid("Invalid JSON payload received. Expected an object.")
+            if action == "countTokens" and "generateContentRequest" in body:
+                body = self._count_request(body, model)
             self._check(body, model)
         except orjson.JSONDecodeError:
             return await self.play(request, google_error(400, "Invalid JSON payload received."))
         except Invalid as exc:
             return await self.play(request, google_error(400, str(exc)))
         if action == "countTokens":
-            return web.json_response({"totalTokens": self._prompt_tokens(body)})
+            return web.json_response({"totalTokens": self._prompt_tokens(body) + self._steering_tokens(body)})
         turn = self.turns.popleft() if self.turns else self._echo(body)
         response = self._response(body, model, turn)
         if action == "generateContent":
@@ -322,6 +324,24 @@ class FakeGemini(FakeUpstream):
             raise Invalid("Budget 0 is invalid. This model only works in thinking mode.")
 
     # ------------------------------------------------------------------ answers
+
+    @staticmethod
+    def _count_request(body: dict[str, Any], model: str) -> dict[str, Any]:
+        """countTokens with a whole `generateContentRequest`: it excludes `contents` beside it,
+        and names its model; the count then covers the system instruction and tools too."""
+        if "contents" in body:
+            raise Invalid("contents and generateContentRequest are mutually exclusive.")
+        inner = dict(body["generateContentRequest"])
+        if inner.pop("model", None) != f"models/{model}":
+            raise Invalid("* CountTokensRequest.generate_content_request.model: model must match the request's.")
+        return inner
+
+    @staticmethod
+    def _steering_tokens(body: dict[str, Any]) -> int:
+        """What a whole-request count adds: the system instruction's words, tools at 4 bytes a token."""
+        system = body.get("systemInstruction") or {}
+        words = sum(len(str(p.get("text", "")).split()) for p in system.get("parts") or ())
+        return words + len(orjson.dumps(body["tools"])) // 4 if body.get("tools") else words
 
     @staticmethod
     def _prompt_tokens(body: dict[str, Any]) -> int:
