@@ -160,6 +160,7 @@ class AudioStream:
         self._ttfb: float | None = None
         self._decoder: SSEDecoder | LineDecoder | None = (
             None if plan.framing == "raw" else SSEDecoder() if plan.framing == "sse" else LineDecoder())
+        self._pending: GatewayError | None = None  # an error event read with audio before it
         self._ended = False  # the vendor's body (or its done event) has been read to the end
         self._closed = False
         self.first = b""
@@ -176,6 +177,8 @@ class AudioStream:
         """The next audio bytes; b"" once the vendor's stream is complete."""
         parser, decoder = self._plan.parser, self._decoder
         content = self._resp.content
+        if self._pending is not None:
+            raise self._pending
         while not self._ended:
             chunk = await content.readany()
             if self._ttfb is None:
@@ -189,11 +192,17 @@ class AudioStream:
             if not chunk:
                 self._ended = True
             audio = []
-            for ev in events:
-                audio.append(parser.feed(ev))
-                if parser.done:
-                    self._ended = True
-                    break
+            try:
+                for ev in events:
+                    audio.append(parser.feed(ev))
+                    if parser.done:
+                        self._ended = True
+                        break
+            except GatewayError as exc:
+                if not any(audio):
+                    raise
+                # The audio before the error in the same read still goes out; the error next.
+                self._pending = exc
             joined = b"".join(audio)
             if joined:
                 return joined
@@ -256,10 +265,16 @@ async def open_stream(gateway: Gateway, dep: Deployment, plan: SpeechStream) -> 
     cm = upstream.send(gateway.session, dep, plan.request)
     resp = await cm.__aenter__()
     try:
-        if resp.status >= 300:
+        # An event stream answered with one JSON body is the vendor's error report (MiniMax sends
+        # its `base_resp` failures so, with HTTP 200).
+        refused = plan.framing != "raw" and resp.content_type == "application/json"
+        if resp.status >= 300 or refused:
             body = await upstream.read_body(dep, resp, gateway.max_response_bytes)
             err = dep.hooks.relayport_map_error(deployment=dep, response=UpstreamResponse(resp.status, resp.headers,
                                                                                           body))
+            if err is None and refused and resp.status < 300:
+                err = GatewayError(502, f"{dep.provider.name}: the vendor answered JSON instead of an audio stream.",
+                                   code="bad_upstream_response")
             raise err or GatewayError(resp.status if resp.status >= 400 else 502, f"HTTP {resp.status}")
     except BaseException:
         await cm.__aexit__(None, None, None)
