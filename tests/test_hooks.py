@@ -500,6 +500,34 @@ def test_hook_relayport_content_request(relayport_gateway):
         clip.stop()
 
 
+def test_hook_relayport_speech_stream(relayport_gateway, fake_upstream):
+    """A vendor streaming JSON lines with hex audio: the client gets the bytes as OpenAI speech."""
+    from relayport.speech_stream import EncodedAudio, SpeechStream
+
+    class Talk:
+        @hookimpl
+        def relayport_register_providers(self, register):
+            register(ProviderSpec(name="talk", base_url="https://talk.example", key_env=("TALK_KEY",),
+                                  capabilities=frozenset({"speech"})))
+
+        @hookimpl
+        def relayport_speech_stream(self, deployment, request):
+            up = UpstreamRequest("POST", deployment.url("/say"), deployment.auth_headers(),
+                                 json={"text": request.prompt, "voice": request.voice})
+            return SpeechStream(up, framing="lines", media_type="audio/wav", parser=EncodedAudio(
+                ("chunk",), "hex", final=lambda e: e.get("last") is True))
+
+    gw = relayport_gateway({"models": [{"name": "talk-1", "provider": "talk", "base_url": fake_upstream.url,
+                                        "api_key": "talk-secret"}]}, env={}, extra_plugins={"talk": Talk()})
+    lines = [b'{"chunk": "%s"}\n' % part.hex().encode() for part in (b"RIFF", b"WAVE")]
+    fake_upstream.push(Reply(events=[*lines, b'{"last": true}\n', b'{"chunk": "00"}\n'],
+                             headers={"Content-Type": "application/x-ndjson"}))
+    r = httpx.post(gw.url + "/v1/audio/speech", json={"model": "talk-1", "input": "hi", "voice": "v1"})
+    assert r.status_code == 200 and r.content == b"RIFFWAVE" and r.headers["content-type"] == "audio/wav"
+    assert fake_upstream.last.json() == {"text": "hi", "voice": "v1"}
+    assert fake_upstream.last.headers["authorization"] == "Bearer talk-secret"
+
+
 def _embedding_gateway(relayport_gateway, fake_upstream, extra_plugins=None, provider="openai"):
     return relayport_gateway({"models": [{"name": "emb", "provider": provider, "model": "text-embedding-3-small",
                                           "base_url": fake_upstream.url, "api_key": "sk-emb"}]},

@@ -93,7 +93,7 @@ def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> Str
     compat = deployment.provider.openai_compat
     if compat is not None and speaks_responses_only(deployment):
         return ResponsesStreamParser()
-    return OpenAIStreamParser(compat_for(deployment, compat)) if compat else None
+    return OpenAIStreamParser(compat_for(deployment, compat), request) if compat else None
 
 
 @hookimpl(trylast=True)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         Surface,
     )
     from relayport.realtime import RealtimeEndpoint
+    from relayport.speech_stream import SpeechStream
     from relayport.webservices import WebService
 
 PROJECT = "relayport"
@@ -319,6 +320,25 @@ def relayport_content_request(deployment: Deployment, task: TaskRecord, index: i
     """
 
 
+@hookspec(firstresult=True)
+def relayport_speech_stream(deployment: Deployment, request: MediaRequest) -> SpeechStream | None:
+    """Say that this speech call streams, and how: the vendor request and its framing.
+
+    Return a `relayport.speech_stream.SpeechStream`: ``framing="raw"`` when the vendor's body
+    is the audio itself (chunked bytes), ``"sse"`` or ``"lines"`` with an ``AudioParser`` (e.g.
+    ``EncodedAudio``) when it sends events carrying base64 or hex audio. The core streams the
+    audio to the client as it arrives (raw bytes, or OpenAI's ``speech.audio.delta`` events
+    when the client asked ``stream_format: "sse"``, see ``request.stream``). Error statuses go
+    through ``relayport_map_error``. Return None to serve the call with
+    ``relayport_submit_task`` as a whole answer.
+
+    Stops at first non-None result.
+
+    :param deployment: the deployment serving the call.
+    :param request: the canonical speech request (``kind`` is ``MediaKind.SPEECH``).
+    """
+
+
 # -------------------------------------------------------------------------
 # embeddings
 # -------------------------------------------------------------------------
@@ -393,6 +413,7 @@ PER_CALL_HOOKS: tuple[str, ...] = (
     "relayport_parse_poll",
     "relayport_cancel_request",
     "relayport_content_request",
+    "relayport_speech_stream",
     "relayport_embeddings_request",
     "relayport_parse_embeddings",
     "relayport_realtime_endpoint",

@@ -508,10 +508,13 @@ class OpenAIStreamParser:
 
     framing = "sse"
 
-    def __init__(self, compat: OpenAICompat) -> None:
+    def __init__(self, compat: OpenAICompat, request: ChatRequest | None = None) -> None:
         self._normalizer = compat.normalizer()
         field = "reasoning_content" if self._normalizer is not None else compat.reasoning_field
-        self._decoder = openai_chat.ChunkDecoder(field)
+        # A call that asked for spoken output gets a decoder that reads `delta.audio` too.
+        self._decoder = (openai_chat.AudioChunkDecoder(field, openai_chat.audio_media_type(request))
+                         if request is not None and openai_chat.wants_audio(request)
+                         else openai_chat.ChunkDecoder(field))
         self._patch = compat.patch_usage
         self._think = ThinkSplitter() if compat.think_tags else None
         self._done = False

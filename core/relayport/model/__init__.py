@@ -37,6 +37,7 @@ from relayport.model.media import (
     TaskUpdate,
 )
 from relayport.model.stream import (
+    AudioDelta,
     Finish,
     ReasoningDelta,
     ReasoningSignature,
@@ -51,7 +52,7 @@ from relayport.model.stream import (
 from relayport.model.usage import Usage
 
 __all__ = [
-    "AudioBlock", "Block", "ChatRequest", "EmbeddingRequest", "EmbeddingResponse", "ChatResponse", "Choice", "FileBlock", "Finish",
+    "AudioBlock", "AudioDelta", "Block", "ChatRequest", "EmbeddingRequest", "EmbeddingResponse", "ChatResponse", "Choice", "FileBlock", "Finish",
     "GatewayError", "ImageBlock", "MediaInputs", "MediaKind", "MediaOutput", "MediaRequest",
     "Message", "RawBlock", "ReasoningDelta", "ReasoningSignature", "RedactedReasoning",
     "RedactedThinkingBlock", "StreamError", "StreamEvent", "StreamStart", "SubmittedTask",

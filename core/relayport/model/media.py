@@ -54,6 +54,10 @@ class MediaRequest:
     # The client asked for a task (`async: true`): vendors with a sync and an async endpoint
     # for the same model (Zhipu's GLM-Image) pick the async one.
     asynchronous: bool = False
+    # Speech only: how the client takes a streamed answer, "audio" (raw bytes, OpenAI's default)
+    # or "sse" (`speech.audio.delta` events); plugins streaming with `relayport_speech_stream`
+    # may ask the vendor for the matching form.
+    stream: str = "audio"
     # Downloads the plugin asked for (`relayport_media_urls_to_fetch`): URL -> Fetched. Only for
     # `relayport_submit_task`; the runner empties it before the task is stored.
     fetched: dict[str, Fetched] = attrs.field(factory=dict, eq=False, repr=False)

@@ -77,6 +77,20 @@ class StreamError:
 
 
 @attrs.define
+class AudioDelta:
+    """A piece of spoken output (OpenAI chat's `delta.audio`, Qwen-Omni's alike): `data` is
+    base64 audio in the format the request asked for (`media_type` when the parser knows it),
+    `transcript` a piece of its text; `id` and `expires_at` come with the first piece. Only
+    parsers of calls that asked for audio (`modalities` with "audio") make these."""
+
+    data: str | None = None
+    transcript: str | None = None
+    id: str | None = None
+    expires_at: int | None = None
+    media_type: str | None = None
+
+
+@attrs.define
 class DeltaExtra:
     """Fields no other event carries, for the OpenAI chat delta as given: a vendor's server
     tool calls and their results (`server_tool_calls`, see docs/tools.md). Surfaces without a
@@ -96,4 +110,5 @@ StreamEvent = (
     | Finish
     | StreamError
     | DeltaExtra
+    | AudioDelta
 )

@@ -27,12 +27,10 @@ from relayport.server.auth import owner_identity, presented_key
 from relayport.server.errors import render_openai
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import CONFIG, GATEWAY, KEYRING, RESULTS, ROUTER, TASK_RUNNER
+from relayport.server.speech_routes import speech
 from relayport.urlguard import check_url
 from relayport.wire import embeddings, media
 from relayport.wire.tasks import content_path, openai_video, unified
-
-_AUDIO_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
-                "wav": "audio/wav", "pcm": "audio/pcm"}
 
 
 def json_response(obj: Any, status: int = 200, task: TaskRecord | None = None) -> web.Response:
@@ -295,31 +293,6 @@ async def openai_videos_content(request: web.Request) -> web.StreamResponse:
         raise GatewayError(404, f"Variant '{variant}' is not stored; only 'video' is.", param="variant",
                            code="no_content")
     return await serve_content(request, await load_task(request, MediaKind.VIDEO), 0)
-
-
-# ------------------------------------------------------------------ speech
-
-
-async def speech(request: web.Request) -> web.StreamResponse:
-    body = await read_json_object(request)
-    req = media.decode(body, MediaKind.SPEECH)
-    task = await submit(request, req, keep_sync=False)
-    task = await wait_final(request, task)
-    if media.seed_form(body) and task.native is not None:
-        return json_response(task.native)
-    if not task.outputs:
-        raise GatewayError(502, "The vendor returned no audio.", code="no_content")
-    out = task.outputs[0]
-    media_type = out.media_type or _AUDIO_TYPES.get(req.response_format or "mp3", "application/octet-stream")
-    if out.b64 is not None:
-        audio = base64.b64decode(out.b64)
-    else:
-        runner = request.app[TASK_RUNNER]
-        chunks = [c async for c in runner.output_chunks(runner.deployment(task), task, 0, out)]
-        audio = b"".join(chunks)
-        media_type = out.media_type or media_type
-    return web.Response(body=audio, content_type=media_type.split(";")[0],
-                        headers=adjustment_headers(task.adjustments))
 
 
 # ------------------------------------------------------------------ embeddings

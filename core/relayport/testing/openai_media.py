@@ -8,10 +8,12 @@ audio bytes with the format's content type; embeddings honour `encoding_format` 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.policy
 import hashlib
 import struct
+import threading
 import time
 from email.parser import BytesParser
 from typing import Any
@@ -45,6 +47,9 @@ class OpenAIMedia:
         self.videos: dict[str, dict[str, Any]] = {}
         self.video_steps = _VIDEO_STEPS
         self.expired_files: set[str] = set()
+        self.speech_pieces = 4
+        self.speech_gate: threading.Event | None = None
+        self.speech_drop_after: int | None = None
 
     async def answer(self, request: web.Request, path: str, body: bytes) -> web.StreamResponse | None:
         if path.startswith("/files/"):
@@ -70,7 +75,7 @@ class OpenAIMedia:
                 return web.Response(body=MP4, content_type="video/mp4")
             return web.json_response(self.step_video(vid))
         if path == "/audio/speech":
-            return self.speech(_json(body))
+            return await self.speech(request, _json(body))
         if path == "/embeddings":
             return self.embeddings(_json(body))
         return None
@@ -142,7 +147,10 @@ class OpenAIMedia:
             video["error"] = {"code": "moderation_blocked", "message": "Your request was blocked by moderation."}
         return _public(video)
 
-    def speech(self, body: dict[str, Any]) -> web.Response:
+    async def speech(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        """Chunked audio as OpenAI streams it (or `speech.audio.*` events for `stream_format:
+        "sse"`), in `speech_pieces` writes. `speech_gate` (a threading.Event) holds the rest after
+        the first piece until set; `speech_drop_after` cuts the connection after that many pieces."""
         if not body.get("input"):
             return error(400, "Missing required parameter: 'input'.", "input", "missing_required_parameter")
         if not body.get("voice"):
@@ -150,8 +158,35 @@ class OpenAIMedia:
         fmt = body.get("response_format") or "mp3"
         if fmt not in AUDIO:
             return error(400, f"Invalid value: '{fmt}'.", "response_format", "invalid_value")
+        sse = body.get("stream_format") == "sse"
+        if sse and str(body.get("model", "")).startswith("tts-1"):
+            return error(400, "stream_format 'sse' is not supported for this model.", "stream_format",
+                         "invalid_value")
         audio, ctype = AUDIO[fmt]
-        return web.Response(body=audio, content_type=ctype)
+        size = -(-len(audio) // self.speech_pieces)
+        pieces = [audio[i:i + size] for i in range(0, len(audio), size)]
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream" if sse else ctype})
+        await resp.prepare(request)
+        for i, piece in enumerate(pieces):
+            if self.speech_drop_after is not None and i >= self.speech_drop_after:
+                assert request.transport is not None
+                request.transport.abort()
+                return resp
+            if i == 1 and self.speech_gate is not None:
+                await asyncio.to_thread(self.speech_gate.wait, 10)
+            if sse:
+                event = {"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode()}
+                await resp.write(b"data: " + orjson.dumps(event) + b"\n\n")
+            else:
+                await resp.write(piece)
+        if sse:
+            tokens = len(str(body["input"]).split())
+            done = {"type": "speech.audio.done",
+                    "usage": {"input_tokens": tokens, "output_tokens": len(audio) // 64,
+                              "total_tokens": tokens + len(audio) // 64}}
+            await resp.write(b"data: " + orjson.dumps(done) + b"\n\n")
+        await resp.write_eof()
+        return resp
 
     def embeddings(self, body: dict[str, Any]) -> web.Response:
         value = body.get("input")

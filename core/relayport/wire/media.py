@@ -17,7 +17,7 @@ from relayport.wire.fields import get, invalid, url_list
 _DECODED = frozenset({
     "model", "prompt", "messages", "input", "negative_prompt", "n", "size", "duration", "seconds",
     "resolution", "aspect_ratio", "voice", "voice_id", "response_format", "seed", "images", "videos",
-    "file_urls", "voices", "media_roles", "callback_url", "async", "stream",
+    "file_urls", "voices", "media_roles", "callback_url", "async", "stream", "stream_format",
 })
 _NUMBER = (int, float)
 
@@ -72,6 +72,10 @@ def decode(body: dict[str, Any], kind: MediaKind) -> MediaRequest:
                         file_urls=url_list(body, "file_urls"), voices=url_list(body, "voices"),
                         roles=get(body, "media_roles", dict, "media_roles") or {})
     extra = {k: v for k, v in body.items() if k not in _DECODED}
+    stream = get(body, "stream_format", str, "stream_format") or "audio"
+    if stream not in ("audio", "sse"):
+        raise GatewayError(400, f"Invalid value for 'stream_format': '{stream[:32]}'; expected 'audio' or 'sse'.",
+                           param="stream_format", code="invalid_value")
     return MediaRequest(
         kind=kind, model=model, prompt=prompt,
         negative_prompt=get(body, "negative_prompt", str, "negative_prompt"),
@@ -81,7 +85,7 @@ def decode(body: dict[str, Any], kind: MediaKind) -> MediaRequest:
         aspect_ratio=get(body, "aspect_ratio", str, "aspect_ratio"),
         voice=voice, response_format=get(body, "response_format", str, "response_format"),
         seed=get(body, "seed", int, "seed"), media=media, extra=extra,
-        asynchronous=body.get("async") in (True, "true"),
+        asynchronous=body.get("async") in (True, "true"), stream=stream,
     )
 
 

@@ -44,6 +44,7 @@ from relayport.model.content import (
 )
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.stream import (
+    AudioDelta,
     DeltaExtra,
     Finish,
     ReasoningDelta,
@@ -767,6 +768,8 @@ class ChunkEncoder:
                 self._finished = True
             elif isinstance(ev, DeltaExtra):
                 out.append(self._chunk(ev.fields))
+            elif isinstance(ev, AudioDelta):
+                out.append(self._chunk({"audio": encode_audio_delta(ev)}))
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -794,6 +797,38 @@ class ChunkEncoder:
 
 
 encode_stream_error = openai_error_event
+
+
+def encode_audio_delta(ev: AudioDelta) -> dict[str, Any]:
+    """OpenAI's `delta.audio`: only the fields this piece has."""
+    audio: dict[str, Any] = {}
+    if ev.id is not None:
+        audio["id"] = ev.id
+    if ev.data is not None:
+        audio["data"] = ev.data
+    if ev.transcript is not None:
+        audio["transcript"] = ev.transcript
+    if ev.expires_at is not None:
+        audio["expires_at"] = ev.expires_at
+    return audio
+
+
+# OpenAI chat's `audio.format` values -> content types (pcm16: 24 kHz 16-bit little-endian mono).
+AUDIO_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "opus": "audio/ogg",
+                 "aac": "audio/aac", "pcm16": "audio/L16;codec=pcm;rate=24000"}
+
+
+def wants_audio(request: ChatRequest) -> bool:
+    """The call asked for spoken output (`modalities` with "audio"): its stream may carry
+    `delta.audio`, and only then is it looked for."""
+    modalities = request.extra.get("modalities")
+    return isinstance(modalities, list) and "audio" in modalities
+
+
+def audio_media_type(request: ChatRequest) -> str | None:
+    audio = request.extra.get("audio")
+    fmt = audio.get("format") if isinstance(audio, dict) else None
+    return AUDIO_FORMATS.get(fmt) if isinstance(fmt, str) else None
 
 
 class ChunkDecoder:
@@ -831,6 +866,28 @@ class ChunkDecoder:
         usage = obj.get("usage")
         if isinstance(usage, dict):
             events.append(UsageUpdate(decode_usage(usage)))
+        return events
+
+
+class AudioChunkDecoder(ChunkDecoder):
+    """`ChunkDecoder` for calls that asked for audio: `delta.audio` pieces become `AudioDelta`s
+    (a subclass, so streams without audio pay nothing for it)."""
+
+    def __init__(self, reasoning_field: str = "reasoning_content", media_type: str | None = None) -> None:
+        super().__init__(reasoning_field)
+        self.media_type = media_type
+
+    def decode(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        events = super().decode(obj)
+        for choice in obj.get("choices") or ():
+            audio = (choice.get("delta") or {}).get("audio") if choice.get("index", 0) == 0 else None
+            if isinstance(audio, dict) and audio:
+                expires = audio.get("expires_at")
+                ev = AudioDelta(audio.get("data") or None, audio.get("transcript") or None, audio.get("id"),
+                                expires if isinstance(expires, int) else None, self.media_type)
+                # Before the finish the same chunk may carry: the audio belongs to the answer.
+                at = next((i for i, e in enumerate(events) if isinstance(e, Finish | UsageUpdate)), len(events))
+                events.insert(at, ev)
         return events
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 from ds_fixtures import dashscope_fixture  # noqa: F401  (fixture)
 
@@ -23,6 +24,7 @@ from relayport_dashscope.testing_media import (
     IMAGE2IMAGE,
     KEYFRAME,
     MULTIMODAL,
+    PCM,
     TASKS,
     TEXT2IMAGE,
     VIDEO,
@@ -236,6 +238,36 @@ def test_openai_sdk_speech_fetches_the_audio_url(gw, dashscope):
     assert r.content == WAV
     assert submits(dashscope, MULTIMODAL)[0].json() == {
         "model": "qwen3-tts-flash", "input": {"text": "hello there", "voice": "Cherry"}}
+
+
+def test_qwen_tts_pcm_streams_base64_chunks(gw, dashscope):
+    dashscope.wan.speech_delay = 0.3  # before each event
+    started = time.monotonic()
+    with sdk(gw("qwen3-tts-flash")).audio.speech.with_streaming_response.create(
+            model="qwen3-tts-flash", voice="Cherry", input="hello there", response_format="pcm") as resp:
+        assert resp.headers["content-type"] == "audio/pcm"
+        chunks = resp.iter_bytes()
+        first = next(chunks)
+        first_at = time.monotonic() - started
+        rest = b"".join(chunks)
+    assert first + rest == PCM and first_at < 0.3 * 4  # 5 events: the first did not wait for them
+    sent = submits(dashscope, MULTIMODAL)[0]
+    assert sent.headers["x-dashscope-sse"] == "enable"
+    assert sent.json() == {"model": "qwen3-tts-flash", "input": {"text": "hello there", "voice": "Cherry"}}
+
+
+def test_qwen_tts_stream_error_event(gw, dashscope):
+    handle = gw("qwen3-tts-flash")
+    dashscope.wan.speech_fail_after = 0
+    with pytest.raises(openai.RateLimitError) as exc:
+        sdk(handle).audio.speech.create(model="qwen3-tts-flash", voice="Cherry", input="hi", response_format="pcm")
+    assert exc.value.body["code"] == "Throttling.RateQuota"
+    dashscope.wan.speech_fail_after = 2
+    r = httpx.post(handle.openai_base_url + "/audio/speech", timeout=20, json={
+        "model": "qwen3-tts-flash", "voice": "Cherry", "input": "hi", "response_format": "pcm", "stream_format": "sse"})
+    events = [orjson.loads(b[6:]) for b in r.content.split(b"\n\n") if b]
+    assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "Throttling.RateQuota"
+    assert b"".join(base64.b64decode(e["audio"]) for e in events[:-1]) == PCM[:2 * 384]
 
 
 def test_openai_sdk_embeddings(gw, dashscope):

@@ -10,14 +10,16 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from relayport.testing import wait_for
 from relayport.testing.conformance import MediaConformance
 from relayport.testing.openai_media import MP4
+from relayport.testing.openapi import validate
 from relayport.testing.servers import GatewayHandle
 from relayport_minimax.testing import FakeMiniMax
-from relayport_minimax.testing_media import JPEG, MP3
+from relayport_minimax.testing_media import JPEG, MP3, failure
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
@@ -221,8 +223,64 @@ def test_openai_sdk_speech_decodes_hex(gw, fake):
     assert r.content == MP3 and r.headers["content-type"] == "audio/mpeg"
     assert r.headers["x-relayport-adjustments"] == "voice alloy is not a MiniMax voice: male-qn-qingse used"
     assert sent(fake, "/v1/t2a_v2")[0].json() == {
-        "model": "speech-2.8-hd", "text": "hello", "stream": False, "output_format": "hex",
+        "model": "speech-2.8-hd", "text": "hello", "stream": True, "output_format": "hex",
         "voice_setting": {"voice_id": "male-qn-qingse", "speed": 2.0}, "audio_setting": {"format": "mp3"}}
+
+
+def test_speech_streams_hex_chunks_as_they_arrive(gw, fake):
+    fake.media.speech_delay = 0.3  # before each event
+    started = time.monotonic()
+    with sdk(gw("speech-2.8-hd")).audio.speech.with_streaming_response.create(
+            model="speech-2.8-hd", voice="female-shaonv", input="hello", response_format="pcm") as resp:
+        assert resp.headers["content-type"] == "audio/pcm"
+        chunks = resp.iter_bytes()
+        first = next(chunks)
+        first_at = time.monotonic() - started
+        rest = b"".join(chunks)
+    # The closing event repeats the whole audio: it is not sent twice.
+    assert first + rest == bytes(range(128))
+    assert first_at < 0.3 * 4  # the first chunk did not wait for the whole answer (5 events)
+
+
+def test_speech_sse_carries_minimax_usage(gw, fake):
+    r = httpx.post(gw("speech-2.8-hd").openai_base_url + "/audio/speech", timeout=20,
+                   json={"model": "speech-2.8-hd", "voice": "female-shaonv", "input": "hello", "stream_format": "sse"})
+    events = [orjson.loads(b[6:]) for b in r.content.split(b"\n\n") if b]
+    for ev in events:
+        validate("CreateSpeechResponseStreamEvent", ev)
+    assert b"".join(base64.b64decode(e["audio"]) for e in events[:-1]) == MP3
+    assert events[-1]["type"] == "speech.audio.done"
+
+
+def test_speech_wav_is_answered_whole(gw, fake):
+    r = sdk(gw("speech-2.8-hd")).audio.speech.create(model="speech-2.8-hd", voice="female-shaonv", input="hi",
+                                                      response_format="wav")
+    assert r.content == b"RIFF" + bytes(range(64)) and r.response.headers["content-type"] == "audio/wav"
+    assert sent(fake, "/v1/t2a_v2")[0].json()["stream"] is False
+
+
+def test_speech_base_resp_error_before_audio_is_an_error_answer(gw, fake):
+    handle = gw("speech-2.8-hd")
+    fake.push(failure(1004, "login fail: Please carry the API secret key"))  # a JSON body, HTTP 200
+    with pytest.raises(openai.AuthenticationError) as auth:
+        sdk(handle).audio.speech.create(model="speech-2.8-hd", voice="female-shaonv", input="hi")
+    assert auth.value.body["code"] == "invalid_api_key" and "(1004)" in auth.value.message
+    fake.media.speech_fail_after = 0  # the stream's first event is the error
+    with pytest.raises(openai.InternalServerError) as exc:
+        sdk(handle).audio.speech.create(model="speech-2.8-hd", voice="female-shaonv", input="hi")
+    assert "(1000)" in exc.value.message
+
+
+def test_speech_base_resp_error_mid_stream(gw, fake):
+    fake.media.speech_fail_after = 2
+    r = httpx.post(gw("speech-2.8-hd").openai_base_url + "/audio/speech", timeout=20,
+                   json={"model": "speech-2.8-hd", "voice": "female-shaonv", "input": "hello", "stream_format": "sse"})
+    events = [orjson.loads(b[6:]) for b in r.content.split(b"\n\n") if b]
+    assert events[-1]["type"] == "error" and "(1000)" in events[-1]["error"]["message"]
+    assert {e["type"] for e in events[:-1]} == {"speech.audio.delta"}
+    with pytest.raises(Exception, match="incomplete chunked read"), sdk(gw("speech-2.8-hd")).audio.speech.\
+            with_streaming_response.create(model="speech-2.8-hd", voice="female-shaonv", input="hello") as resp:
+        resp.read()
 
 
 def test_seed_speech_example(gw, fake):

@@ -49,6 +49,7 @@ from relayport_dashscope.media_hooks import (  # noqa: F401  (hook implementatio
     relayport_parse_poll,
     relayport_parse_submit,
     relayport_poll_request,
+    relayport_speech_stream,
     relayport_submit_task,
 )
 from relayport_dashscope.stream import DashScopeStreamParser
@@ -184,7 +185,7 @@ def relayport_parse_response(
 def relayport_stream_parser(deployment: Deployment, request: ChatRequest) -> StreamParser:
     if code_interpreter.requested(request):
         return code_interpreter.CodeInterpreterStream()
-    return DashScopeStreamParser(OpenAIStreamParser(compat_for(deployment, COMPAT)))
+    return DashScopeStreamParser(OpenAIStreamParser(compat_for(deployment, COMPAT), request))
 
 
 @hookimpl

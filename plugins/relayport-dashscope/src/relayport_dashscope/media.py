@@ -36,6 +36,7 @@ from relayport.model import (
     Usage,
 )
 from relayport.provider import Deployment
+from relayport.speech_stream import EncodedAudio, SpeechStream
 from relayport_dashscope.errors import error_from_event
 from relayport_dashscope.hosts import native_url
 
@@ -315,19 +316,40 @@ def _image(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
 # ------------------------------------------------------------------ speech
 
 
-def _speech(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
+def _speech(dep: Deployment, request: MediaRequest, streamed: bool = False) -> UpstreamRequest:
     extra_in, _ = _split_extras(request)
     adjustments: list[str] = []
     voice = request.voice or "Cherry"
     if voice in VOICES:
         adjustments.append(f"voice {voice} sent as {VOICES[voice]}")
         voice = VOICES[voice]
-    if request.response_format not in (None, "wav"):
+    if request.response_format not in (None, "wav", "pcm" if streamed else "wav"):
         adjustments.append(f"response_format {request.response_format} not offered: wav")
     if "speed" in request.extra:
         adjustments.append("speed ignored")
     inputs = {"text": request.prompt or "", "voice": voice, **extra_in}
-    return _request(dep, MULTIMODAL_PATH, {"model": dep.model, "input": inputs}, False, adjustments)
+    up = _request(dep, MULTIMODAL_PATH, {"model": dep.model, "input": inputs}, False, adjustments)
+    if streamed:
+        up.headers["X-DashScope-SSE"] = "enable"
+    return up
+
+
+def speech_stream(dep: Deployment, request: MediaRequest) -> SpeechStream | None:
+    """qwen-tts streams only PCM (24 kHz, 16-bit mono: what OpenAI's `pcm` is): SSE events with a
+    base64 chunk in `output.audio.data`, the last one with `finish_reason` "stop" (and the whole
+    audio's URL, not fetched again). Other formats are answered whole, as a WAV file."""
+    if request.kind is not MediaKind.SPEECH or request.response_format != "pcm":
+        return None
+    parser = EncodedAudio(("output", "audio", "data"), "base64", vendor="dashscope", error=_stream_error,
+                          final=lambda e: (e.get("output") or {}).get("finish_reason") == "stop",
+                          usage=_usage)
+    return SpeechStream(_speech(dep, request, streamed=True), framing="sse", parser=parser,
+                        media_type="audio/pcm")
+
+
+def _stream_error(event: dict[str, Any]) -> GatewayError | None:
+    # Errors in a stream come as `event:error` with `{code, message, request_id}`.
+    return error_from_event(event) if event.get("code") and not event.get("output") else None
 
 
 def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:

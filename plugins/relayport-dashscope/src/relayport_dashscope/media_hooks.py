@@ -13,7 +13,13 @@ from relayport.model import (
     UpstreamResponse,
 )
 from relayport.provider import Deployment
+from relayport.speech_stream import SpeechStream
 from relayport_dashscope import embeddings, media
+
+
+@hookimpl
+def relayport_speech_stream(deployment: Deployment, request: MediaRequest) -> SpeechStream | None:
+    return media.speech_stream(deployment, request)
 
 
 @hookimpl

@@ -15,16 +15,20 @@ and compatible-mode embeddings, with the rules and state machine DashScope has.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import time
 import uuid
 from typing import Any
 
+import orjson
+
 from relayport.testing.fakes import Reply
 from relayport.testing.openai_media import MP4, PNG
 
 WAV = b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 8
+PCM = bytes(range(256)) * 6  # what a streamed qwen-tts call's chunks add up to
 TASKS = "/api/v1/tasks/"
 VIDEO = "/api/v1/services/aigc/video-generation/video-synthesis"
 KEYFRAME = "/api/v1/services/aigc/image2video/video-synthesis"
@@ -70,6 +74,10 @@ class DashScopeMedia:
         self.limit_next = 0
         self.fail_code = ("DataInspectionFailed", "Output data may contain inappropriate content.")
         self.files: dict[str, tuple[bytes, str, float]] = {}  # name -> (bytes, type, expires at)
+        # Streamed qwen-tts: chunks, a pause before each, an `event:error` after some.
+        self.speech_pieces = 4
+        self.speech_delay = 0.0
+        self.speech_fail_after: int | None = None
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> Reply | None:
         """The reply for a media call, or None for a path that is not one."""
@@ -81,7 +89,9 @@ class DashScopeMedia:
             problem = self._check_task(path, body)
             return invalid(problem) if problem else self._create(path, body)
         if path == MULTIMODAL and media_model(str(body.get("model", ""))):
-            return self._speech(body) if "tts" in str(body["model"]).lower() else self._sync_image(body)
+            if "tts" in str(body["model"]).lower():
+                return self._speech(body, headers.get("x-dashscope-sse") == "enable")
+            return self._sync_image(body)
         if path == EMBEDDINGS:
             return self._embeddings(body)
         return None
@@ -225,7 +235,7 @@ class DashScopeMedia:
                                      "height": int(h) if h.isdigit() else 1024, "image_count": n},
                            "request_id": rid})
 
-    def _speech(self, body: dict[str, Any]) -> Reply:
+    def _speech(self, body: dict[str, Any], streamed: bool = False) -> Reply:
         inputs = body.get("input") or {}
         text = inputs.get("text")
         if not isinstance(text, str) or not text:
@@ -239,7 +249,27 @@ class DashScopeMedia:
                  "id": f"audio_{rid}"}
         usage: dict[str, Any] = {"characters": len(text)} if "qwen3" in str(body.get("model")) else \
             {"input_tokens": len(text), "output_tokens": 120, "total_tokens": len(text) + 120}
-        return Reply.json({"request_id": rid, "output": {"finish_reason": "stop", "audio": audio}, "usage": usage})
+        if not streamed:
+            return Reply.json({"request_id": rid, "output": {"finish_reason": "stop", "audio": audio},
+                               "usage": usage})
+        # SSE: base64 PCM chunks with finish_reason "null", then "stop" with the whole file's URL.
+        size = -(-len(PCM) // self.speech_pieces)
+        objs = [{"request_id": rid, "output": {"finish_reason": "null", "audio": {
+            "data": base64.b64encode(PCM[i:i + size]).decode(), "id": f"audio_{rid}", "expires_at": expires,
+            "url": ""}}, "usage": usage} for i in range(0, len(PCM), size)]
+        events = [b"id:%d\nevent:result\n:HTTP_STATUS/200\ndata:" % (i + 1) + orjson.dumps(o) + b"\n\n"
+                  for i, o in enumerate(objs)]
+        if self.speech_fail_after is not None:
+            events = events[:self.speech_fail_after] + [
+                b"id:%d\nevent:error\n:HTTP_STATUS/429\ndata:" % (self.speech_fail_after + 1) + orjson.dumps(
+                    {"code": "Throttling.RateQuota", "message": "Requests rate limit exceeded, please try again later.",
+                     "request_id": rid}) + b"\n\n"]
+        else:
+            events.append(b"id:%d\nevent:result\n:HTTP_STATUS/200\ndata:" % (len(events) + 1) + orjson.dumps(
+                {"request_id": rid, "output": {"finish_reason": "stop", "audio": {**audio, "data": ""}}, "usage": usage}))
+            events[-1] += b"\n\n"
+        return Reply.sse(events, headers={"Content-Type": "text/event-stream;charset=UTF-8"},
+                         delay=self.speech_delay)
 
     def _embeddings(self, body: dict[str, Any]) -> Reply:
         model = str(body.get("model") or "")

@@ -28,6 +28,7 @@ from relayport.model.content import (
 )
 from relayport.model.errors import GatewayError, bad_request
 from relayport.model.stream import (
+    AudioDelta,
     Finish,
     ReasoningDelta,
     StreamError,
@@ -184,6 +185,7 @@ def _generation(req: ChatRequest, gen: Any) -> None:
         req.response_format = ({"type": "json_schema", "json_schema": {"name": "response",
                                                                        "schema": _lower_types(schema)}}
                                if isinstance(schema, dict) else {"type": "json_object"})
+    _speech(req, gen)
     thinking = gen.get("thinkingConfig")
     if isinstance(thinking, dict):
         t = Thinking()
@@ -199,6 +201,26 @@ def _generation(req: ChatRequest, gen: Any) -> None:
             t.enabled, t.effort = True, level.lower()
         if t.enabled is not None:
             req.thinking = t
+
+
+# Gemini's spoken output is 24 kHz 16-bit PCM; OpenAI-format vendors call that `pcm16`.
+PCM_TYPE = "audio/L16;codec=pcm;rate=24000"
+
+
+def _speech(req: ChatRequest, gen: dict[str, Any]) -> None:
+    """`responseModalities` with AUDIO (and `speechConfig`'s prebuilt voice) -> OpenAI chat's
+    `modalities` + `audio`, which OpenAI-format vendors with spoken output (Qwen-Omni) take."""
+    modalities = gen.get("responseModalities")
+    if not isinstance(modalities, list) or "AUDIO" not in [str(m).upper() for m in modalities]:
+        return
+    req.extra["modalities"] = ["text", "audio"]
+    # Gemini takes proto JSON, where either spelling of a field name is valid (the google-genai
+    # SDK sends the nested speech config in snake_case).
+    voice: Any = gen.get("speechConfig", gen.get("speech_config"))
+    for camel, snake in (("voiceConfig", "voice_config"), ("prebuiltVoiceConfig", "prebuilt_voice_config"),
+                         ("voiceName", "voice_name")):
+        voice = voice.get(camel, voice.get(snake)) if isinstance(voice, dict) else None
+    req.extra["audio"] = {"format": "pcm16", **({"voice": voice} if isinstance(voice, str) else {})}
 
 
 def _tools(req: ChatRequest, body: dict[str, Any]) -> None:
@@ -323,6 +345,15 @@ class StreamEncoder:
                 return b"".join(out)
             elif isinstance(ev, StreamStart):
                 continue
+            elif isinstance(ev, AudioDelta):
+                # Spoken output as Gemini sends it: `inlineData` audio parts; its transcript as text.
+                if ev.transcript:
+                    if parts and "text" in parts[-1] and not parts[-1].get("thought"):
+                        parts[-1]["text"] += ev.transcript
+                    else:
+                        parts.append({"text": ev.transcript})
+                if ev.data:
+                    parts.append({"inlineData": {"mimeType": ev.media_type or PCM_TYPE, "data": ev.data}})
         if parts:
             out.append(self._chunk(parts))
         return b"".join(out)

@@ -36,6 +36,7 @@ from relayport_minimax.media_hooks import (  # noqa: F401  (hook implementations
     relayport_parse_poll,
     relayport_parse_submit,
     relayport_poll_request,
+    relayport_speech_stream,
     relayport_submit_task,
 )
 from relayport_minimax.response import MiniMaxStreamParser, parse

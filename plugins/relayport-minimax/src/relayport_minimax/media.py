@@ -32,6 +32,7 @@ from relayport.model import (
     Usage,
 )
 from relayport.provider import Deployment
+from relayport.speech_stream import EncodedAudio, SpeechStream
 from relayport_minimax.errors import business_error, check_body, vendor_code
 from relayport_minimax.request import v1_url
 
@@ -116,7 +117,7 @@ def _image(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
     return UpstreamRequest("POST", v1_url(dep, "/image_generation"), _headers(dep), orjson.dumps(body))
 
 
-def _speech(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
+def _speech(dep: Deployment, request: MediaRequest, streamed: bool = False) -> UpstreamRequest:
     adjustments: list[str] = []
     voice = request.voice or DEFAULT_VOICE
     if voice in _OPENAI_VOICES:
@@ -136,10 +137,37 @@ def _speech(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
     audio_setting: dict[str, Any] = {"format": fmt}
     if isinstance(request.extra.get("audio_setting"), dict):
         audio_setting.update(request.extra["audio_setting"])
-    body = {**_extras(request), "model": dep.model, "text": request.prompt or "", "stream": False,
+    body = {**_extras(request), "model": dep.model, "text": request.prompt or "", "stream": streamed,
             "output_format": "hex", "voice_setting": voice_setting, "audio_setting": audio_setting}
     return UpstreamRequest("POST", v1_url(dep, "/t2a_v2"), _headers(dep), orjson.dumps(body),
                            adjustments=adjustments)
+
+
+def speech_stream(dep: Deployment, request: MediaRequest) -> SpeechStream | None:
+    """t2a_v2 with `stream: true`: SSE events whose `data.audio` is a hex chunk (`status` 1), then
+    a closing event (`status` 2) repeating the whole audio with `extra_info`, which is not sent
+    again. MiniMax streams no wav: a wav call is answered whole."""
+    if request.kind is not MediaKind.SPEECH or request.response_format == "wav":
+        return None
+    fmt = request.response_format if request.response_format in _AUDIO_TYPES else "mp3"
+    parser = EncodedAudio(("data", "audio"), "hex", vendor="minimax", error=_stream_error,
+                          final=_last, skip=_last, usage=_stream_usage)
+    return SpeechStream(_speech(dep, request, streamed=True), framing="sse", parser=parser,
+                        media_type=_AUDIO_TYPES[fmt])
+
+
+def _last(event: dict[str, Any]) -> bool:
+    return (event.get("data") or {}).get("status") == 2
+
+
+def _stream_error(event: dict[str, Any]) -> GatewayError | None:
+    code, message = vendor_code(event)
+    return business_error(code, message, where=" speech stream") if code is not None else None
+
+
+def _stream_usage(event: dict[str, Any]) -> Usage | None:
+    characters = (event.get("extra_info") or {}).get("usage_characters")
+    return Usage(extra={"characters": characters}) if isinstance(characters, int) else None
 
 
 def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:

@@ -19,6 +19,8 @@ import time
 import uuid
 from typing import Any
 
+import orjson
+
 from relayport.testing.fakes import Reply
 from relayport.testing.openai_media import MP4
 
@@ -45,6 +47,11 @@ class MiniMaxMedia:
         self.limit_next = 0
         self.retrieve_limit = 0  # file retrieves to answer with 1002, like `limit_next`
         self.files: dict[str, float] = {}  # file_id -> download URL expiry
+        # Streamed speech: chunks, a pause before each, a cut or a base_resp error after some.
+        self.speech_pieces = 4
+        self.speech_delay = 0.0
+        self.speech_drop_after: int | None = None
+        self.speech_fail_after: int | None = None
 
     def answer(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply | None:
         if path == "/v1/video_generation" and method == "POST":
@@ -134,9 +141,26 @@ class MiniMaxMedia:
             return failure(2013, "invalid params, this fake speaks hex only")
         fmt = (body.get("audio_setting") or {}).get("format", "mp3")
         audio = MP3 if fmt == "mp3" else b"RIFF" + bytes(range(64)) if fmt == "wav" else bytes(range(128))
-        return Reply.json({
+        if body.get("stream") is True and fmt == "wav":
+            return failure(2013, "invalid params, wav is not supported in streaming mode")
+        trace = str(uuid.uuid4())
+        final = {
             "data": {"audio": audio.hex(), "status": 2, "ced": ""},
             "extra_info": {"audio_length": 3200, "audio_sample_rate": 32000, "audio_size": len(audio),
                            "bitrate": 128000, "word_count": len(text), "invisible_character_ratio": 0,
                            "usage_characters": len(text), "audio_format": fmt, "audio_channel": 1},
-            "trace_id": str(uuid.uuid4()), "base_resp": base_resp()})
+            "trace_id": trace, "base_resp": base_resp()}
+        if body.get("stream") is not True:
+            return Reply.json(final)
+        # Streamed: hex chunks (`status` 1), then the closing event repeating the whole audio.
+        size = -(-len(audio) // self.speech_pieces)
+        events = [orjson.dumps({"data": {"audio": audio[i:i + size].hex(), "status": 1, "ced": ""},
+                                "trace_id": trace, "base_resp": base_resp()})
+                  for i in range(0, len(audio), size)]
+        if self.speech_fail_after is not None:
+            events = events[:self.speech_fail_after] + [orjson.dumps(
+                {"data": None, "trace_id": trace, "base_resp": base_resp(1000, "unknown error")})]
+        else:
+            events.append(orjson.dumps(final))
+        return Reply.sse([b"data: " + e + b"\n\n" for e in events], delay=self.speech_delay,
+                         drop_after=self.speech_drop_after)

@@ -16,6 +16,7 @@ from relayport.model import (
 from relayport.openai_compat import OpenAICompat
 from relayport.provider import Deployment, ProviderSpec
 from relayport.realtime import RealtimeEndpoint
+from relayport.speech_stream import SpeechStream
 from relayport_openai import media, realtime
 
 OPENAI = ProviderSpec(
@@ -43,6 +44,11 @@ def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> No
 @hookimpl
 def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
     return media.submit(deployment, request)
+
+
+@hookimpl
+def relayport_speech_stream(deployment: Deployment, request: MediaRequest) -> SpeechStream | None:
+    return media.speech_stream(deployment, request)
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from relayport.model import (
     Usage,
 )
 from relayport.provider import Deployment
+from relayport.speech_stream import EncodedAudio, SpeechStream
 from relayport.wire import multipart
 
 _VIDEO_STATUS = {"queued": TaskStatus.QUEUED, "in_progress": TaskStatus.RUNNING, "completed": TaskStatus.SUCCEEDED,
@@ -40,13 +41,50 @@ def _extras(request: MediaRequest) -> dict[str, Any]:
     return {k: v for k, v in request.extra.items() if k not in _NOT_OPENAI}
 
 
+def _speech(dep: Deployment, request: MediaRequest, sse: bool = False) -> UpstreamRequest:
+    body: dict[str, Any] = {**_extras(request), "model": dep.model, "input": request.prompt,
+                            "voice": request.voice or "alloy"}
+    if request.response_format:
+        body["response_format"] = request.response_format
+    if sse:
+        body["stream_format"] = "sse"
+    return UpstreamRequest("POST", dep.url("/audio/speech"), _json_headers(dep), orjson.dumps(body))
+
+
+def speech_stream(dep: Deployment, request: MediaRequest) -> SpeechStream | None:
+    """OpenAI streams every speech answer as chunked audio; with `stream_format: "sse"` it sends
+    `speech.audio.delta` events and a `speech.audio.done` with the call's token usage, which
+    the client then gets as OpenAI sent it. `tts-1` models take no SSE: their audio is streamed
+    raw and the gateway makes the events."""
+    if request.kind is not MediaKind.SPEECH:
+        return None
+    if request.stream != "sse" or dep.model.startswith("tts-1"):
+        return SpeechStream(_speech(dep, request))
+    parser = EncodedAudio(("audio",), "base64", vendor="openai",
+                          error=_speech_error, final=lambda e: e.get("type") == "speech.audio.done",
+                          usage=_speech_usage)
+    return SpeechStream(_speech(dep, request, sse=True), framing="sse", parser=parser)
+
+
+def _speech_error(event: dict[str, Any]) -> GatewayError | None:
+    err = event.get("error")
+    if event.get("type") != "error" and not isinstance(err, dict):
+        return None
+    err = err if isinstance(err, dict) else {}
+    return GatewayError(502, str(err.get("message") or "openai: the speech stream failed."),
+                        type=str(err.get("type") or "server_error"), code=err.get("code"))
+
+
+def _speech_usage(event: dict[str, Any]) -> Usage | None:
+    u = event.get("usage")
+    if event.get("type") != "speech.audio.done" or not isinstance(u, dict):
+        return None
+    return Usage(input_tokens=int(u.get("input_tokens") or 0), output_tokens=int(u.get("output_tokens") or 0))
+
+
 def submit(dep: Deployment, request: MediaRequest) -> UpstreamRequest:
     if request.kind is MediaKind.SPEECH:
-        body: dict[str, Any] = {**_extras(request), "model": dep.model, "input": request.prompt,
-                                "voice": request.voice or "alloy"}
-        if request.response_format:
-            body["response_format"] = request.response_format
-        return UpstreamRequest("POST", dep.url("/audio/speech"), _json_headers(dep), orjson.dumps(body))
+        return _speech(dep, request)
     if request.kind is MediaKind.VIDEO:
         return _video(dep, request)
     if request.extra.get("operation") == "edit":
