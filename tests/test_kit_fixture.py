@@ -6,6 +6,15 @@ import openai
 import pytest
 
 from relayport.testing.fakes import FakeOpenAI
+from relayport.testing.plugin import gateways
+
+
+@pytest.fixture
+def kit_gateway():
+    """The kit's own fixture, as a plugin's tests get it (the core's tests override
+    `relayport_gateway` to keep the router's defaults)."""
+    with gateways() as start:
+        yield start
 
 
 @pytest.fixture
@@ -20,8 +29,8 @@ def _config(vendor: FakeOpenAI, **extra):
                         "base_url": vendor.base_url, "api_key": vendor.api_key}], **extra}
 
 
-def test_a_vendor_error_reaches_the_test_after_one_attempt(relayport_gateway, vendor):
-    gw = relayport_gateway(_config(vendor), env={})
+def test_a_vendor_error_reaches_the_test_after_one_attempt(kit_gateway, vendor):
+    gw = kit_gateway(_config(vendor), env={})
     vendor.push(vendor.error_reply(503, "overloaded"))
     vendor.queue_text("would be the retry's answer")
     client = openai.OpenAI(base_url=gw.openai_base_url, api_key="x", max_retries=0)
@@ -31,8 +40,8 @@ def test_a_vendor_error_reaches_the_test_after_one_attempt(relayport_gateway, ve
     assert len(vendor.requests) == 1
 
 
-def test_a_test_that_asks_for_retries_gets_them(relayport_gateway, vendor):
-    gw = relayport_gateway(_config(vendor, router={"max_attempts": 2, "retry_same": True, "backoff": 0.0}), env={})
+def test_a_test_that_asks_for_retries_gets_them(kit_gateway, vendor):
+    gw = kit_gateway(_config(vendor, router={"max_attempts": 2, "retry_same": True, "backoff": 0.0}), env={})
     vendor.push(vendor.error_reply(503, "overloaded"))
     vendor.queue_text("second time lucky")
     client = openai.OpenAI(base_url=gw.openai_base_url, api_key="x", max_retries=0)

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from relayport import retries, upstream, vendor_headers
+from relayport.accounts.prices import MediaUnits
 from relayport.calls import CallRecord, Observer, caller
 from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
@@ -462,11 +463,13 @@ class Gateway:
     # ------------------------------------------------------------------ accounting
 
     def record(self, dep: Deployment, status: int, usage: Usage | None, started: float,
-               error: GatewayError | None = None, *, ttfb: float | None = None, stream: bool = False) -> None:
+               error: GatewayError | None = None, *, ttfb: float | None = None, stream: bool = False,
+               media: MediaUnits | None = None) -> None:
         """The call's log line: what was asked, of whom, how it ended, what it cost; and the
-        call's record for the observers. `ttfb`: a stream's seconds to its first byte."""
+        call's record for the observers. `ttfb`: a stream's seconds to its first byte; `media`:
+        what a media call produced, for prices per unit."""
         if self.observers:
-            self._observe(dep, status, usage, started, error, ttfb, stream)
+            self._observe(dep, status, usage, started, error, ttfb, stream, media)
         if not self.log_requests:
             return
         info = self.call_log or (log.info if log.isEnabledFor(logging.INFO) else None)
@@ -485,12 +488,13 @@ class Gateway:
 
 
     def _observe(self, dep: Deployment, status: int, usage: Usage | None, started: float,
-                 error: GatewayError | None, ttfb: float | None, stream: bool) -> None:
+                 error: GatewayError | None, ttfb: float | None, stream: bool,
+                 media: MediaUnits | None = None) -> None:
         rec = CallRecord(
             request_id=request_id.get(), caller=caller.get(), model=dep.name, provider=dep.provider.name,
             deployment=self.router.health(dep).label, upstream_model=dep.model, status=status,
             error=None if error is None else (error.code or error.type), usage=usage,
-            latency=time.perf_counter() - started, ttfb=ttfb, stream=stream,
+            latency=time.perf_counter() - started, ttfb=ttfb, stream=stream, media=media,
         )
         self.notify(rec)
 

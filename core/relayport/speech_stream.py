@@ -22,6 +22,7 @@ import attrs
 import orjson
 
 from relayport import upstream
+from relayport.accounts.prices import MediaUnits
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_headers
 from relayport.model.usage import Usage
@@ -153,6 +154,7 @@ class AudioStream:
                  resp: aiohttp.ClientResponse, started: float) -> None:
         self.gateway = gateway
         self.deployment = dep
+        self.units: MediaUnits | None = None
         self._plan = plan
         self._cm = cm
         self._resp = resp
@@ -250,7 +252,8 @@ class AudioStream:
         if not failed:
             err = self.error
             self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
-                                self._started, err, ttfb=self._ttfb, stream=True)
+                                self._started, err, ttfb=self._ttfb, stream=True,
+                                media=self.units if err is None else None)
         # An unfinished read (client gone, vendor error) drops the connection so the vendor
         # stops generating for nobody.
         if not self._ended:
@@ -258,8 +261,10 @@ class AudioStream:
         await self._cm.__aexit__(None, None, None)
 
 
-async def open_stream(gateway: Gateway, dep: Deployment, plan: SpeechStream) -> AudioStream:
-    """Send the plugin's request and read to the first audio bytes (raises `GatewayError`)."""
+async def open_stream(gateway: Gateway, dep: Deployment, plan: SpeechStream,
+                      units: MediaUnits | None = None) -> AudioStream:
+    """Send the plugin's request and read to the first audio bytes (raises `GatewayError`).
+    `units`: what the call produces when it ends whole, for its call record (prices per unit)."""
     plan.request.stream = True
     started = time.perf_counter()
     cm = upstream.send(gateway.session, dep, plan.request)
@@ -280,6 +285,7 @@ async def open_stream(gateway: Gateway, dep: Deployment, plan: SpeechStream) -> 
         await cm.__aexit__(None, None, None)
         raise
     stream = AudioStream(gateway, dep, plan, cm, resp, started)
+    stream.units = units
     stream.headers.update(adjustment_headers(plan.request.adjustments))
     await stream.start()
     return stream

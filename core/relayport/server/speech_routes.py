@@ -27,6 +27,7 @@ from relayport.provider import Deployment
 from relayport.server.json_body import read_json_object
 from relayport.server.keys import GATEWAY, ROUTER, TASK_RUNNER
 from relayport.speech_stream import AudioStream, open_stream
+from relayport.tasks.metering import speech_units
 from relayport.wire import media
 
 log = logging.getLogger("relayport.speech")
@@ -71,7 +72,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
         if plan is None:
             task: TaskRecord = await runner.submit(dep, req, owner=owner, origin=origin, keep_sync=False)
             return task
-        return await open_stream(gateway, dep, plan)
+        return await open_stream(gateway, dep, plan, units=speech_units(req, None))
 
     result = await gateway.call(app[ROUTER].resolve(req.model), attempt)
     if isinstance(result, AudioStream):

@@ -15,7 +15,8 @@ from typing import Any
 
 from relayport.accounts.prices import MediaUnits
 from relayport.calls import CallRecord
-from relayport.model.media import MediaKind, TaskRecord, TaskStatus
+from relayport.model.media import MediaKind, MediaRequest, TaskRecord, TaskStatus
+from relayport.model.usage import Usage
 
 # Usage.extra keys a plugin may set with the vendor's own count, per kind.
 IMAGE_KEYS = ("image_count", "images")
@@ -52,7 +53,13 @@ def media_units(task: TaskRecord) -> MediaUnits | None:
             each = Decimal(str(req.duration)) if req.duration else Decimal(0)
             seconds = each * max(1, len(task.outputs))
         return MediaUnits(video_seconds=seconds)
-    chars = _reported(extra, SPEECH_KEYS)
+    return speech_units(req, task.usage)
+
+
+def speech_units(req: MediaRequest, usage: Usage | None) -> MediaUnits:
+    """Speech is billed by the characters spoken: the vendor's count, else the input's length
+    (a streamed speech call is metered so too, without a task)."""
+    chars = _reported(usage.extra if usage is not None else {}, SPEECH_KEYS)
     return MediaUnits(speech_chars=int(chars) if chars is not None else len(req.prompt or ""))
 
 

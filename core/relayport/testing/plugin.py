@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -33,13 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
             cache[name] = value
 
 
-@pytest.fixture
-def relayport_gateway() -> Iterator[StartGateway]:
-    """Start gateways on loopback: `relayport_gateway(config_dict, env={...})` -> GatewayHandle.
-
-    State goes to an in-memory SQLite database unless the config names a file; calls make a
-    single attempt unless the config's `[router] max_attempts` says otherwise.
-    """
+@contextmanager
+def gateways(single_attempt: bool = True) -> Iterator[StartGateway]:
+    """What the `relayport_gateway` fixture yields: a function starting gateways on loopback,
+    all stopped when the block ends. `single_attempt=False` keeps the router's own defaults
+    (retries and fallback), for tests of the router itself."""
     started: list[GatewayHandle] = []
 
     def start(config: Config | Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -49,18 +48,32 @@ def relayport_gateway() -> Iterator[StartGateway]:
             server = dict(config.get("server") or {})
             server.setdefault("state_path", ":memory:")
             config["server"] = server
-            # One attempt per call unless the test asks for more: a plugin's test of a vendor
-            # error sees that error, not the router's retries of it (and no backoff sleeps).
-            router = dict(config.get("router") or {})
-            router.setdefault("max_attempts", 1)
-            config["router"] = router
+            if single_attempt:
+                # One attempt per call unless the test asks for more: a plugin's test of a
+                # vendor error sees that error, not the router's retries of it.
+                router = dict(config.get("router") or {})
+                router.setdefault("max_attempts", 1)
+                config["router"] = router
         handle = start_gateway(config, env=env, **kwargs)
         started.append(handle)
         return handle
 
-    yield start
-    for handle in started:
-        handle.stop()
+    try:
+        yield start
+    finally:
+        for handle in started:
+            handle.stop()
+
+
+@pytest.fixture
+def relayport_gateway() -> Iterator[StartGateway]:
+    """Start gateways on loopback: `relayport_gateway(config_dict, env={...})` -> GatewayHandle.
+
+    State goes to an in-memory SQLite database unless the config names a file; calls make a
+    single attempt unless the config's `[router] max_attempts` says otherwise.
+    """
+    with gateways() as start:
+        yield start
 
 
 @pytest.fixture
