@@ -31,14 +31,16 @@ ParsePoll = Callable[[Deployment, TaskRecord, UpstreamResponse], TaskUpdate]
 Cancel = Callable[[Deployment, TaskRecord], UpstreamRequest | None]
 MapError = Callable[[Deployment, UpstreamResponse], GatewayError | None]
 Content = Callable[[Deployment, TaskRecord, int], UpstreamRequest | None]
+UrlsToFetch = Callable[[Deployment, MediaRequest], list[str] | None]
 
 
 @attrs.frozen
 class TaskVendorPlugin:
     """The provider and task hooks of a media vendor, forwarded to its wire functions.
 
-    `cancel`, `map_error` and `content` are optional: without them the core's answers stand
-    (501 on cancel, the generic error mapping, a plain GET of the result URL).
+    `cancel`, `map_error`, `content` and `urls_to_fetch` are optional: without them the core's
+    answers stand (501 on cancel, the generic error mapping, a plain GET of the result URL, no
+    client URL downloaded for the vendor).
     """
 
     spec: ProviderSpec
@@ -49,6 +51,7 @@ class TaskVendorPlugin:
     cancel: Cancel | None = None
     map_error: MapError | None = None
     content: Content | None = None
+    urls_to_fetch: UrlsToFetch | None = None
 
     @hookimpl
     def relayport_register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
@@ -83,3 +86,7 @@ class TaskVendorPlugin:
     @hookimpl
     def relayport_content_request(self, deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
         return self.content(deployment, task, index) if self.content is not None else None
+
+    @hookimpl
+    def relayport_media_urls_to_fetch(self, deployment: Deployment, request: MediaRequest) -> list[str] | None:
+        return self.urls_to_fetch(deployment, request) if self.urls_to_fetch is not None else None
