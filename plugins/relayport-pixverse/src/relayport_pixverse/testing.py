@@ -51,7 +51,7 @@ class FakePixVerse(FakeUpstream):
         self.book = TaskBook(("5", "5", "1"))  # PixVerse's statuses are ints: 5 generating, 1 done
         self.files = ExpiringFiles(lifetime)
         self.images: dict[int, bytes] = {}
-        self.traces: dict[str, web.Response] = {}
+        self.traces: dict[str, bytes] = {}  # trace id -> the body first answered
         self.busy_next = 0  # generate calls refused: concurrent-generation limit
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
@@ -66,7 +66,8 @@ class FakePixVerse(FakeUpstream):
         except ValueError:
             return envelope(code=400017, message="Invalid parameter: Ai-trace-id must be a UUID")
         if rec.method == "POST" and trace in self.traces:
-            return self.traces[trace]  # the same trace id: the first answer again, no new generation
+            # The same trace id: the first answer again, no new generation.
+            return web.Response(body=self.traces[trace], content_type="application/json")
         if rec.method == "POST" and rec.path == "/openapi/v2/image/upload":
             answer = self._upload(rec)
         elif rec.method == "POST" and rec.path in ("/openapi/v2/video/text/generate", "/openapi/v2/video/img/generate"):
@@ -75,8 +76,9 @@ class FakePixVerse(FakeUpstream):
             return self._result(rec.path.rsplit("/", 1)[1])
         else:
             return envelope(code=404, message="Not Found", status=404)
-        if answer.status == 200 and json.loads(answer.body)["ErrCode"] == 0:  # type: ignore[arg-type]
-            self.traces[trace] = answer  # assumed: only an accepted call is replayed for its trace id
+        body = answer.body
+        if answer.status == 200 and isinstance(body, bytes) and json.loads(body)["ErrCode"] == 0:
+            self.traces[trace] = body  # assumed: only an accepted call is replayed for its trace id
         return answer
 
     def _upload(self, rec: RecordedRequest) -> web.Response:
