@@ -183,3 +183,11 @@ def test_wrong_key_never_shows(relayport_gateway, pixverse):
     r = httpx.post(gw.url + "/v1/videos/generations", json={"model": "pixverse-v5.6", "prompt": "x"})
     assert r.status_code == 401 and "Invalid API-KEY" in r.json()["error"]["message"]
     assert "sk-wrong-secret" not in r.text
+
+
+def test_no_cancel_at_pixverse_is_said_plainly(gw, pixverse):
+    pixverse.book.steps = ("5",)
+    task = post(gw, model="pixverse-v5.5-t2v", prompt="x").json()
+    r = httpx.delete(f"{gw.url}/v1/videos/generations/{task['id']}", headers=gw.headers())
+    assert r.status_code == 501 and "cannot cancel" in r.json()["error"]["message"]
+    assert get(gw, task["id"])["status"] in ("queued", "running")
