@@ -99,6 +99,8 @@ def test_text_to_video_runs_to_its_content(gw, vclm):
     content = wait_for(lambda: (c := httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}/content",
                                                headers=gw.headers())).status_code == 200 and c)
     assert content.content == MP4
+    download = next(q for q in vclm.requests if q.path.startswith("/files/"))
+    assert "authorization" not in download.headers  # the pre-signed link goes unsigned
 
 
 def test_images_by_url_and_by_base64(gw, vclm):

@@ -55,9 +55,14 @@ def tc3_signer(service: str, clock: Callable[[], float] = time.time) -> Signer:
     are the plugin's, set when it builds the request."""
 
     def sign(deployment: Deployment, request: OutgoingRequest) -> None:
-        secret_id, secret_key = keys(deployment)
         parts = urlsplit(request.url)
         host = parts.netloc
+        if host != urlsplit(deployment.base_url).netloc or parts.path not in ("", "/"):
+            # Not an API call (all are `POST /` on the API host): a result download from object
+            # storage (COS), whose URL is pre-signed; an `Authorization` header there would be
+            # read as a COS signature and refused, and the SecretId has no business there.
+            return
+        secret_id, secret_key = keys(deployment)
         content_type = request.headers.get("Content-Type", "application/json; charset=utf-8")
         request.headers["Content-Type"] = content_type
         timestamp = int(clock())
