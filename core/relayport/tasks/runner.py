@@ -311,6 +311,11 @@ class TaskRunner:
             try:
                 await self.store_results(task)
                 task.content_state = "stored"
+                # A video that came inline (LTX answers with the file) is in the result store
+                # now: the task row no longer carries megabytes of base64.
+                for out in task.outputs:
+                    if out.b64 is not None and (out.media_type or "").startswith("video/"):
+                        out.b64 = None
             except (GatewayError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("storing the result of %s failed: %s", task.id, exc)
                 task.content_state = "failed"

@@ -37,7 +37,10 @@ def unified(task: TaskRecord, origin: str | None = None) -> dict[str, Any]:
     if task.status is TaskStatus.SUCCEEDED:
         for i, out in enumerate(task.outputs):
             outputs.append({"url": base + content_path(task, i), "vendor_url": out.url,
-                            "media_type": out.media_type, **({"b64": out.b64} if out.b64 else {})})
+                            "media_type": out.media_type,
+                            # A video is fetched from `url`, never inlined in the task object.
+                            **({"b64": out.b64} if out.b64 and not (out.media_type or "").startswith("video/")
+                               else {})})
     usage = None
     if task.usage is not None:
         u = task.usage

@@ -12,6 +12,9 @@ What differs from OpenAI (cloud.tencent.com/document/product/1729/111007 and cli
 - streams: usage rides on the chunks (cumulative) asked for or not, finish may be `sensitive`;
   both are normalised into OpenAI's shapes on passthrough and translation alike;
 - errors: OpenAI-like envelope with numeric codes (`relayport_hunyuan.errors`).
+
+Video (`hunyuan-video`, a second provider): Tencent Cloud's VCLM API, TC3-signed with a
+SecretId/SecretKey pair (`video.py`, `tc3.py`); its task hooks live in `video_hooks.py`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,15 @@ from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.openai_compat import OpenAICompat, adapt_body, compat_for, passthrough, translate_request
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
 from relayport.wire.openai_chat import decode_thinking
+from relayport_hunyuan import video
 from relayport_hunyuan.errors import map_hunyuan_error
+from relayport_hunyuan.tc3 import tc3_signer
+from relayport_hunyuan.video_hooks import (  # noqa: F401  (hook implementations of this plugin)
+    relayport_parse_poll,
+    relayport_parse_submit,
+    relayport_poll_request,
+    relayport_submit_task,
+)
 
 COMPAT = OpenAICompat(
     thinking="none",          # per model, below: only some models have a switch
@@ -59,8 +70,22 @@ HUNYUAN = ProviderSpec(
 )
 
 
+HUNYUAN_VIDEO = ProviderSpec(
+    name="hunyuan-video",
+    base_url="https://vclm.tencentcloudapi.com",
+    key_env=("HUNYUAN_VIDEO_KEY",),
+    # "SecretId|SecretKey": every call is TC3-signed at send time, so the key itself is never sent.
+    auth="none",
+    model_patterns=("hunyuan-video*",),
+    capabilities=frozenset({"video_generation"}),
+    signer=tc3_signer("vclm"),
+    description="Tencent Hunyuan video (Tencent Cloud VCLM API, TC3-signed)",
+)
+
+
 @hookimpl
 def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(HUNYUAN_VIDEO)  # first: `hunyuan-video*` names also match the chat provider's `hunyuan-*`
     register(HUNYUAN)
 
 
@@ -121,5 +146,7 @@ def relayport_translate_request(deployment: Deployment, request: ChatRequest) ->
 
 
 @hookimpl
-def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError:
+def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
+    if deployment.provider.name == HUNYUAN_VIDEO.name:
+        return video.map_error(response)
     return map_hunyuan_error(response, deployment.provider.name)

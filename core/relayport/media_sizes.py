@@ -1,0 +1,27 @@
+"""Reading the `size` a client gives (`1280x720`, or seed 003's `1664*928`) for vendors that want
+an aspect ratio or a resolution tier instead of pixels."""
+
+from __future__ import annotations
+
+import math
+
+
+def parse_size(size: str | None) -> tuple[int, int] | None:
+    """`WxH` or `W*H` as two positive ints, or None when it is not that form."""
+    if not size:
+        return None
+    w, sep, h = size.lower().replace("*", "x").partition("x")
+    if not sep or not w.strip().isdigit() or not h.strip().isdigit() or not int(w) or not int(h):
+        return None
+    return int(w), int(h)
+
+
+def aspect_ratio(width: int, height: int) -> str:
+    """The reduced ratio, `16:9` for 1280x720."""
+    g = math.gcd(width, height) or 1
+    return f"{width // g}:{height // g}"
+
+
+def resolution_tier(width: int, height: int) -> str:
+    """The `720p`-style tier of a frame: its short side."""
+    return f"{min(width, height)}p"

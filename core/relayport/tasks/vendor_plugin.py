@@ -1,0 +1,92 @@
+"""One pluggy plugin object for a vendor that only runs media tasks.
+
+Each media vendor package used to repeat the same five hook functions, each forwarding its
+arguments to the package's wire module. `TaskVendorPlugin` holds those functions once: a package
+gives its `ProviderSpec` and its wire functions, and its entry point names the object
+(``vidu = "relayport_vidu:plugin"``). pluggy registers any object, so the contract is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from relayport import hookimpl
+from relayport.model import (
+    GatewayError,
+    MediaRequest,
+    SubmittedTask,
+    TaskRecord,
+    TaskUpdate,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+from relayport.provider import Deployment, ProviderSpec
+
+Submit = Callable[[Deployment, MediaRequest], UpstreamRequest]
+ParseSubmit = Callable[[Deployment, MediaRequest, UpstreamResponse], SubmittedTask]
+Poll = Callable[[Deployment, TaskRecord], UpstreamRequest]
+ParsePoll = Callable[[Deployment, TaskRecord, UpstreamResponse], TaskUpdate]
+Cancel = Callable[[Deployment, TaskRecord], UpstreamRequest | None]
+MapError = Callable[[Deployment, UpstreamResponse], GatewayError | None]
+Content = Callable[[Deployment, TaskRecord, int], UpstreamRequest | None]
+UrlsToFetch = Callable[[Deployment, MediaRequest], list[str] | None]
+
+
+@attrs.frozen
+class TaskVendorPlugin:
+    """The provider and task hooks of a media vendor, forwarded to its wire functions.
+
+    `cancel`, `map_error`, `content` and `urls_to_fetch` are optional: without them the core's
+    answers stand (501 on cancel, the generic error mapping, a plain GET of the result URL, no
+    client URL downloaded for the vendor).
+    """
+
+    spec: ProviderSpec
+    submit: Submit
+    parse_submit: ParseSubmit
+    poll: Poll
+    parse_poll: ParsePoll
+    cancel: Cancel | None = None
+    map_error: MapError | None = None
+    content: Content | None = None
+    urls_to_fetch: UrlsToFetch | None = None
+
+    @hookimpl
+    def relayport_register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
+        register(self.spec)
+
+    @hookimpl
+    def relayport_submit_task(self, deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
+        return self.submit(deployment, request)
+
+    @hookimpl
+    def relayport_parse_submit(self, deployment: Deployment, request: MediaRequest,
+                               response: UpstreamResponse) -> SubmittedTask | None:
+        return self.parse_submit(deployment, request, response)
+
+    @hookimpl
+    def relayport_poll_request(self, deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
+        return self.poll(deployment, task)
+
+    @hookimpl
+    def relayport_parse_poll(self, deployment: Deployment, task: TaskRecord,
+                             response: UpstreamResponse) -> TaskUpdate | None:
+        return self.parse_poll(deployment, task, response)
+
+    @hookimpl
+    def relayport_cancel_request(self, deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
+        return self.cancel(deployment, task) if self.cancel is not None else None
+
+    @hookimpl
+    def relayport_map_error(self, deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
+        return self.map_error(deployment, response) if self.map_error is not None else None
+
+    @hookimpl
+    def relayport_content_request(self, deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
+        return self.content(deployment, task, index) if self.content is not None else None
+
+    @hookimpl
+    def relayport_media_urls_to_fetch(self, deployment: Deployment, request: MediaRequest) -> list[str] | None:
+        return self.urls_to_fetch(deployment, request) if self.urls_to_fetch is not None else None

@@ -1,0 +1,20 @@
+"""relayport plugin for Runway: image_to_video / text_to_video / text_to_image tasks, with cancel."""
+
+from __future__ import annotations
+
+from relayport.provider import ProviderSpec
+from relayport.tasks.vendor_plugin import TaskVendorPlugin
+from relayport_runway import api
+
+RUNWAY = ProviderSpec(
+    name="runway",
+    base_url="https://api.dev.runwayml.com",
+    key_env=("RUNWAY_API_KEY",),
+    auth="bearer",
+    model_patterns=("gen3a_*", "gen4*", "runway-*"),
+    capabilities=frozenset({"video_generation", "images"}),
+    description="Runway video and image generation (X-Runway-Version)",
+)
+
+plugin = TaskVendorPlugin(RUNWAY, submit=api.submit, parse_submit=api.parse_submit, poll=api.poll,
+                          parse_poll=api.parse_poll, cancel=api.cancel, map_error=api.map_error)
