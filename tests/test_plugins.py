@@ -169,16 +169,17 @@ def test_relay_with_a_wrapper_keeps_pluggys_call():
 
 
 def test_plugins_listing_shows_no_secrets(relayport_gateway):
-    env = {"OPENAI_API_KEY": "sk-openai-SECRET", "DEEPSEEK_API_KEY": "sk-ds-SECRET", "RELAYPORT_KEY": "gw-SECRET"}
+    # A marker no variable name holds (Runway's key variable is RUNWAYML_API_SECRET).
+    env = {"OPENAI_API_KEY": "sk-openai-s3kr1t-value", "DEEPSEEK_API_KEY": "sk-ds-s3kr1t-value", "RELAYPORT_KEY": "gw-s3kr1t-value"}
     gw = relayport_gateway({"auth": {"keys": ["env:RELAYPORT_KEY"]},
-                            "models": [{"name": "x", "provider": "openai", "api_key": "sk-literal-SECRET"}]}, env=env)
-    r = httpx.get(gw.url + "/-/plugins", headers={"Authorization": "Bearer gw-SECRET"})
+                            "models": [{"name": "x", "provider": "openai", "api_key": "sk-literal-s3kr1t-value"}]}, env=env)
+    r = httpx.get(gw.url + "/-/plugins", headers={"Authorization": "Bearer gw-s3kr1t-value"})
     assert r.status_code == 200
-    assert "SECRET" not in r.text
+    assert "s3kr1t" not in r.text
     info = r.json()
     providers = {p["name"] for plugin in info["plugins"] for p in plugin["providers"]}
     assert {"openai", "deepseek", "echo"} <= providers
-    assert "SECRET" not in str(describe_plugins(load_plugins(env)))
+    assert "s3kr1t" not in str(describe_plugins(load_plugins(env)))
     assert httpx.get(gw.url + "/-/plugins").status_code == 401
 
 

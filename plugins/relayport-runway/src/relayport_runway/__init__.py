@@ -9,7 +9,7 @@ from relayport_runway import api
 RUNWAY = ProviderSpec(
     name="runway",
     base_url="https://api.dev.runwayml.com",
-    key_env=("RUNWAY_API_KEY",),
+    key_env=("RUNWAYML_API_SECRET", "RUNWAY_API_KEY"),  # the official SDK's variable first
     auth="bearer",
     model_patterns=("gen3a_*", "gen4*", "runway-*"),
     capabilities=frozenset({"video_generation", "images"}),
