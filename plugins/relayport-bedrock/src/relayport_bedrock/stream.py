@@ -20,6 +20,7 @@ from relayport.model.stream import (
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
+    StreamError,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -52,7 +53,9 @@ class ConverseStreamParser:
         out: list[StreamEvent] = []
         for frame in self._frames.feed(event.data):
             if frame.message_type != "event":
-                raise errors.frame_error(frame.name, frame.payload)
+                # After what the same read carried before it, which the client still gets.
+                out.append(StreamError(errors.frame_error(frame.name, frame.payload)))
+                break
             try:
                 obj = orjson.loads(frame.payload) if frame.payload else {}
             except orjson.JSONDecodeError:

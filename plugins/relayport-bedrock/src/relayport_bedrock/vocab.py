@@ -21,8 +21,13 @@ def region_of(base_url: str) -> str | None:
 
 
 def path(model: str, action: str) -> str:
-    """`/model/{modelId}/{action}`; ids (`...-v1:0`, inference-profile ARNs) are one path segment."""
-    return f"/model/{quote(model, safe='')}/{action}"
+    """`/model/{modelId}/{action}`; ids (`...-v1:0`, inference-profile ARNs) are one path segment.
+
+    The colon stays literal: the HTTP client would send `%3A` decoded anyway (yarl normalises
+    it), and SigV4 signs the path as it goes on the wire. A `/` (in ARNs) must be `%2F`,
+    which is sent as it is.
+    """
+    return f"/model/{quote(model, safe=':')}/{action}"
 
 
 def is_claude(model: str) -> bool:
