@@ -100,6 +100,16 @@ def test_converse_body_alternates_and_replays_signed_thinking_only() -> None:
     assert "additionalModelRequestFields" not in converse.encode(req, "meta.llama3-70b", [])
 
 
+def test_system_folds_into_the_first_turn_where_the_model_takes_none() -> None:
+    req = ChatRequest(model="m", messages=[Message("system", [TextBlock("be terse")]),
+                                           Message("user", [TextBlock("hi")])])
+    notes: list[str] = []
+    body = converse.encode(req, "mistral.mixtral-8x7b-instruct-v0:1", notes)
+    assert "system" not in body and body["messages"][0]["content"] == [{"text": "be terse"}, {"text": "hi"}]
+    assert notes == ["system prompt sent as user text"]
+    assert converse.encode(req, "mistral.mistral-large-2407-v1:0", [])["system"] == [{"text": "be terse"}]
+
+
 def test_error_header_and_body() -> None:
     resp = UpstreamResponse(429, {"x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/",
                                   "retry-after": "3"}, b'{"message":"Too many requests"}')

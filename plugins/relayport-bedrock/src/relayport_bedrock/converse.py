@@ -94,7 +94,14 @@ def encode(req: ChatRequest, model: str, notes: list[str]) -> dict[str, Any]:
         notes.append("consecutive messages of one role joined")
     body: dict[str, Any] = {"messages": turns.messages}
     _json_instruction(req, system, notes)
-    if system:
+    if system and not vocab.takes_system(model):
+        first = turns.messages[0]["content"] if turns.messages and turns.messages[0]["role"] == "user" else None
+        if first is None:
+            raise bad_request(f"Model {model!r} on Bedrock takes no system prompt and there is no user turn "
+                              "to put it in.", param="messages")
+        first[:0] = system
+        notes.append("system prompt sent as user text")
+    elif system:
         body["system"] = system
     inference: dict[str, Any] = {}
     if req.max_tokens is not None:

@@ -35,6 +35,15 @@ def is_claude(model: str) -> bool:
     return "anthropic.claude" in model
 
 
+# Models Converse serves without system prompts (its model-features table): Mistral's 7B and
+# Mixtral Instruct, Titan Text. Their system text goes at the head of the first user turn.
+NO_SYSTEM = ("mistral.mistral-7b-instruct", "mistral.mixtral-8x7b-instruct", "amazon.titan-text")
+
+
+def takes_system(model: str) -> bool:
+    return not any(m in model for m in NO_SYSTEM)
+
+
 # Converse `stopReason` -> OpenAI's finish reason.
 FINISH = {
     "end_turn": "stop",
