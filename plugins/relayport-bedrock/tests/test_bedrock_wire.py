@@ -96,6 +96,12 @@ def test_converse_body_alternates_and_replays_signed_thinking_only() -> None:
     assert body["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 3000}}
     assert body["inferenceConfig"] == {"maxTokens": 5000}  # room above the budget; no temperature
     assert "consecutive messages of one role joined" in notes and "temperature dropped: thinking" in notes
+    # A tool result and the user's next words: one turn, nothing the client needs to be told.
+    quiet: list[str] = []
+    converse.encode(ChatRequest(model="m", messages=[
+        Message("user", [TextBlock("a")]), Message("assistant", [ToolCallBlock("t1", "f", "{}")]),
+        Message("tool", [ToolResultBlock("t1", [TextBlock("r")])]), Message("user", [TextBlock("b")])]), "m", quiet)
+    assert quiet == []
     # Not a Claude model: no Claude thinking field.
     assert "additionalModelRequestFields" not in converse.encode(req, "meta.llama3-70b", [])
 

@@ -137,9 +137,12 @@ class _Turns:
         if not content:
             return
         if self.messages and self.messages[-1]["role"] == role:
-            # A tool result run is how OpenAI's parallel calls answer: not worth announcing.
-            self.merged = self.merged or not all("toolResult" in c for c in content)
-            self.messages[-1]["content"].extend(content)
+            last = self.messages[-1]["content"]
+            # Tool results, and the user's words after them, are one user turn in Converse
+            # anyway: only joining two messages the client sent apart is worth announcing.
+            if "toolResult" not in last[-1] and "toolResult" not in content[0]:
+                self.merged = True
+            last.extend(content)
         else:
             self.messages.append({"role": role, "content": content})
 
