@@ -254,3 +254,11 @@ def test_exception_as_first_frame_is_the_calls_error(gw: Any, vendor: FakeBedroc
                       headers={"Content-Type": EVENTSTREAM}))
     chunks, _ = raw_stream(gw, {"messages": [{"role": "user", "content": "go"}]})
     assert chunks[-1]["error"]["message"] == "bedrock: Too many tokens, please wait."
+
+
+def test_empty_stream_is_a_502_before_any_byte(gw: Any, vendor: FakeBedrock) -> None:
+    vendor.push(Reply(events=[], headers={"Content-Type": EVENTSTREAM}))
+    with pytest.raises(openai.APIStatusError) as caught:
+        list(client(gw).chat.completions.create(model="claude", stream=True,
+                                                messages=[{"role": "user", "content": "go"}]))
+    assert caught.value.status_code == 502 and caught.value.body["code"] == "upstream_empty_stream"
