@@ -33,7 +33,9 @@ from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParse
 from relayport.routing import Health, Route, Router, sticky_key
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire import newapi_usage
+from relayport.wire.eventstream import RawChunks
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
+from relayport.wire.transcode import Transcoded
 
 log = logging.getLogger("relayport.calls")
 
@@ -273,7 +275,7 @@ class Gateway:
             try:
                 # Read up to the first whole event before the surface answers the client, so
                 # a vendor failing before it is a failed attempt, not a broken stream.
-                first = await _first_events(dep, resp.content, b"\n" if parser.framing == "lines" else b"\n\n")
+                first = await _first_events(dep, resp.content, _EVENT_END.get(parser.framing, b"\n\n"))
             except BaseException:
                 await cm.__aexit__(*sys.exc_info())
                 raise
@@ -344,7 +346,7 @@ class Gateway:
                 extra = route_headers(route, self.router.health(dep))
                 if route.timer is not None:
                     route.timer.reschedule(None)  # the answer started: the deadline is met
-                if plan.request.stream and resp.content_type == "text/event-stream":
+                if plan.request.stream and (resp.content_type == "text/event-stream" or plan.transcode):
                     return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip)
                 return await self._pipe_body(dep, resp, plan, started, extra)
 
@@ -382,7 +384,9 @@ class Gateway:
                            started: float, extra: dict[str, str], strip: bool = False) -> web.StreamResponse:
         """Pipe a vendor's SSE stream to the client, whole events at a time. `strip`: the
         gateway asked for usage the client did not ask for, and takes it out again."""
-        content = resp.content
+        content: Any = resp.content
+        if plan.transcode is not None:  # the vendor's framing is not the client's (Bedrock)
+            content = Transcoded(content, plan.transcode(), plan.stream_error)
         chunk = await _first_events(dep, content)
         ttfb: float | None = time.perf_counter() - started
         # Only now does the client get a byte: a vendor that failed before its first whole
@@ -532,11 +536,18 @@ def _malformed_tail(events: bytes) -> int:
     return start
 
 
+# What ends an event, per framing; binary framings ("bytes") have none the core knows of.
+_EVENT_END = {"lines": b"\n", "bytes": b""}
+
+
 async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: bytes = b"\n\n") -> bytes:
     """The stream's first read(s), up to a whole event (`end` ends one) that is not broken; a
-    retryable error when the vendor closes, stalls or sends garbage before that."""
+    retryable error when the vendor closes, stalls or sends garbage before that. With no `end`
+    (binary framing) the first non-empty read: the parser judges its frames."""
     try:
         data = await content.readany()
+        if not end and data:
+            return data
         while end not in data and b"\r\n\r\n" not in data:
             more = await content.readany()
             if not more:
@@ -811,7 +822,7 @@ class ChatStream:
 
     async def _events(self) -> AsyncIterator[list[StreamEvent]]:
         parser = self._parser
-        decoder: LineDecoder | SSEDecoder
+        decoder: LineDecoder | SSEDecoder | RawChunks
         split: Callable[[bytes], Any]
         if parser.framing == "lines":
             decoder = LineDecoder()
@@ -820,6 +831,9 @@ class ChatStream:
             # The parser takes the read's whole events as bytes: no event objects at all.
             decoder = SSEDecoder()
             split = decoder.take
+        elif parser.framing == "bytes":
+            decoder = RawChunks()  # binary frames (AWS eventstream): the parser joins reads
+            split = decoder.feed
         else:
             decoder = SSEDecoder()
             split = decoder.feed

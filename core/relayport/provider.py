@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from relayport.credentials import CredentialFactory, Signer
     from relayport.openai_compat import OpenAICompat
     from relayport.wire.sse import SSEEvent
+    from relayport.wire.transcode import Transcoder
 
 # Wire formats a surface speaks and a vendor may speak natively (then calls pass through).
 OPENAI_CHAT = "openai.chat"
@@ -142,6 +143,10 @@ class Passthrough:
     :param unavailable: called with the vendor's error status (>= 300) before it is read;
         True means the endpoint is not there (a proxy in `base_url` without it): this call,
         and the fallbacks after it, are translated instead of failing.
+    :param transcode: for a vendor that streams the client's events in another framing
+        (Bedrock: Anthropic events in binary eventstream frames): makes a fresh
+        `relayport.wire.transcode.Transcoder` per stream, which turns the vendor's reads into
+        the client's SSE bytes before they are piped as above.
     """
 
     request: UpstreamRequest
@@ -151,6 +156,7 @@ class Passthrough:
     stream_error: Callable[[GatewayError], bytes] = attrs.field(factory=lambda: openai_error_event)
     tail: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     unavailable: Callable[[int], bool] | None = None
+    transcode: Callable[[], Transcoder] | None = None
 
 
 def openai_error_event(err: GatewayError) -> bytes:
@@ -162,7 +168,9 @@ class StreamParser(Protocol):
     """Turns one upstream stream into canonical events; one instance per stream.
 
     The core feeds it every SSE event (framing "sse"), or every line (framing "lines", for
-    vendors that stream JSON lines) as an `SSEEvent` with only `data` set.
+    vendors that stream JSON lines) as an `SSEEvent` with only `data` set, or every read as
+    it arrived (framing "bytes", for binary streams such as AWS eventstream: `data` is the
+    read's raw bytes, frames may be cut anywhere; `relayport.wire.eventstream` decodes them).
     """
 
     framing: str
