@@ -61,15 +61,15 @@ def rows(config: Any, specs: dict[str, Any], pattern: str | None = None, shipped
         out.append(row)
     if shipped:
         for provider, spec in sorted(specs.items()):
-            sheet = spec.prices.load() if getattr(spec, "prices", None) is not None else None
-            if sheet is None:
+            if getattr(spec, "prices", None) is None:
                 continue
-            for e in sheet.entries:
+            own = spec.prices.load()
+            for e in own.entries:
                 if pattern and not fnmatch.fnmatchcase(e.pattern, pattern):
                     continue
                 out.append({"model": None, "provider": provider, "upstream_model": e.pattern,
                             "source": "shipped", "price": {k: str(v) for k, v in e.table.items()},
-                            "currency": sheet.currency, "url": e.source, "read": sheet.read.isoformat()})
+                            "currency": own.currency, "url": e.source, "read": own.read.isoformat()})
     return out
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from relayport.accounts.money import to_units
 from relayport.model.usage import Usage
+
+if TYPE_CHECKING:
+    from relayport.accounts.sheet import Prices
 
 # Amounts per million tokens...
 TOKEN_FIELDS = ("input", "output", "cached_input", "cache_write", "reasoning")
@@ -47,7 +50,10 @@ class Price:
         for name, amount in table.items():
             if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
                 raise ValueError(f"{where}.{name}: expected a number, got {amount!r}")
-            units = to_units(amount)
+            try:
+                units = to_units(amount)
+            except ValueError as exc:
+                raise ValueError(f"{where}.{name}: {exc}") from None
             if units < 0:
                 raise ValueError(f"{where}.{name}: must not be negative")
             values[name] = units
@@ -98,10 +104,10 @@ class PriceTable:
     for the vendor model id (`ProviderSpec.prices`), converted to `[billing] currency` by
     `[billing] rates` when it is in another one. None: the call's cost is unknown."""
 
-    def __init__(self, configured: dict[Any, Price], shipped: dict[str, Any] | None = None,
+    def __init__(self, configured: dict[Any, Price], shipped: dict[str, Prices] | None = None,
                  rates: dict[str, Decimal] | None = None) -> None:
         self.configured = configured
-        self.shipped = shipped or {}  # provider name -> relayport.accounts.sheet.Prices
+        self.shipped = shipped or {}  # provider name -> its plugin's sheet
         self.rates = rates or {}      # currency -> billing currency per unit of it
         self._defaults: dict[tuple[str, str], Price | None] = {}
 
@@ -121,8 +127,7 @@ class PriceTable:
 
     def default(self, provider: str, upstream_model: str) -> Price | None:
         sheet = self.shipped.get(provider)
-        entry = sheet.lookup(upstream_model) if sheet is not None else None
-        if entry is None:
+        if sheet is None or (entry := sheet.lookup(upstream_model)) is None:
             return None
         rate = self.rates.get(sheet.currency)
         return entry.price if rate is None else convert(entry.price, rate)
@@ -154,7 +159,7 @@ def price_table(models: list[Any], providers: Any = None, billing: Any = None) -
     currency = billing.currency if billing is not None else "USD"
     rates = {c: Decimal(str(r)) for c, r in (billing.rates if billing is not None else {}).items()}
     rates[currency] = Decimal(1)
-    shipped = {}
+    shipped: dict[str, Prices] = {}
     for name, spec in providers.items():
         sheet = getattr(spec, "prices", None)
         if sheet is None:
