@@ -279,3 +279,22 @@ def test_prices_cli_lists_where_each_price_comes_from(tmp_path: Path, capsys: py
     assert "mine  deepseek/deepseek-chat  input 1, output 2 USD  [config]" in out
     assert "(shipped)  deepseek/deepseek-reasoner  input 0.56, cached_input 0.07, output 1.68 USD" in out
     assert "opus" not in out
+
+
+def test_a_broken_sheet_is_logged_and_skipped_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    pkg = tmp_path / "broken_prices_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "prices.toml").write_text('currency = "USD"\nsource = "https://x.example"\n[models]\n"a" = { input = 1 }\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Spec:
+        prices = PriceSheet("broken_prices_pkg")
+
+    good = _Spec(_sheet())
+    with caplog.at_level(logging.ERROR, "relayport.accounts"):
+        table = price_table([], {"broken": Spec(), "good": good}, BillingConfig())
+    assert "ignoring the prices broken ships" in caplog.text and "read must be the date" in caplog.text
+    assert table.get("m", "broken", "a") is None
+    assert table.get("m", "good", "vm-1") == Price(input=to_units(1), output=to_units(2))

@@ -63,7 +63,10 @@ def rows(config: Any, specs: dict[str, Any], pattern: str | None = None, shipped
         for provider, spec in sorted(specs.items()):
             if getattr(spec, "prices", None) is None:
                 continue
-            own = spec.prices.load()
+            try:
+                own = spec.prices.load()
+            except ValueError:  # logged by price_table; its models cost unknown
+                continue
             for e in own.entries:
                 if pattern and not fnmatch.fnmatchcase(e.pattern, pattern):
                     continue

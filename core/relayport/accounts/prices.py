@@ -164,7 +164,12 @@ def price_table(models: list[Any], providers: Any = None, billing: Any = None) -
         sheet = getattr(spec, "prices", None)
         if sheet is None:
             continue
-        loaded = sheet.load()
+        try:
+            loaded = sheet.load()
+        except ValueError as exc:
+            # One plugin's bad data must not stop the gateway: its models cost unknown.
+            log.error("ignoring the prices %s ships: %s", name, exc)
+            continue
         if loaded.currency in rates:
             shipped[name] = loaded
         else:
