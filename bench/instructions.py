@@ -84,21 +84,34 @@ async def drive(url: str, body: bytes, n: int) -> None:
 
 
 def count(group: ProcGroup, work: Path, name: str, argv: list[str], url: str, body: bytes,
-          requests: int, warmup: int, port: int) -> int:
+          requests: int, warmup: int, port: int, idle: bool = False) -> int:
+    """Instructions per request. With `idle`, the instructions the process spends with no
+    request in flight over as long again (timers: the key refresh, batch flushes) are taken
+    out first: under valgrind requests are ~50x slower, so time-driven work would otherwise
+    weigh ~50x more per request than it does at a real request rate."""
     out = work / f"callgrind.{name}"
     proc = group.spawn(name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv], None)
     procs.wait_ready(proc, port, timeout=600)  # a loaded 2-core VM: startup under valgrind can take minutes
     asyncio.run(drive(url, body, warmup))
     subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+    started = time.monotonic()
     asyncio.run(drive(url, body, requests))
+    elapsed = time.monotonic() - started
     subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+    if idle:
+        time.sleep(elapsed)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
     group.stop(proc)
-    dumps = sorted(work.glob(f"callgrind.{name}.*"))  # the `-d` dump: <file>.1
-    text = dumps[0].read_text(errors="replace") if dumps else ""
-    found = re.search(r"^summary: (\d+)", text, re.M)
-    if found is None:
-        raise SystemExit(f"no callgrind dump for {name} in {work}")
-    return int(found.group(1)) // requests
+    # The `-d` dumps: <file>.1 (the requests), <file>.2 (idle; each dump zeroes the counters).
+    summaries = []
+    for n in (1, 2) if idle else (1,):
+        dump = work / f"callgrind.{name}.{n}"
+        found = re.search(r"^summary: (\d+)", dump.read_text(errors="replace") if dump.exists() else "", re.M)
+        if found is None:
+            raise SystemExit(f"no callgrind dump {dump.name} in {work}")
+        summaries.append(int(found.group(1)))
+    busy = summaries[0] - (summaries[1] if idle else 0)
+    return busy // requests
 
 
 # Gateway variants for --keys: (store key mode or None for the `[auth] keys` entry, metrics on).
@@ -169,7 +182,7 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
                 port = procs.free_port()
                 counts[variant] = count(group, work, variant, argv_for(variant, port, "cg"),
                                         f"http://{HOST}:{port}/v1/chat/completions", body, a.requests,
-                                        a.warmup, port)
+                                        a.warmup, port, idle=a.idle)
                 print(f"{a.case} {variant}: {counts[variant] / 1e6:.3f} M instructions per request", flush=True)
             if a.wrk:
                 lua = write_script(work / "wrk.lua", body, HEADERS)
@@ -219,6 +232,8 @@ def main() -> int:
                    help="the client key is a store key (see run.py --store-key)")
     p.add_argument("--no-callgrind", dest="callgrind", action="store_false",
                    help="with --keys: skip the instruction counts (wrk only)")
+    p.add_argument("--with-idle", dest="idle", action="store_false",
+                   help="with --keys: keep the instructions spent idle (timers) in the per-request count")
     p.add_argument("--wrk", type=int, default=0, metavar="S",
                    help="with --keys: also S-second wrk rounds against every variant, alternating")
     p.add_argument("--wrk-rounds", type=int, default=4, help="with --wrk: rounds (default 4)")
