@@ -298,3 +298,24 @@ def test_a_broken_sheet_is_logged_and_skipped_not_fatal(tmp_path: Path, monkeypa
     assert "ignoring the prices broken ships" in caplog.text and "read must be the date" in caplog.text
     assert table.get("m", "broken", "a") is None
     assert table.get("m", "good", "vm-1") == Price(input=to_units(1), output=to_units(2))
+
+
+async def test_usage_rows_keep_null_for_what_a_vendor_did_not_report(tmp_path: Path) -> None:
+    # The store binds None through a registered adapter (a speed-up): it must still be NULL.
+    import sqlite3
+
+    from relayport.accounts.store import USAGE_COLUMNS, Charge, SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "s.sqlite3"), inline_writes=True)
+    await store.open()
+    row = [None] * len(USAGE_COLUMNS)
+    row[USAGE_COLUMNS.index("ts")] = 1.5
+    row[USAGE_COLUMNS.index("model")], row[USAGE_COLUMNS.index("provider")] = "m", "p"
+    row[USAGE_COLUMNS.index("status")], row[USAGE_COLUMNS.index("stream")] = 200, 0
+    row[USAGE_COLUMNS.index("cost")] = 7
+    await store.write([tuple(row)], [Charge("nobody", 7, "")])
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.sqlite3") as db:
+        got = db.execute(f"SELECT {', '.join(USAGE_COLUMNS)} FROM rp_usage").fetchall()
+        assert db.execute("SELECT COUNT(*) FROM rp_usage WHERE cached_tokens IS NULL AND error IS NULL").fetchone() == (1,)
+    assert got == [tuple(row)]

@@ -198,6 +198,8 @@ class SQLiteStore(SQLStore):
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
+        _fast_null_binding()
+
         def setup() -> sqlite3.Connection:
             db = sqlite_state.connect(self.path)
             # The CLI and a running server share the file; a server writing inline must not
@@ -250,6 +252,20 @@ class SQLiteStore(SQLStore):
 
     def _is_conflict(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+
+
+def _fast_null_binding() -> None:
+    """Bind None as NULL without the sqlite3 module's slow path.
+
+    sqlite3 binds int, float and str directly, but sends every None through its adaptation
+    protocol: an adapter-table miss, then failed `__adapt__`/`__conform__` lookups. A usage row
+    has ~10 NULL columns (tokens a vendor did not report), and that miss path was half the cost
+    of writing it (callgrind: ~23k of ~45k instructions per row). An adapter registered for
+    NoneType is found at the first lookup; `{}.get(None)` is a C call returning None, which is
+    then bound as NULL as before. Process-wide, same result for every sqlite3 user, only faster.
+    """
+    none: dict[None, None] = {}
+    sqlite3.register_adapter(type(None), none.get)
 
 
 def _numbered(sql: str) -> str:
