@@ -92,6 +92,8 @@ def count(group: ProcGroup, work: Path, name: str, argv: list[str], url: str, bo
     out = work / f"callgrind.{name}"
     proc = group.spawn(name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv], None)
     procs.wait_ready(proc, port, timeout=600)  # a loaded 2-core VM: startup under valgrind can take minutes
+    if not proc.alive():  # another process took the port while valgrind started ours
+        raise SystemExit(f"{name} exited before serving (port {port} taken?):\n{proc.log_tail()}")
     asyncio.run(drive(url, body, warmup))
     subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
     started = time.monotonic()
