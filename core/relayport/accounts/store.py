@@ -12,6 +12,7 @@ import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import attrs
@@ -141,8 +142,7 @@ class SQLStore(ABC):
         """
         statements: list[tuple[str, list[Sequence[Any]]]] = []
         if rows:
-            marks = ", ".join("?" * len(USAGE_COLUMNS))
-            statements.append((f"INSERT INTO rp_usage ({', '.join(USAGE_COLUMNS)}) VALUES ({marks})", rows))
+            statements.append(_usage_insert(rows))
         if charges:
             statements.append((
                 "UPDATE rp_keys SET spent = spent + ?, "
@@ -252,6 +252,19 @@ class SQLiteStore(SQLStore):
 
     def _is_conflict(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+
+
+def _usage_insert(rows: list[Sequence[Any]]) -> tuple[str, list[Sequence[Any]]]:
+    """The INSERT for a batch of usage rows, naming only the columns some row fills: most calls
+    report no audio, image, video or media figures, and a column left out is NULL just the same
+    while costing nothing to bind (a bound NULL costs about as much as a number)."""
+    keep = [i for i in range(len(USAGE_COLUMNS))
+            if list(map(itemgetter(i), rows)).count(None) != len(rows)]  # C loops: per batch, cheap
+    if len(keep) < len(USAGE_COLUMNS):
+        pick = itemgetter(*keep)
+        rows = [pick(r) for r in rows] if len(keep) > 1 else [(pick(r),) for r in rows]
+    names = [USAGE_COLUMNS[i] for i in keep]
+    return f"INSERT INTO rp_usage ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows
 
 
 def _fast_null_binding() -> None:
