@@ -13,6 +13,7 @@ from typing import Any
 
 import anthropic
 import attrs
+import httpx
 import openai
 import orjson
 import pytest
@@ -258,6 +259,17 @@ def test_mixed_run_priced_from_the_defaults_matches_hand_computed_totals(
     assert got == want
     shown = admin(gw, "GET", "/admin/keys/defaults").json()
     assert Decimal(shown["balance"]) == Decimal(5) - sum(want.values())
+
+    # The admin API lists the same prices `relayport prices` does; a client key may not.
+    listed = {r["model"]: r for r in admin(gw, "GET", "/admin/prices").json()["data"]}
+    assert (listed["opus"]["source"], listed["opus-own"]["source"], listed["ds"]["source"]) == (
+        "default", "config", "default")
+    assert listed["ds"]["price"] == {"input": "0.56", "output": "1.68", "cached_input": "0.07"}
+    shipped = admin(gw, "GET", "/admin/prices?all=1&model=deepseek-*").json()["data"]
+    assert [r["upstream_model"] for r in shipped if r["source"] == "shipped"] == ["deepseek-chat",
+                                                                                  "deepseek-reasoner"]
+    denied = httpx.get(gw.url + "/admin/prices", headers={"Authorization": f"Bearer {secret}"}, timeout=10)
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "admin_only"
 
 
 def test_prices_cli_lists_where_each_price_comes_from(tmp_path: Path, capsys: pytest.CaptureFixture[str],
