@@ -59,7 +59,7 @@ class _Model:  # what price_table reads of a [[models]] entry
 def test_every_installed_sheet_loads_and_is_well_formed() -> None:
     shipped = {name: spec.prices.load() for name, spec in _specs().items() if spec.prices is not None}
     # The vendors whose official pages the figures were read from ship a sheet.
-    assert {"anthropic", "deepseek"} <= set(shipped)
+    assert {"anthropic", "deepseek", "xai"} <= set(shipped)
     for name, sheet in shipped.items():
         assert sheet.read <= TODAY, name
         assert sheet.entries, name
@@ -84,6 +84,10 @@ def test_shipped_figures_are_the_vendor_pages() -> None:
         input=to_units(2), output=to_units(10), cached_input=to_units("0.2"), cache_write=to_units("2.5"))
     assert table.get("x", "deepseek", "deepseek-reasoner") == Price(
         input=to_units("0.56"), output=to_units("1.68"), cached_input=to_units("0.07"))
+    assert table.get("x", "xai", "grok-3-mini-fast-latest") == Price(
+        input=to_units("0.6"), output=to_units(4), cached_input=to_units("0.15"))
+    assert table.get("x", "xai", "grok-3").input == to_units(3)
+    assert table.get("x", "xai", "grok-4-0709") is None  # not on the page read
     assert table.get("x", "anthropic", "claude-made-up-9") is None
     assert table.get("x", "deepseek", "claude-opus-4-5") is None  # sheets are per provider
 
