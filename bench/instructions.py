@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import procs
 from cases import HEADERS, HOST
 from procs import ProcGroup
 from run import forwarder_argv, gateway_config, store_key_config
+from wrk_driver import run_wrk, write_script
 
 # case: (model, stream, client surface). The "messages-" cases are an Anthropic client on
 # /v1/messages served by the OpenAI-compatible mock (the gateway translates both ways; the
@@ -82,21 +84,144 @@ async def drive(url: str, body: bytes, n: int) -> None:
 
 
 def count(group: ProcGroup, work: Path, name: str, argv: list[str], url: str, body: bytes,
-          requests: int, warmup: int, port: int) -> int:
+          requests: int, warmup: int, port: int, idle: bool = False) -> int:
+    """Instructions per request. With `idle`, the instructions the process spends with no
+    request in flight over as long again (timers: the key refresh, batch flushes) are taken
+    out first: under valgrind requests are ~50x slower, so time-driven work would otherwise
+    weigh ~50x more per request than it does at a real request rate."""
     out = work / f"callgrind.{name}"
     proc = group.spawn(name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv], None)
-    procs.wait_ready(proc, port, timeout=180)
+    procs.wait_ready(proc, port, timeout=600)  # a loaded 2-core VM: startup under valgrind can take minutes
+    if not proc.alive():  # another process took the port while valgrind started ours
+        raise SystemExit(f"{name} exited before serving (port {port} taken?):\n{proc.log_tail()}")
     asyncio.run(drive(url, body, warmup))
     subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+    started = time.monotonic()
     asyncio.run(drive(url, body, requests))
+    elapsed = time.monotonic() - started
     subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+    if idle:
+        time.sleep(elapsed)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
     group.stop(proc)
-    dumps = sorted(work.glob(f"callgrind.{name}.*"))  # the `-d` dump: <file>.1
-    text = dumps[0].read_text(errors="replace") if dumps else ""
-    found = re.search(r"^summary: (\d+)", text, re.M)
-    if found is None:
-        raise SystemExit(f"no callgrind dump for {name} in {work}")
-    return int(found.group(1)) // requests
+    # The `-d` dumps: <file>.1 (the requests), <file>.2 (idle; each dump zeroes the counters).
+    summaries = []
+    for n in (1, 2) if idle else (1,):
+        dump = work / f"callgrind.{name}.{n}"
+        found = re.search(r"^summary: (\d+)", dump.read_text(errors="replace") if dump.exists() else "", re.M)
+        if found is None:
+            raise SystemExit(f"no callgrind dump {dump.name} in {work}")
+        summaries.append(int(found.group(1)))
+    busy = summaries[0] - (summaries[1] if idle else 0)
+    return busy // requests
+
+
+# Gateway variants for --keys: (store key mode or None for the `[auth] keys` entry, metrics on).
+KEY_VARIANTS = {
+    "toml": (None, True),
+    "toml-nometrics": (None, False),
+    "store": ("no-usage-log", True),
+    "store-log": ("usage-log", True),
+    "store-log-nometrics": ("usage-log", False),
+}
+
+
+def variant_config(mock_port: int, port: int, work: Path, variant: str) -> str:
+    """The bench config for one --keys variant (a fresh state file per store-key variant)."""
+    mode, metrics = KEY_VARIANTS[variant]
+    toml = gateway_config(mock_port, port)
+    if mode is not None:
+        state_dir = work / variant
+        state_dir.mkdir(parents=True, exist_ok=True)
+        toml = store_key_config(toml, state_dir, mode)
+    if not metrics:
+        toml += "\n[metrics]\nenabled = false\n"
+    return toml
+
+
+def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
+    """Instructions per request of the gateway under each variant (callgrind), then requests/s
+    of the variants side by side (wrk, alternating short rounds), each as a ratio to the first:
+    issue 14's "store key and usage log within 10% of the TOML key" check."""
+    unknown = [v for v in variants if v not in KEY_VARIANTS]
+    if unknown or not variants:
+        print(f"error: unknown variant(s) {unknown}; known: {', '.join(KEY_VARIANTS)}", file=sys.stderr)
+        return 2
+    if a.callgrind and not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("error: valgrind not found (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    if a.wrk and not shutil.which("wrk"):
+        print("error: wrk not found (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
+        return 2
+    model, stream, client = CASES[a.case]
+    if client != "openai":
+        print("error: --keys runs the OpenAI-client cases (openai-*, anthropic-*, gemini-*)", file=sys.stderr)
+        return 2
+    body = fixtures.chat_request(model, stream)
+    script = Path(sys.executable).parent / "relayport"
+    relayport = [str(script)] if script.exists() else [sys.executable, "-m", "relayport"]
+    counts: dict[str, int] = {}
+    rounds: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="relayport-instr-") as tmp:
+        work = Path(tmp)
+        group = ProcGroup(work)
+        cpus = procs.ALLOWED_CPUS
+        server_cpu, load_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
+        try:
+            mock_port = procs.free_port()
+            mock = group.spawn("mock", [sys.executable, str(Path(__file__).with_name("mock_upstream.py")),
+                                        "--host", HOST, "--port", str(mock_port)], load_cpu)
+            procs.wait_ready(mock, mock_port)
+
+            def argv_for(variant: str, port: int, tag: str) -> list[str]:
+                config = work / f"{variant}-{tag}.toml"
+                config.write_text(variant_config(mock_port, port, work / tag, variant))
+                return [*relayport, "serve", "--config", str(config), "--host", HOST, "--port", str(port)]
+
+            (work / "cg").mkdir()
+            (work / "wrk").mkdir()
+            for variant in variants if a.callgrind else []:
+                port = procs.free_port()
+                counts[variant] = count(group, work, variant, argv_for(variant, port, "cg"),
+                                        f"http://{HOST}:{port}/v1/chat/completions", body, a.requests,
+                                        a.warmup, port, idle=a.idle)
+                print(f"{a.case} {variant}: {counts[variant] / 1e6:.3f} M instructions per request", flush=True)
+            if a.wrk:
+                lua = write_script(work / "wrk.lua", body, HEADERS)
+                urls = {}
+                for variant in variants:  # all up at once, on the same core; loaded one at a time
+                    port = procs.free_port()
+                    proc = group.spawn(f"wrk-{variant}", argv_for(variant, port, "wrk"), server_cpu)
+                    procs.wait_ready(proc, port, timeout=60)
+                    urls[variant] = f"http://{HOST}:{port}/v1/chat/completions"
+                    run_wrk(urls[variant], lua, 32, 1, load_cpu)  # warm-up
+                for r in range(a.wrk_rounds):
+                    order = variants[r % len(variants):] + variants[:r % len(variants)]
+                    got = {}
+                    for variant in order:
+                        result = run_wrk(urls[variant], lua, 32, a.wrk, load_cpu)
+                        if result.errors:
+                            print(f"error: {variant} answered {result.non_2xx} non-2xx, "
+                                  f"socket errors {result.socket_errors}", file=sys.stderr)
+                            return 1
+                        got[variant] = result.rps
+                    rounds.append(got)
+                    print("wrk round " + str(r + 1) + ": " + ", ".join(f"{v} {got[v]:.0f}/s" for v in variants),
+                          flush=True)
+        finally:
+            group.stop_all()
+            time.sleep(0.1)
+    base = variants[0]
+    for variant in variants[1:]:
+        parts = []
+        if counts:
+            parts.append(f"{counts[variant] / counts[base]:.1%} of the instructions per request")
+        if rounds:
+            ratios = sorted(r[variant] / r[base] for r in rounds)
+            parts.append(f"wrk c=32 req/s {statistics.median(ratios):.1%} (rounds {ratios[0]:.1%}.."
+                         f"{ratios[-1]:.1%})")
+        print(f"{variant} vs {base}: " + "; ".join(parts))
+    return 0
 
 
 def main() -> int:
@@ -107,7 +232,19 @@ def main() -> int:
     p.add_argument("--target", choices=["both", "gateway", "forwarder"], default="both")
     p.add_argument("--store-key", choices=["usage-log", "no-usage-log"],
                    help="the client key is a store key (see run.py --store-key)")
+    p.add_argument("--no-callgrind", dest="callgrind", action="store_false",
+                   help="with --keys: skip the instruction counts (wrk only)")
+    p.add_argument("--with-idle", dest="idle", action="store_false",
+                   help="with --keys: keep the instructions spent idle (timers) in the per-request count")
+    p.add_argument("--wrk", type=int, default=0, metavar="S",
+                   help="with --keys: also S-second wrk rounds against every variant, alternating")
+    p.add_argument("--wrk-rounds", type=int, default=4, help="with --wrk: rounds (default 4)")
+    p.add_argument("--keys", metavar="VARIANT,...",
+                   help="compare gateway variants in one run, each against the first: "
+                        f"{', '.join(KEY_VARIANTS)} (e.g. toml,store,store-log,store-log-nometrics)")
     a = p.parse_args()
+    if a.keys:
+        return compare_keys(a, [v.strip() for v in a.keys.split(",") if v.strip()])
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         print("error: valgrind not found (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import orjson
 
 from relayport.accounts import cli as accounts_cli
+from relayport.accounts import price_list
 from relayport.config import Config, ConfigError, load_config
 from relayport.logs import setup_logging
 
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="the vendor speaks OpenAI's chat format (quirks as options)")
     new.add_argument("--dir", default=".", help="where to write the package (default: here)")
     accounts_cli.add_parsers(sub)
+    price_list.add_parser(sub)
     return p
 
 
@@ -51,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _new_plugin(args)
         if args.command in ("keys", "usage"):
             return accounts_cli.run(args)
+        if args.command == "prices":
+            return price_list.run(args)
         return _check(args)
     except ConfigError as exc:
         print(f"relayport: {exc}", file=sys.stderr)

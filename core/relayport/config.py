@@ -73,6 +73,11 @@ class BillingConfig:
     currency: str = "USD"
     # One usage row per call in the store: unset = when the store holds gateway keys.
     usage_log: bool | None = None
+    # Use the prices vendor plugins ship for models without a `price` (docs/keys.md).
+    default_prices: bool = True
+    # Billing-currency units per unit of another currency, for shipped prices in it:
+    # `rates = { CNY = 0.14 }`. A sheet in a currency not here is not used.
+    rates: dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -353,6 +358,7 @@ def _validate(config: Config) -> None:
                 problems.append(f"{where}.timeouts.{field}: must be positive")
     problems.extend(_router_problems(config))
     problems.extend(_observability_problems(config))
+    problems.extend(_billing_problems(config.billing))
     if config.responses.ttl_seconds <= 0:
         problems.append("responses.ttl_seconds: must be positive")
     if config.fetch.max_bytes <= 0 or config.fetch.timeout <= 0:
@@ -391,6 +397,12 @@ def _price_problems(table: dict[str, float], where: str) -> list[str]:
     except ValueError as exc:
         return [str(exc)]
     return []
+
+
+def _billing_problems(billing: BillingConfig) -> list[str]:
+    return [f"billing.rates.{c}: must be a positive number (units of {billing.currency} per {c})"
+            for c, r in billing.rates.items()
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0]
 
 
 def _router_problems(config: Config) -> list[str]:

@@ -17,6 +17,7 @@ from relayport.secrets import Secret
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from relayport.accounts.sheet import PriceSheet
     from relayport.anthropic_endpoint import AnthropicEndpoint
     from relayport.credentials import CredentialFactory, Signer
     from relayport.openai_compat import OpenAICompat
@@ -57,6 +58,9 @@ class ProviderSpec:
     :param anthropic: the vendor also serves Anthropic's Messages API there: Anthropic
         clients' `/v1/messages` calls for its models pass through to it instead of being
         translated (see `relayport.anthropic_endpoint`).
+    :param prices: the vendor's list prices per model id, shipped with the plugin
+        (`relayport.accounts.sheet.PriceSheet(__name__)` reads `prices.toml` beside the
+        module on first use); `[[models]] price` in the config overrides them.
     """
 
     name: str
@@ -70,6 +74,7 @@ class ProviderSpec:
     credentials: CredentialFactory | None = None
     signer: Signer | None = None
     anthropic: AnthropicEndpoint | None = None
+    prices: PriceSheet | None = None
 
 
 @attrs.define(frozen=True)

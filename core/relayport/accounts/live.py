@@ -133,6 +133,10 @@ class Accounts:
         # None: log usage when the store has keys; True/False: always/never (keys are charged anyway).
         self.usage_log = usage_log
         self.by_digest: dict[str, LiveKey] = {}
+        # Keys presented since the last refresh, so a call skips the SHA-256 (reset with every
+        # refresh, so a rotated or deleted key's old secret stops at once; only keys that
+        # matched are kept, so guessing fills nothing).
+        self._by_token: dict[str, LiveKey] = {}
         self.by_id: dict[str, LiveKey] = {}
         # Set once the store holds any key (revoked ones too: revoking the last key must not
         # open the gateway).
@@ -171,7 +175,11 @@ class Accounts:
 
     def lookup(self, token: str) -> LiveKey:
         """The live key for `token`, or the 401 it gets (unknown, revoked or expired)."""
-        key = self.by_digest.get(digest(token))
+        key = self._by_token.get(token)
+        if key is None:
+            key = self.by_digest.get(digest(token))
+            if key is not None and len(self._by_token) < 1024:
+                self._by_token[token] = key
         if key is None:
             raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error",
                                code="invalid_api_key")
@@ -302,6 +310,7 @@ class Accounts:
             by_id[rec.id] = key
         self.by_id = by_id
         self.by_digest = {k.record.digest: k for k in by_id.values()}
+        self._by_token = {}
         if records and not self.has_keys:
             self.has_keys = True
             for callback in self.on_keys:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from relayport.accounts.money import to_units
 from relayport.model.usage import Usage
+
+if TYPE_CHECKING:
+    from relayport.accounts.sheet import Prices
 
 # Amounts per million tokens...
 TOKEN_FIELDS = ("input", "output", "cached_input", "cache_write", "reasoning")
@@ -17,6 +21,8 @@ MEDIA_FIELDS = ("image", "video_second", "speech_1k_chars")
 PRICE_FIELDS = TOKEN_FIELDS + MEDIA_FIELDS
 
 _PER_MILLION = 10**6
+
+log = logging.getLogger("relayport.accounts")
 
 
 @attrs.frozen
@@ -44,7 +50,10 @@ class Price:
         for name, amount in table.items():
             if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
                 raise ValueError(f"{where}.{name}: expected a number, got {amount!r}")
-            units = to_units(amount)
+            try:
+                units = to_units(amount)
+            except ValueError as exc:
+                raise ValueError(f"{where}.{name}: {exc}") from None
             if units < 0:
                 raise ValueError(f"{where}.{name}: must not be negative")
             values[name] = units
@@ -89,22 +98,87 @@ def cost_units(price: Price, usage: Usage | None, media: MediaUnits | None = Non
     return int(exact.to_integral_value(rounding="ROUND_HALF_UP"))
 
 
+class PriceTable:
+    """The price of each call, first found: the deployment's `[[models]] price`, a price given
+    for its configured name (on another deployment of it), then the provider's shipped default
+    for the vendor model id (`ProviderSpec.prices`), converted to `[billing] currency` by
+    `[billing] rates` when it is in another one. None: the call's cost is unknown."""
 
-PriceTable = dict[Any, Price]
+    def __init__(self, configured: dict[Any, Price], shipped: dict[str, Prices] | None = None,
+                 rates: dict[str, Decimal] | None = None) -> None:
+        self.configured = configured
+        self.shipped = shipped or {}  # provider name -> its plugin's sheet
+        self.rates = rates or {}      # currency -> billing currency per unit of it
+        self._defaults: dict[tuple[str, str], Price | None] = {}
+
+    def get(self, model: str, provider: str, upstream_model: str) -> Price | None:
+        price = self.configured.get((model, provider, upstream_model)) or self.configured.get(model)
+        if price is not None or not self.shipped:
+            return price
+        key = (provider, upstream_model)
+        try:
+            return self._defaults[key]
+        except KeyError:
+            pass
+        found = self.default(provider, upstream_model)
+        if len(self._defaults) < 4096:  # models are few; ids named by clients could be many
+            self._defaults[key] = found
+        return found
+
+    def default(self, provider: str, upstream_model: str) -> Price | None:
+        sheet = self.shipped.get(provider)
+        if sheet is None or (entry := sheet.lookup(upstream_model)) is None:
+            return None
+        rate = self.rates.get(sheet.currency)
+        return entry.price if rate is None else convert(entry.price, rate)
 
 
-def price_table(models: list[Any]) -> PriceTable:
+def convert(price: Price, rate: Decimal) -> Price:
+    """A price in another currency, at `rate` billing-currency units per unit of it."""
+    def scaled(units: int | None) -> int | None:
+        return None if units is None else int((units * rate).to_integral_value(rounding="ROUND_HALF_UP"))
+    return Price(**{f: scaled(getattr(price, f)) for f in PRICE_FIELDS})  # type: ignore[arg-type]
+
+
+def price_table(models: list[Any], providers: Any = None, billing: Any = None) -> PriceTable:
     """`[[models]] price` by (name, provider, upstream model), so deployments of one name may
-    cost differently; and by name, for the first priced deployment of each."""
-    table: PriceTable = {}
+    cost differently, and by name, for the first priced deployment of each; plus the shipped
+    sheets of `providers` (name -> ProviderSpec) unless `[billing] default_prices = false`.
+
+    A sheet in a currency other than `[billing] currency` is used only when `[billing] rates`
+    converts it (never charged as if it were the billing currency)."""
+    configured: dict[Any, Price] = {}
     for m in models:
         if m.price is None:
             continue
         price = Price.parse(m.price, f"models[{m.name!r}].price")
-        table[(m.name, m.provider, m.model or m.name)] = price
-        table.setdefault(m.name, price)
-    return table
+        configured[(m.name, m.provider, m.model or m.name)] = price
+        configured.setdefault(m.name, price)
+    if not providers or (billing is not None and not billing.default_prices):
+        return PriceTable(configured)
+    currency = billing.currency if billing is not None else "USD"
+    rates = {c: Decimal(str(r)) for c, r in (billing.rates if billing is not None else {}).items()}
+    rates[currency] = Decimal(1)
+    shipped: dict[str, Prices] = {}
+    for name, spec in providers.items():
+        sheet = getattr(spec, "prices", None)
+        if sheet is None:
+            continue
+        try:
+            loaded = sheet.load()
+        except ValueError as exc:
+            # One plugin's bad data must not stop the gateway: its models cost unknown.
+            log.error("ignoring the prices %s ships: %s", name, exc)
+            continue
+        if loaded.currency in rates:
+            shipped[name] = loaded
+        else:
+            log.warning("the prices %s ships are in %s: unused (calls without a configured price cost "
+                        "unknown) until [billing] rates.%s converts them to %s",
+                        name, loaded.currency, loaded.currency, currency)
+    del rates[currency]
+    return PriceTable(configured, shipped, rates)
 
 
 def price_for(table: PriceTable, model: str, provider: str, upstream_model: str) -> Price | None:
-    return table.get((model, provider, upstream_model)) or table.get(model)
+    return table.get(model, provider, upstream_model)

@@ -1,4 +1,5 @@
-"""`/admin/keys` and `/admin/usage`: the store's keys and usage over HTTP, for admin keys only."""
+"""`/admin/keys`, `/admin/usage` and `/admin/prices`: the store's keys, usage and the effective
+prices over HTTP, for admin keys only."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import orjson
 from aiohttp import web
 
 from relayport.accounts import manage
+from relayport.accounts.price_list import rows
 from relayport.accounts.records import KeyRecord, digest, parse_since
 from relayport.accounts.store import GROUPINGS, SQLStore, StoreError
 from relayport.model.errors import GatewayError
 from relayport.server.auth import presented_key
 from relayport.server.json_body import read_json_object
-from relayport.server.keys import ACCOUNTS, ADMIN_KEYRING, CONFIG, KEYRING
+from relayport.server.keys import ACCOUNTS, ADMIN_KEYRING, CONFIG, KEYRING, PLUGINS
 
 
 def require_admin(request: web.Request) -> None:
@@ -137,6 +139,15 @@ async def usage(request: web.Request) -> web.Response:
     return _json({"object": "list", "by": by, "data": rows})
 
 
+async def prices(request: web.Request) -> web.Response:
+    """What `relayport prices` prints: each configured model's price and where it comes from."""
+    require_admin(request)
+    q = request.query
+    specs = {name: entry.spec for name, entry in request.app[PLUGINS].providers.items()}
+    found = rows(request.app[CONFIG], specs, q.get("model") or None, q.get("all") in ("1", "true"))
+    return _json({"object": "list", "data": found})
+
+
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/keys", list_keys)
     app.router.add_post("/admin/keys", create_key)
@@ -146,3 +157,4 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_post("/admin/keys/{ref}/rotate", rotate_key)
     app.router.add_post("/admin/keys/{ref}/topup", topup_key)
     app.router.add_get("/admin/usage", usage)
+    app.router.add_get("/admin/prices", prices)

@@ -18,7 +18,7 @@ from relayport.config import Config
 from relayport.gateway import Gateway
 from relayport.logs import DeferredHandler
 from relayport.plugins import PluginSet, load_plugins
-from relayport.provider import Route, Surface
+from relayport.provider import ProviderSpec, Route, Surface
 from relayport.responses.store import ResponseStore
 from relayport.routing import Router
 from relayport.search_tool import SEARCH_TOOL, search_tool
@@ -155,12 +155,17 @@ async def _response_store(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+def _specs(plugins: PluginSet) -> dict[str, ProviderSpec]:
+    return {name: entry.spec for name, entry in plugins.providers.items()}
+
+
 async def _accounts(app: web.Application) -> AsyncIterator[None]:
     """Store keys and the usage meter. The meter observes calls only once it has work (the
     store holds keys, or `[billing] usage_log = true`), so a gateway without either pays nothing."""
     config = app[keys.CONFIG]
     accounts = Accounts(open_store(config.server.store, config.server.state_path, serving=True),
-                        price_table(config.models), config.billing.usage_log,
+                        price_table(config.models, _specs(app[keys.PLUGINS]), config.billing),
+                        config.billing.usage_log,
                         RedisLimits(config.server.limits) if config.server.limits else None)
     await accounts.start()
     app[keys.ACCOUNTS] = accounts

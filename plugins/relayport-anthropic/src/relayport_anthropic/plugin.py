@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -30,6 +31,7 @@ SPEC = ProviderSpec(
     capabilities=frozenset({"chat", "stream", "tools", "vision", "files", "thinking", "search",
                             "tool:code_execution", "tool:web_search", "tool:web_fetch"}),
     description="Anthropic Messages API (Claude)",
+    prices=PriceSheet("relayport_anthropic"),
 )
 
 

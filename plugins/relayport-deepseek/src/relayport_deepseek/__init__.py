@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.openai_compat import OpenAICompat
 from relayport.provider import ProviderSpec
@@ -71,6 +72,7 @@ DEEPSEEK = ProviderSpec(
         accepts=_no_output_format,
     ),
     description="DeepSeek chat and reasoner models",
+    prices=PriceSheet(__name__),
 )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import orjson
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -48,6 +49,7 @@ XAI = ProviderSpec(
     capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "responses"}),
     openai_compat=COMPAT,
     description="xAI Grok",
+    prices=PriceSheet(__name__),
 )
 
 
