@@ -531,9 +531,10 @@ def _malformed_tail(events: bytes) -> int:
 async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: bytes = b"\n\n") -> bytes:
     """The stream's first read(s), up to a whole event (`end` ends one) that is not broken; a
     retryable error when the vendor closes, stalls or sends garbage before that."""
+    crlf_end = end.replace(b"\n", b"\r\n")
     try:
         data = await content.readany()
-        while end not in data and b"\r\n\r\n" not in data:
+        while not _holds_end(data, end, crlf_end):
             more = await content.readany()
             if not more:
                 break
@@ -542,7 +543,12 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
         raise upstream.timed_out(dep) from None
     except aiohttp.ClientError as exc:
         raise upstream.unreachable(dep, exc) from None
-    head = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    head = data
+    if b"\r" in data:
+        # Only the first event is looked at: LF line ends for it alone, not a copy of the
+        # whole read (the stream's decoder normalises the rest once, later).
+        at = data.find(crlf_end)
+        head = (data if at < 0 else data[:at + len(crlf_end)]).replace(b"\r\n", b"\n")
     cut = head.find(end)
     if cut > 0 and (end != b"\n\n" or head[cut - 1] in _JSON_ENDS):
         return data  # the usual first read: a whole event whose data is a JSON object
@@ -554,6 +560,15 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
         err.retryable = True
         raise err
     return data
+
+
+def _holds_end(data: bytes, end: bytes, crlf_end: bytes) -> bool:
+    """`data` holds an event's end, in either line-end form."""
+    if b"\r" in data:
+        # A CRLF stream (Gemini's) never holds `end` as sent: look for its own form first, so
+        # a large first read is not scanned end to end for a blank line it cannot contain.
+        return crlf_end in data or end in data
+    return end in data
 
 
 def _malformed(dep: Deployment) -> GatewayError:
