@@ -528,13 +528,20 @@ def _malformed_tail(events: bytes) -> int:
     return start
 
 
+# An event's end (`_first_events`' `end`) as a CRLF stream spells it.
+_CRLF_END = {b"\n\n": b"\r\n\r\n", b"\n": b"\r\n"}
+
+
 async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: bytes = b"\n\n") -> bytes:
     """The stream's first read(s), up to a whole event (`end` ends one) that is not broken; a
     retryable error when the vendor closes, stalls or sends garbage before that."""
-    crlf_end = end.replace(b"\n", b"\r\n")
+    crlf_end = _CRLF_END[end]
     try:
         data = await content.readany()
-        while not _holds_end(data, end, crlf_end):
+        # A CRLF stream (Gemini's) never holds `end` as sent: its own form is looked for
+        # first, so a large first read is not scanned end to end for a blank line it cannot
+        # contain; an LF stream pays one memchr for the check.
+        while (b"\r" not in data or crlf_end not in data) and end not in data:
             more = await content.readany()
             if not more:
                 break
@@ -560,15 +567,6 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
         err.retryable = True
         raise err
     return data
-
-
-def _holds_end(data: bytes, end: bytes, crlf_end: bytes) -> bool:
-    """`data` holds an event's end, in either line-end form."""
-    if b"\r" in data:
-        # A CRLF stream (Gemini's) never holds `end` as sent: look for its own form first, so
-        # a large first read is not scanned end to end for a blank line it cannot contain.
-        return crlf_end in data or end in data
-    return end in data
 
 
 def _malformed(dep: Deployment) -> GatewayError:
