@@ -1,7 +1,8 @@
 """`join_runs` finds a run's separators without searching for the long separator at every
 occurrence; it must cut exactly what a plain `rsplit(sep)` of the read cuts, and keep every read
 it left whole before. The oracle below is that plain version (the implementation until
-2026-11-30), run against many random reads built from the pieces real streams are made of."""
+2026-11-30, still the one for short reads), run against many random reads built from the
+pieces real streams are made of, with every read sent down each path."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 
 import pytest
 
+from relayport.wire import runs
 from relayport.wire.runs import FieldRuns, join_runs
 from relayport.wire.sse import payloads
 
@@ -118,8 +120,10 @@ def read(rng: random.Random, shape: str) -> bytes:
     return b"".join(e + b"\n\n" for e in events)
 
 
+@pytest.mark.parametrize("large_read", [0, 10**9], ids=["large-read-path", "rsplit-path"])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_cuts_what_rsplit_cuts(shape: str) -> None:
+def test_cuts_what_rsplit_cuts(shape: str, large_read: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runs, "LARGE_READ", large_read)  # every read down one path
     head, tail, pre = SHAPES[shape]
     sep = tail + b"\n\n" + pre + head
     rng = random.Random(20261130)
