@@ -538,6 +538,8 @@ def _malformed_tail(events: bytes) -> int:
 
 # What ends an event, per framing; binary framings ("bytes") have none the core knows of.
 _EVENT_END = {"lines": b"\n", "bytes": b""}
+# An event's end (`_first_events`' `end`) as a CRLF stream spells it.
+_CRLF_END = {b"\n\n": b"\r\n\r\n", b"\n": b"\r\n"}
 
 
 async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: bytes = b"\n\n") -> bytes:
@@ -548,7 +550,11 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
         data = await content.readany()
         if not end and data:
             return data
-        while end not in data and b"\r\n\r\n" not in data:
+        crlf_end = _CRLF_END.get(end, end)
+        # A CRLF stream (Gemini's) never holds `end` as sent: its own form is looked for
+        # first, so a large first read is not scanned end to end for a blank line it cannot
+        # contain; an LF stream pays one memchr for the check.
+        while (b"\r" not in data or crlf_end not in data) and end not in data:
             more = await content.readany()
             if not more:
                 break
@@ -557,7 +563,12 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
         raise upstream.timed_out(dep) from None
     except aiohttp.ClientError as exc:
         raise upstream.unreachable(dep, exc) from None
-    head = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    head = data
+    if b"\r" in data:
+        # Only the first event is looked at: LF line ends for it alone, not a copy of the
+        # whole read (the stream's decoder normalises the rest once, later).
+        at = data.find(crlf_end)
+        head = (data if at < 0 else data[:at + len(crlf_end)]).replace(b"\r\n", b"\n")
     cut = head.find(end)
     if cut > 0 and (end != b"\n\n" or head[cut - 1] in _JSON_ENDS):
         return data  # the usual first read: a whole event whose data is a JSON object
