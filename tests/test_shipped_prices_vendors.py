@@ -3,6 +3,7 @@ a call through the gateway is charged exactly what its sheet says, hand-computed
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import openai
@@ -105,3 +106,37 @@ def test_a_call_per_vendor_is_charged_its_sheet_price(relayport_gateway, store_u
 
     got = {r["model"]: Decimal(r["cost"]) for r in admin(gw, "GET", "/admin/usage?by=model").json()["data"]}
     assert got == want
+
+
+@pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
+def test_openai_media_is_charged_its_sheet_price(relayport_gateway, store_url, fake_openai) -> None:  # noqa: F811
+    assert fake_openai.media is not None
+    fake_openai.media.video_steps = ("queued", "completed")
+    up = {"provider": "openai", "base_url": fake_openai.base_url, "api_key": fake_openai.api_key}
+    gw = relayport_gateway({
+        "server": {"store": store_url}, "auth": {"admin_keys": [ADMIN]},
+        "tasks": {"poll_interval": 0.05, "jitter": 0.0},
+        "models": [{"name": "sora", "model": "sora-2", **up}, {"name": "tts", "model": "tts-1", **up},
+                   {"name": "gpt-image", "model": "gpt-image-1", **up}],
+    }, env={"RELAYPORT_LOAD_PLUGINS": "openai"})
+    secret = create(gw, name="studio", balance="5")
+    client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+    spoken = "Shipped prices, spoken aloud."
+
+    video = client.videos.create(model="sora", prompt="a boat at dawn", seconds="8")
+    client.audio.speech.create(model="tts", voice="alloy", input=spoken)
+    client.images.generate(model="gpt-image", prompt="a harbour")  # the fake reports 12 in, 4160 out
+    deadline = time.time() + 10
+    while client.videos.retrieve(video.id).status != "completed":
+        assert time.time() < deadline, "the video did not finish"
+        time.sleep(0.05)
+
+    want = {"sora": 8 * Decimal("0.1"), "tts": len(spoken) * Decimal("0.015") / 1000,
+            "gpt-image": (12 * Decimal(5) + 4160 * Decimal(40)) / M}  # image tokens at the image-token price
+    deadline = time.time() + 5
+    while True:
+        rows = {r["model"]: r for r in admin(gw, "GET", "/admin/usage?by=model").json()["data"]}
+        if len(rows) == 3 or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert {m: Decimal(r["cost"]) for m, r in rows.items()} == want
