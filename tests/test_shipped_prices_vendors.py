@@ -14,6 +14,10 @@ from relayport.accounts.money import to_units
 from relayport.accounts.prices import Price, price_table
 from relayport.config import BillingConfig
 from relayport.testing.fakes import FakeOpenAI
+from relayport_bfl.testing import KEY as BFL_KEY
+from relayport_bfl.testing import FakeBFL
+from relayport_elevenlabs.testing import KEY as XI_KEY
+from relayport_elevenlabs.testing import VOICE, FakeElevenLabs
 from relayport_gemini.testing import FakeGemini
 from tests.accounts_helpers import store_url  # noqa: F401  (fixture)
 from tests.test_accounts_gateway import ADMIN, admin, create
@@ -140,3 +144,34 @@ def test_openai_media_is_charged_its_sheet_price(relayport_gateway, store_url, f
             break
         time.sleep(0.1)
     assert {m: Decimal(r["cost"]) for m, r in rows.items()} == want
+
+
+def test_speech_and_image_vendors_are_charged_their_sheet_price(relayport_gateway, store_url) -> None:  # noqa: F811
+    eleven, bfl = FakeElevenLabs(), FakeBFL()
+    eleven.start()
+    bfl.start()
+    try:
+        gw = relayport_gateway({
+            "server": {"store": store_url}, "auth": {"admin_keys": [ADMIN]},
+            "tasks": {"poll_intervals": {"bfl": 0.05}, "jitter": 0.0},
+            "models": [
+                {"name": "voice", "provider": "elevenlabs", "model": "eleven_multilingual_v2",
+                 "base_url": eleven.url, "api_key": XI_KEY},
+                {"name": "flux", "provider": "bfl", "model": "flux-pro-1.1", "base_url": bfl.url, "api_key": BFL_KEY},
+            ]}, env={"RELAYPORT_LOAD_PLUGINS": "elevenlabs,bfl"})
+        secret = create(gw, name="media", balance="5")
+        client = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0, timeout=20)
+        spoken = "Hello there, general listener."
+        client.audio.speech.create(model="voice", voice=VOICE, input=spoken)
+        client.images.generate(model="flux", prompt="a red kite", size="1024x768")
+        want = {"voice": len(spoken) * Decimal("0.08") / 1000, "flux": Decimal("0.04")}
+        deadline = time.time() + 5
+        while True:
+            rows = {r["model"]: Decimal(r["cost"]) for r in admin(gw, "GET", "/admin/usage?by=model").json()["data"]}
+            if len(rows) == 2 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert rows == want
+    finally:
+        eleven.stop()
+        bfl.stop()
