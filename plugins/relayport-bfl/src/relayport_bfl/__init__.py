@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model import (
     GatewayError,
     MediaRequest,
@@ -24,6 +25,7 @@ BFL = ProviderSpec(
     auth="header:x-key",
     model_patterns=("flux-*",),
     capabilities=frozenset({"images"}),
+    prices=PriceSheet(__name__),
     description="Black Forest Labs FLUX images",
 )
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
@@ -77,6 +78,7 @@ DASHSCOPE = ProviderSpec(
         models=("qwen3-max*", "qwen-max*", "qwen-plus*", "qwen3.[0-9]-plus*", "qwen-flash*", "qwen-turbo*",
                 "qwen3-coder-*"),
     ),
+    prices=PriceSheet(__name__),
     description="Alibaba DashScope / Model Studio: Qwen, QwQ, QVQ, Qwen-Omni, Qwen-MT; Wan video and "
                 "images, qwen-image, qwen-tts, text-embedding",
 )

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -56,6 +57,7 @@ DOUBAO = ProviderSpec(
     capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision", "video", "audio",
                             "images", "video_generation", "embeddings"}),
     openai_compat=COMPAT,
+    prices=PriceSheet(__name__),
     description="ByteDance Doubao (Volcengine Ark)",
 )
 

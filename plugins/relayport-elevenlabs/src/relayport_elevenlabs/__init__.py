@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model import GatewayError, MediaRequest, SubmittedTask, UpstreamRequest, UpstreamResponse
 from relayport.provider import Deployment, ProviderSpec
 from relayport.speech_stream import SpeechStream
@@ -17,6 +18,7 @@ ELEVENLABS = ProviderSpec(
     auth="header:xi-api-key",
     model_patterns=("eleven_*",),
     capabilities=frozenset({"speech"}),
+    prices=PriceSheet(__name__),
     description="ElevenLabs text to speech (streamed)",
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -42,6 +43,7 @@ SPEC = ProviderSpec(
                             "thinking", "search", "images", "video_generation", "embeddings",
                             "tool:code_execution", "tool:google_search", "tool:url_context",
                             "tool:computer_use", "tool:web_search"}),
+    prices=PriceSheet("relayport_gemini"),
     description="Google Gemini API (generateContent; Veo, Imagen, image output, embeddings)",
 )
 

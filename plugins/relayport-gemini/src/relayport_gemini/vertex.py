@@ -16,6 +16,7 @@ Errors come in Google's envelope, as from the Gemini API (`errors.map_error`).
 from __future__ import annotations
 
 from relayport import gcp
+from relayport.accounts.sheet import PriceSheet
 from relayport.provider import ProviderSpec
 from relayport_gemini import vocab
 
@@ -28,5 +29,6 @@ VERTEX = ProviderSpec(
                             "search", "tool:code_execution", "tool:google_search", "tool:url_context",
                             "tool:web_search"}),
     credentials=gcp.vertex_credentials,
+    prices=PriceSheet("relayport_gemini"),
     description="Gemini on Google Cloud Vertex AI (service account, ADC or access token)",
 )

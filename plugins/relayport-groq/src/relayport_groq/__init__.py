@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -53,6 +54,7 @@ GROQ = ProviderSpec(
     model_patterns=("openai/gpt-oss-*", "qwen/qwen3-*", "llama-*", "meta-llama/*", "moonshotai/kimi-*"),
     capabilities=frozenset({"chat", "stream", "tools", "thinking"}),
     openai_compat=COMPAT,
+    prices=PriceSheet(__name__),
     description="Groq (OpenAI-compatible, LPU inference)",
 )
 

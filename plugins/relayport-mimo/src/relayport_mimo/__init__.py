@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.openai_compat import OpenAICompat
 from relayport.provider import ProviderSpec
 
@@ -44,6 +45,7 @@ MIMO = ProviderSpec(
         patch_usage=drop_null_details,
         fill_missing=True,
     ),
+    prices=PriceSheet(__name__),
     description="Xiaomi MiMo models",
 )
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.anthropic_endpoint import AnthropicCall, AnthropicEndpoint
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
@@ -60,6 +61,7 @@ _COMMON = dict(
 
 MINIMAX = ProviderSpec(
     name="minimax", base_url="https://api.minimax.io/v1", key_env=("MINIMAX_API_KEY",),
+    prices=PriceSheet(__name__),
     description="MiniMax M-series chat, Hailuo video, image-01, speech (international, api.minimax.io)", **_COMMON,  # type: ignore[arg-type]
 )
 # The mainland platform is a separate account system with its own keys and host.

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -57,6 +58,7 @@ MISTRAL = ProviderSpec(
                     "open-mistral-*", "open-mixtral-*"),
     capabilities=frozenset({"chat", "stream", "tools", "thinking", "vision"}),
     openai_compat=COMPAT,
+    prices=PriceSheet(__name__),
     description="Mistral AI (La Plateforme)",
 )
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.anthropic_endpoint import AnthropicCall, AnthropicEndpoint
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamResponse
@@ -83,6 +84,7 @@ MOONSHOT = ProviderSpec(
     openai_compat=COMPAT,
     anthropic=AnthropicEndpoint(path="/anthropic", strip=("/v1",), auth="bearer", models=("kimi-k2*",),
                                 adapt=_anthropic_temperature),
+    prices=PriceSheet(__name__),
     description="Moonshot Kimi (set base_url https://api.moonshot.ai/v1 for the global platform)",
 )
 

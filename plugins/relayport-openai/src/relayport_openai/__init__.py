@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.model import (
     MediaRequest,
     SubmittedTask,
@@ -32,6 +33,7 @@ OPENAI = ProviderSpec(
     # `max_completion_tokens`: the only spelling o-series and gpt-5 models take.
     openai_compat=OpenAICompat(thinking="reasoning_effort", max_tokens_field="max_completion_tokens"),
     # "responses": OpenAI serves /v1/responses itself, so Responses calls pass through.
+    prices=PriceSheet(__name__),
     description="OpenAI Chat Completions, Responses, images, videos, speech, embeddings",
 )
 

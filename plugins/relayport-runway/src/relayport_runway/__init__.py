@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relayport.accounts.sheet import PriceSheet
 from relayport.provider import ProviderSpec
 from relayport.tasks.vendor_plugin import TaskVendorPlugin
 from relayport_runway import api
@@ -13,6 +14,7 @@ RUNWAY = ProviderSpec(
     auth="bearer",
     model_patterns=("gen3a_*", "gen4*", "runway-*"),
     capabilities=frozenset({"video_generation", "images"}),
+    prices=PriceSheet(__name__),
     description="Runway video and image generation (X-Runway-Version)",
 )
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
@@ -83,6 +84,7 @@ ZAI = ProviderSpec(
     capabilities=_CAPABILITIES,
     openai_compat=COMPAT,
     anthropic=ANTHROPIC,
+    prices=PriceSheet(__name__),
     description="Zhipu GLM on Z.ai (international)",
 )
 
