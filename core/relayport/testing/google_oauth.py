@@ -134,3 +134,30 @@ def _form(body: bytes) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
     return dict(parse_qsl(body.decode()))
+
+
+class VertexTokens:
+    """What the Vertex AI fakes (Gemini's, Claude's) share: the bearer tokens they take (a live one
+    `oauth` issued, else the plain access token `static_token`) and a count of those refused.
+    Mixed into a vendor fake: `class FakeVertexX(VertexTokens, FakeX)`."""
+
+    STATIC_TOKEN = "ya29.fake-static-token"
+
+    def __init__(self, oauth: FakeGoogleOAuth | None, project: str, location: str) -> None:
+        super().__init__(api_key=self.STATIC_TOKEN)  # type: ignore[call-arg]  # the vendor fake's own key check
+        self.oauth = oauth
+        self.project = project
+        self.location = location
+        self.rejected = 0  # calls refused for their token
+
+    def authorized(self, authorization: str | None) -> bool:
+        if self.oauth is None:
+            return authorization == f"Bearer {self.STATIC_TOKEN}"
+        return self.oauth.accepts(authorization)
+
+    def refused(self, authorization: str | None) -> bool:
+        """Whether a call with this Authorization header is refused (and counted)."""
+        if self.authorized(authorization):
+            return False
+        self.rejected += 1
+        return True

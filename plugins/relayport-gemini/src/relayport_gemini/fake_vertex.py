@@ -20,31 +20,20 @@ import attrs
 from aiohttp import web
 
 from relayport.testing.fakes import RecordedRequest, Reply
-from relayport.testing.google_oauth import FakeGoogleOAuth, unauthenticated_body
+from relayport.testing.google_oauth import FakeGoogleOAuth, VertexTokens, unauthenticated_body
 from relayport_gemini.testing import FakeGemini, google_error
 
 _VERTEX_PATH = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^:/]+):"
                           r"(generateContent|streamGenerateContent|countTokens)$")
 
 
-class FakeVertexGemini(FakeGemini):
+class FakeVertexGemini(VertexTokens, FakeGemini):
     def __init__(self, oauth: FakeGoogleOAuth | None = None, project: str = "test-project",
                  location: str = "us-central1") -> None:
-        super().__init__(api_key="ya29.fake-static-token")  # also what FakeGemini's own check is given below
-        self.oauth = oauth
-        self.project = project
-        self.location = location
-        self.rejected = 0  # calls refused for their token
-
-    def authorized(self, authorization: str | None) -> bool:
-        """A live token `oauth` issued; without `oauth`, the plain access token `api_key`."""
-        if self.oauth is None:
-            return authorization == f"Bearer {self.api_key}"
-        return self.oauth.accepts(authorization)
+        super().__init__(oauth, project, location)
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        if not self.authorized(rec.headers.get("authorization")):
-            self.rejected += 1
+        if self.refused(rec.headers.get("authorization")):
             return await self.play(request, Reply.json(unauthenticated_body(), 401,
                                                        headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}))
         if "x-goog-api-key" in rec.headers or "key" in rec.query:

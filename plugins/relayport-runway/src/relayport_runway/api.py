@@ -118,18 +118,8 @@ def submit(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
                            adjustments=adjustments)
 
 
-def _json(response: UpstreamResponse) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, "runway: the answer is not JSON.", code="bad_upstream_response") from None
-    if not isinstance(obj, dict):
-        raise GatewayError(502, "runway: the answer is not a JSON object.", code="bad_upstream_response")
-    return obj
-
-
 def parse_submit(deployment: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
-    task_id = _json(response).get("id")
+    task_id = response.json_object("runway").get("id")
     if not task_id:
         raise GatewayError(502, "runway: the submit answer has no id.", code="bad_upstream_response")
     return SubmittedTask(str(task_id), TaskUpdate(TaskStatus.QUEUED, poll_after=POLL_EVERY))
@@ -145,7 +135,7 @@ def cancel(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
 
 
 def parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
-    obj = _json(response)
+    obj = response.json_object("runway")
     word = str(obj.get("status"))
     status = _STATUS.get(word)
     if status is None:

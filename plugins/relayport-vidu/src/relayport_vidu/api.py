@@ -118,18 +118,8 @@ def submit(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
                            adjustments=adjustments)
 
 
-def _json(response: UpstreamResponse) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, "vidu: the answer is not JSON.", code="bad_upstream_response") from None
-    if not isinstance(obj, dict):
-        raise GatewayError(502, "vidu: the answer is not a JSON object.", code="bad_upstream_response")
-    return obj
-
-
 def parse_submit(deployment: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
-    obj = _json(response)
+    obj = response.json_object("vidu")
     task_id = obj.get("task_id")
     if not task_id:
         raise GatewayError(502, "vidu: the submit answer has no task_id.", code="bad_upstream_response")
@@ -142,7 +132,7 @@ def poll(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
 
 
 def parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
-    return _update(_json(response))
+    return _update(response.json_object("vidu"))
 
 
 def cancel(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
