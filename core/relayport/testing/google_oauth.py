@@ -138,7 +138,7 @@ def _form(body: bytes) -> dict[str, str]:
 
 class VertexTokens:
     """What the Vertex AI fakes (Gemini's, Claude's) share: the bearer tokens they take (a live one
-    `oauth` issued, else the plain access token `static_token`) and a count of those refused.
+    `oauth` issued, else the plain access token `api_key`) and a count of those refused.
     Mixed into a vendor fake: `class FakeVertexX(VertexTokens, FakeX)`."""
 
     STATIC_TOKEN = "ya29.fake-static-token"
@@ -152,7 +152,7 @@ class VertexTokens:
 
     def authorized(self, authorization: str | None) -> bool:
         if self.oauth is None:
-            return authorization == f"Bearer {self.STATIC_TOKEN}"
+            return authorization == f"Bearer {self.api_key}"  # type: ignore[attr-defined]
         return self.oauth.accepts(authorization)
 
     def refused(self, authorization: str | None) -> bool:
