@@ -180,6 +180,26 @@ def test_concurrency_holds_across_two_instances(relayport_gateway, pg_store, ups
     assert all(r.status_code == 200 for r in load(gws, secret, 6, workers=3))
 
 
+def test_a_sequential_client_never_meets_its_own_last_slot(relayport_gateway, pg_store, upstream, prefix,
+                                                           monkeypatch) -> None:
+    """With one slot, each call follows the last one's answer at once, alternating instances: the
+    slot is back in Redis before the answer is written, so none is refused, even when Redis is
+    slow to take it back (here 50 ms, longer than a client needs to send its next call)."""
+    from relayport.accounts.shared_limits import RedisLimits
+
+    give_back = RedisLimits._release
+
+    async def slow_release(self: RedisLimits, key_id: str, lease: str) -> None:
+        await asyncio.sleep(0.05)
+        await give_back(self, key_id, lease)
+
+    monkeypatch.setattr(RedisLimits, "_release", slow_release)
+    gws = two_gateways(relayport_gateway, pg_store, upstream, f"{REDIS}?prefix={prefix}")
+    secret = key_on_both(gws, name="serial", max_concurrency=1)
+    codes = [call(gws[i % 2], secret).status_code for i in range(20)]
+    assert codes == [200] * 20, codes
+
+
 def test_tpm_overshoot_is_at_most_one_call_per_worker(relayport_gateway, pg_store, upstream, prefix) -> None:
     gws = two_gateways(relayport_gateway, pg_store, upstream, f"{REDIS}?prefix={prefix}")
     tpm, per_call, workers = 1500, PROMPT + COMPLETION, 4

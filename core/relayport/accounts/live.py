@@ -221,10 +221,13 @@ class Accounts:
             return await handler(request)
         finally:
             key.in_flight -= 1
-            if lease is not None:
-                shared.release(rec.id, lease)
             caller.reset(who)
             admission.reset(check)
+            if lease is not None:
+                # Given back before the answer is written (aiohttp writes a plain response after
+                # the handler returns), so a client's next call never finds its last one's slot
+                # still held: one Redis round trip, for keys with a concurrency limit only.
+                await shared.release(rec.id, lease)
 
     async def _serve_local(self, key: LiveKey, request: web.Request, handler: Handler) -> web.StreamResponse:
         most = key.record.max_concurrency

@@ -171,11 +171,13 @@ class RedisLimits:
             return Refusal(kind, int(limit), int(used), float(reset)), None
         return None, lease
 
-    def release(self, key_id: str, lease: str) -> None:
-        """Give a call's concurrency slot back (in the background: the answer is not held for it)."""
-        job = asyncio.create_task(self._release(key_id, lease))
+    async def release(self, key_id: str, lease: str) -> None:
+        """Give a call's concurrency slot back, and wait until Redis has it. The release runs on
+        its own: a handler cancelled by its client going away still gives the slot back."""
+        job = asyncio.ensure_future(self._release(key_id, lease))
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
+        await asyncio.shield(job)
 
     async def _release(self, key_id: str, lease: str) -> None:
         try:
