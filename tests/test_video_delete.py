@@ -114,3 +114,25 @@ def test_seed_form_submit_answer_carries_the_vendor_fields(relayport_gateway, cl
     assert body["status"] == "queued"
     r = httpx.post(gw.url + "/v1/videos/generations", headers=headers, json={"model": "clip-1", "prompt": "a cat"})
     assert "job" not in r.json()  # an OpenAI-form call gets the unified shape only
+
+
+def test_concurrent_polls_of_one_task_ask_the_vendor_once(relayport_gateway, clip):
+    """The background poller and clients' early polls of the same task share one vendor call
+    (a vendor's multi-step result, such as MiniMax's file retrieve, is fetched once)."""
+    import asyncio
+
+    from relayport.server.keys import TASK_RUNNER
+
+    gw = gateway(relayport_gateway, clip, poll_interval=3600)  # only the polls made here
+    video = sdk(gw).videos.create(model="clip-1", prompt="a heron")
+    server = gw.server
+    runner = server.app[TASK_RUNNER]
+    before = len(clip.polls())
+
+    async def five_at_once():
+        task = await runner.store.get(video.id)
+        return await asyncio.gather(*(runner.poll(task) for _ in range(5)))
+
+    done = asyncio.run_coroutine_threadsafe(five_at_once(), server.loop).result(10)
+    assert len(clip.polls()) - before == 1
+    assert len({t.status for t in done}) == 1

@@ -64,6 +64,7 @@ class TaskRunner:
         self.observe: Callable[[CallRecord], None] | None = None
         self._queue: list[tuple[TaskRecord, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._polling: dict[str, asyncio.Future[TaskRecord]] = {}  # task id -> its poll under way
 
     # ------------------------------------------------------------------ helpers
 
@@ -216,6 +217,22 @@ class TaskRunner:
     # ------------------------------------------------------------------ poll
 
     async def poll(self, task: TaskRecord) -> TaskRecord:
+        """Ask the vendor once (unless the task is final) and store what it said. A poll of the
+        same task already under way in this process (the background poller's, or another
+        client's early one) is joined, not sent again: a vendor's multi-step result (MiniMax's
+        file retrieve) is fetched once. The poll runs on its own, so a client that leaves does
+        not cut it short."""
+        running = self._polling.get(task.id)
+        if running is None:
+            running = asyncio.ensure_future(self._poll(task))
+            self._polling[task.id] = running
+            running.add_done_callback(partial(self._poll_ended, task.id))
+        return await asyncio.shield(running)
+
+    def _poll_ended(self, task_id: str, _: object) -> None:
+        self._polling.pop(task_id, None)
+
+    async def _poll(self, task: TaskRecord) -> TaskRecord:
         """Ask the vendor once (unless the task is final) and store what it said.
 
         Errors do not raise: they back the next poll off (rate limits honour `Retry-After`),
