@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import logging
 import random
 import secrets
@@ -227,7 +228,9 @@ class TaskRunner:
             running = asyncio.ensure_future(self._poll(task))
             self._polling[task.id] = running
             running.add_done_callback(partial(self._poll_ended, task.id))
-        return await asyncio.shield(running)
+        # Each caller gets its own copy: what it does next (chores, a callback's lease) is a
+        # compare-and-set on the copy's version, which must fail for all but one of them.
+        return copy.deepcopy(await asyncio.shield(running))
 
     def _poll_ended(self, task_id: str, _: object) -> None:
         self._polling.pop(task_id, None)
@@ -336,7 +339,11 @@ class TaskRunner:
             except (GatewayError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("storing the result of %s failed: %s", task.id, exc)
                 task.content_state = "failed"
-            task = await self._commit(task, True)
+            committed = await self._commit(task, True)
+            if committed is not task:
+                # Another instance (or poll) wrote first and is doing these chores: what we read
+                # back may be under its callback lease, so going on could send the callback twice.
+                return committed
         if task.callback_state == "pending":
             # Claim the delivery (compare-and-set a lease) so that of two instances sharing the
             # store only one sends; a process killed mid-send leaves the lease to expire and the
