@@ -45,7 +45,11 @@ def _client(gw):
 @pytest.mark.parametrize("stream", [False, True])
 def test_each_fault_ends_in_a_fallback_success_or_a_clean_error(relayport_gateway, faulty, fake_openai,
                                                                  fault, stream):
-    gw = relayport_gateway(_config(faulty, fake_openai), env={})
+    config = _config(faulty, fake_openai)
+    # A second for the first byte (the stall still ends in a fallback well inside the 5 s): at
+    # 0.5 s a busy test process sometimes timed out before the fake had even read the request.
+    config["models"][0]["timeouts"]["first_byte"] = 1.0
+    gw = relayport_gateway(config, env={})
     faulty.inject(fault)
     client = _client(gw)
     started = time.monotonic()
