@@ -224,13 +224,14 @@ class TaskRunner:
         file retrieve) is fetched once. The poll runs on its own, so a client that leaves does
         not cut it short."""
         running = self._polling.get(task.id)
-        if running is None:
-            running = asyncio.ensure_future(self._poll(task))
-            self._polling[task.id] = running
-            running.add_done_callback(partial(self._poll_ended, task.id))
-        # Each caller gets its own copy: what it does next (chores, a callback's lease) is a
-        # compare-and-set on the copy's version, which must fail for all but one of them.
-        return copy.deepcopy(await asyncio.shield(running))
+        if running is not None:
+            # A joiner gets its own copy: what it does next (chores, a callback's lease) is a
+            # compare-and-set on the copy's version, which must fail for all but one caller.
+            return copy.deepcopy(await asyncio.shield(running))
+        running = asyncio.ensure_future(self._poll(task))
+        self._polling[task.id] = running
+        running.add_done_callback(partial(self._poll_ended, task.id))
+        return await asyncio.shield(running)
 
     def _poll_ended(self, task_id: str, _: object) -> None:
         self._polling.pop(task_id, None)
