@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import math
 
+from relayport.wire.media import size_of
+
 
 def parse_size(size: str | None) -> tuple[int, int] | None:
-    """`WxH` or `W*H` as two positive ints, or None when it is not that form."""
-    if not size:
-        return None
-    w, sep, h = size.lower().replace("*", "x").partition("x")
-    if not sep or not w.strip().isdigit() or not h.strip().isdigit() or not int(w) or not int(h):
-        return None
-    return int(w), int(h)
+    """`WxH` or `W*H` (as `relayport.wire.media.size_of` reads them) as two positive ints, or
+    None: a zero side has no aspect ratio or tier."""
+    pixels = size_of(size)
+    return pixels if pixels is not None and all(pixels) else None
 
 
 def aspect_ratio(width: int, height: int) -> str:
