@@ -108,11 +108,12 @@ class SSEDecoder:
                 self._cr_end = False
             if chunk:
                 self._cr_end = chunk[-1:] == b"\r"
-            # Blank lines first: CPython finds the 4-byte needle with long skips, and in a CRLF
-            # stream of one-line events (Gemini's) that is every CR; the 2-byte search (a
-            # third dearer per read) only runs when other CRs are left. Same result as
-            # replacing every CRLF at once, as pairs cannot overlap.
-            chunk = chunk.replace(b"\r\n\r\n", b"\n\n")
+            # Blank lines first: in a CRLF stream of one-line events (Gemini's) that is every
+            # CR; the 2-byte search (a third dearer per read) only runs when other CRs are
+            # left. Same result as replacing every CRLF at once, as pairs cannot overlap. A
+            # split from the right and a join search the read once (`replace` counts first,
+            # then searches again to copy): half the cost on a large read.
+            chunk = b"\n\n".join(chunk.rsplit(b"\r\n\r\n"))
             if b"\r" in chunk:
                 chunk = chunk.replace(b"\r\n", b"\n")
                 if b"\r" in chunk:  # a lone CR line end: rare, and a scan is cheaper than a copy
