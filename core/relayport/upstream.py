@@ -48,14 +48,10 @@ def new_session() -> aiohttp.ClientSession:
 
 
 @functools.lru_cache(maxsize=256)
-def _timeout(t: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
-    # A non-streaming answer comes all at once after the model finished, so the read timeout
-    # is the first-byte wait; a stream must keep producing bytes, so it is the idle gap.
-    return aiohttp.ClientTimeout(
-        total=t.total,
-        sock_connect=t.connect,
-        sock_read=t.idle if stream else t.first_byte,
-    )
+def _timeout(t: Timeouts) -> aiohttp.ClientTimeout:
+    # The read timeout starts as the wait for the first byte (a non-streaming answer comes all
+    # at once after the model finished); a stream then gets the idle gap (`_request`).
+    return aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.first_byte)
 
 
 def send(session: aiohttp.ClientSession, dep: Deployment, req: UpstreamRequest) -> UpstreamCall:
@@ -115,17 +111,17 @@ class UpstreamCall:
 
     async def _request(self, headers: Mapping[str, str], data: bytes | None) -> aiohttp.ClientResponse:
         req, dep = self._req, self._dep
-        first_byte = dep.timeouts.first_byte if req.stream else None
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(first_byte):
-                resp = await self._session.request(
-                    req.method, req.url, data=data, headers=headers,
-                    timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy, allow_redirects=False,
-                )
-                if resp.status in REDIRECT_STATUSES:
-                    resp = await self._follow(resp, headers, data)
-                return resp
+            resp = await self._session.request(
+                req.method, req.url, data=data, headers=headers,
+                timeout=_timeout(dep.timeouts), proxy=dep.proxy, allow_redirects=False,
+            )
+            if resp.status in REDIRECT_STATUSES:
+                resp = await self._follow(resp, headers, data)
+            if req.stream:
+                _idle_reads(resp, dep.timeouts.idle)
+            return resp
         except TimeoutError:
             raise _timed_out(dep) from None
         except aiohttp.ClientError as exc:
@@ -154,7 +150,7 @@ class UpstreamCall:
             if target.origin() != resp.url.origin():
                 headers = {k: v for k, v in headers.items() if k.lower() in _KEPT_ACROSS_ORIGINS}
             resp = await self._session.request(method, target, data=data, headers=headers,
-                                               timeout=_timeout(dep.timeouts, req.stream), proxy=dep.proxy,
+                                               timeout=_timeout(dep.timeouts), proxy=dep.proxy,
                                                allow_redirects=False)
         resp.release()
         raise GatewayError(502, f"{dep.provider.name}: the vendor redirected too many times.",
@@ -168,6 +164,16 @@ class UpstreamCall:
         if exc_type is not None:
             resp.close()
         resp.release()
+
+
+def _idle_reads(resp: aiohttp.ClientResponse, idle: float) -> None:
+    """A stream's reads after its headers may each wait `idle` seconds (the first-byte wait
+    covered the headers). Set on the connection's protocol, which re-arms its read timer at
+    every read: no timer of our own per call."""
+    conn = resp.connection
+    protocol = conn.protocol if conn is not None else None
+    if protocol is not None:
+        protocol.read_timeout = idle
 
 
 _MAX_REDIRECTS = 10

@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from relayport.ids import random_hex
+
 OPENAI_FINISH = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 
 # Spellings seen across OpenAI-compatible vendors; a plugin's `finish_map` adds to these.
@@ -85,9 +87,7 @@ class Normalizer:
         changed = False
         if not obj.get("id"):
             if self._id is None:
-                import secrets
-
-                self._id = "chatcmpl-" + secrets.token_hex(12)
+                self._id = "chatcmpl-" + random_hex(12)
             obj["id"] = self._id
             changed = True
         kind = "chat.completion.chunk" if chunk else "chat.completion"

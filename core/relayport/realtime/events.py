@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import orjson
 
+from relayport.ids import random_hex
 from relayport.model.usage import Usage
 
 Event = dict[str, Any]
 
 
 def event_id() -> str:
-    return "event_" + os.urandom(8).hex()
+    return "event_" + random_hex(8)
 
 
 def error_event(message: str, code: str, type: str = "invalid_request_error",

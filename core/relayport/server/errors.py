@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 
 import orjson
@@ -13,6 +12,7 @@ from aiohttp.web_middlewares import Handler
 from relayport.accounts.live import ACCOUNT
 from relayport.accounts.money import format_amount
 from relayport.calltime import CallClock, clock
+from relayport.ids import random_hex
 from relayport.logs import request_id
 from relayport.model.errors import GatewayError
 from relayport.server.auth import presented_key, unauthorized
@@ -64,7 +64,7 @@ def _call_id(request: web.Request) -> str:
     given = request.headers.get("x-request-id")
     if given and len(given) <= 128 and given.isprintable():
         return given
-    return os.urandom(8).hex()
+    return random_hex(8)
 
 
 async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -12,13 +12,13 @@ Extensions relayport adds to the format:
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
+from relayport.ids import random_hex
 from relayport.model.chat import (
     ChatRequest,
     ChatResponse,
@@ -704,7 +704,7 @@ class ChunkEncoder:
 
     def _ensure_id(self) -> None:
         if not self.id:
-            self.id = "chatcmpl-" + secrets.token_hex(12)
+            self.id = "chatcmpl-" + random_hex(12)
 
     def encode(self, events: list[StreamEvent]) -> bytes:
         out: list[bytes] = []

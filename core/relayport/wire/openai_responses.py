@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import attrs
 import orjson
 
+from relayport.ids import random_hex
 from relayport.model.chat import ChatRequest, ChatResponse, Message, Thinking, Tool, ToolChoice
 from relayport.model.content import (
     Block,
@@ -71,7 +71,7 @@ _ROLES = frozenset({"user", "system", "developer", "assistant"})
 
 
 def new_id(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+    return prefix + random_hex(16)
 
 
 # ---------------------------------------------------------------------------- request
