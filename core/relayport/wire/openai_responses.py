@@ -543,7 +543,7 @@ class _Item:
     """An output item being streamed: its index, id, kind and accumulated text."""
 
     __slots__ = ("index", "id", "kind", "parts", "call_id", "name", "tool_index", "signature",
-                 "redacted", "delta_prefix", "closed")
+                 "redacted", "delta_prefix", "ids", "closed")
 
     def __init__(self, index: int, item_id: str, kind: str) -> None:
         self.index = index
@@ -556,7 +556,14 @@ class _Item:
         self.signature: str | None = None
         self.redacted: str | None = None
         self.delta_prefix = b""
+        self.ids = b""  # `"item_id":...,"output_index":...` as its events spell it
         self.closed = False
+
+
+# The fixed parts of a message item's events (`message_item`'s fields, in its order).
+_OPEN_MESSAGE = b'","type":"message","role":"assistant","status":"in_progress","content":[]}'
+_DONE_MESSAGE = b'","type":"message","role":"assistant","status":"completed","content":['
+_EMPTY_TEXT_PART = b',"content_index":0,"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}'
 
 
 class EventEncoder:
@@ -587,6 +594,14 @@ class EventEncoder:
         self.seq += 1
         return _sse(kind.encode(), orjson.dumps(obj))
 
+    def _raw(self, kind: bytes, fields: bytes) -> bytes:
+        """An event from its fields already encoded (the message events every stream sends:
+        their shape is fixed, so only the ids and the text need encoding)."""
+        seq = self.seq
+        self.seq += 1
+        return (b"event: " + kind + b'\ndata: {"type":"' + kind + b'",' + fields
+                + b',"sequence_number":' + str(seq).encode() + b"}\n\n")
+
     def start(self) -> bytes:
         # Both opening events carry the same Response: encoded once.
         shell = orjson.dumps(self.shell)
@@ -609,16 +624,13 @@ class EventEncoder:
         item = _Item(len(self.items), new_id(prefix), kind)
         self.items.append(item)
         self.current = item
-        ids = b'"item_id":"' + item.id.encode() + b'","output_index":' + str(item.index).encode()
+        ids = item.ids = b'"item_id":"' + item.id.encode() + b'","output_index":' + str(item.index).encode()
         if kind == "message":
-            body = message_item(item.id, None, "in_progress")
             item.delta_prefix = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
                                  + ids + b',"content_index":0,"logprobs":[],"delta":')
-            out = self._event("response.output_item.added", {"type": "response.output_item.added",
-                                                             "output_index": item.index, "item": body})
-            out += self._event("response.content_part.added", {
-                "type": "response.content_part.added", "item_id": item.id, "output_index": item.index,
-                "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}})
+            out = self._raw(b"response.output_item.added", b'"output_index":' + str(item.index).encode()
+                            + b',"item":{"id":"' + item.id.encode() + _OPEN_MESSAGE)
+            out += self._raw(b"response.content_part.added", ids + _EMPTY_TEXT_PART)
             return item, out
         if kind == "reasoning":
             body = reasoning_item(item.id, "", None, "in_progress")
@@ -641,15 +653,22 @@ class EventEncoder:
         out = b""
         if item.kind == "message":
             notes = self.annotate(text) if self.annotate is not None else []
-            part = {"type": "output_text", "text": text, "annotations": notes, "logprobs": []}
-            out += self._event("response.output_text.done", {"type": "response.output_text.done", "item_id": iid,
-                                                             "output_index": i, "content_index": 0, "text": text,
-                                                             "logprobs": []})
-            out += self._event("response.content_part.done", {"type": "response.content_part.done", "item_id": iid,
-                                                              "output_index": i, "content_index": 0, "part": part})
             done = message_item(iid, text)
             if notes:
                 done["content"][0]["annotations"] = notes
+            self.output.append(done)
+            # The text is encoded once for the three events that repeat it.
+            text_json = orjson.dumps(text)
+            part = (b'{"type":"output_text","text":' + text_json + b',"annotations":'
+                    + (orjson.dumps(notes) if notes else b"[]") + b',"logprobs":[]}')
+            out += self._raw(b"response.output_text.done",
+                             item.ids + b',"content_index":0,"text":' + text_json + b',"logprobs":[]')
+            out += self._raw(b"response.content_part.done", item.ids + b',"content_index":0,"part":' + part)
+            out += self._raw(b"response.output_item.done", b'"output_index":' + str(i).encode()
+                             + b',"item":{"id":"' + iid.encode() + _DONE_MESSAGE + part + b"]}")
+            if self.current is item:
+                self.current = None
+            return out
         elif item.kind == "reasoning":
             if item.redacted is not None:
                 done = reasoning_item(iid, "", seal_redacted(item.redacted))
