@@ -1,11 +1,13 @@
-"""The sheets generated from LiteLLM's price table (issue 14): each vendor plugin ships one, and
-a call through the gateway is charged exactly what its sheet says, hand-computed here."""
+"""The sheets generated from LiteLLM's price table (issue 14), and StepFun's CNY sheet: each vendor
+plugin ships one, and a call through the gateway is charged exactly what its sheet says,
+hand-computed here."""
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
 
+import anthropic
 import openai
 import pytest
 from google import genai
@@ -14,28 +16,39 @@ from relayport.accounts.money import to_units
 from relayport.accounts.prices import Price, price_table
 from relayport.config import BillingConfig
 from relayport.testing.fakes import FakeOpenAI
+from relayport_bedrock.testing import FakeBedrock
 from relayport_bfl.testing import KEY as BFL_KEY
 from relayport_bfl.testing import FakeBFL
 from relayport_elevenlabs.testing import KEY as XI_KEY
 from relayport_elevenlabs.testing import VOICE, FakeElevenLabs
 from relayport_gemini.testing import FakeGemini
+from relayport_stepfun.testing import FakeStepFun
 from tests.accounts_helpers import store_url  # noqa: F401  (fixture)
 from tests.test_accounts_gateway import ADMIN, admin, create
 from tests.test_shipped_prices import _specs
 
 M = Decimal(10**6)
 LITELLM = "https://github.com/BerriAI/litellm/blob/v1.110.2/model_prices_and_context_window.json"
+STEPFUN_PAGE = "https://platform.stepfun.com/docs/zh/guides/pricing/details"
 
 
 def test_every_vendor_in_the_table_ships_a_sheet() -> None:
     specs = _specs()
     shipping = {name for name, spec in specs.items() if spec.prices is not None}
     assert {"openai", "gemini", "vertex", "mistral", "groq", "dashscope", "moonshot", "zai", "minimax",
-            "doubao", "mimo", "elevenlabs", "bfl", "runway", "xai"} <= shipping
+            "doubao", "mimo", "elevenlabs", "bfl", "runway", "xai", "bedrock", "stepfun"} <= shipping
     # Mainland platforms bill in CNY: the USD figures are not theirs. Azure names deployments.
-    assert not {"zhipu", "minimax-cn", "azure"} & shipping
-    for name in shipping - {"anthropic", "deepseek", "xai"}:
+    # The video vendors price one model id differently by resolution, mode and clip length (or
+    # in credits), which one price per second cannot say; OpenRouter's price follows the
+    # provider it routes to. None of them ships a sheet that would misprice calls.
+    assert not {"zhipu", "minimax-cn", "azure", "kling", "vidu", "pixverse", "ltx", "hunyuan-video",
+                "openrouter"} & shipping
+    for name in shipping - {"anthropic", "deepseek", "xai", "stepfun"}:
         assert specs[name].prices.load().source == LITELLM, name
+    # StepFun's sheet is the vendor's own page, in the currency it bills.
+    stepfun = specs["stepfun"].prices.load()
+    assert stepfun.currency == "CNY"
+    assert {e.source for e in stepfun.entries} == {STEPFUN_PAGE}
 
 
 def test_media_prices_per_unit() -> None:
@@ -175,3 +188,82 @@ def test_speech_and_image_vendors_are_charged_their_sheet_price(relayport_gatewa
     finally:
         eleven.stop()
         bfl.stop()
+
+
+@pytest.fixture
+def fake_bedrock():
+    fake = FakeBedrock()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def test_bedrock_is_charged_its_sheet_price(relayport_gateway, store_url, fake_bedrock) -> None:  # noqa: F811
+    up = {"provider": "bedrock", "base_url": fake_bedrock.base_url, "api_key": fake_bedrock.api_key}
+    gw = relayport_gateway({"server": {"store": store_url}, "auth": {"admin_keys": [ADMIN]}, "models": [
+        # A US cross-region profile costs more than the base id; the sheet prices each as AWS does.
+        {"name": "sonnet-us", "model": "us.anthropic.claude-sonnet-4-6", **up},
+        {"name": "haiku", "model": "anthropic.claude-haiku-4-5-20251001-v1:0", **up},
+        {"name": "llama", "model": "meta.llama3-3-70b-instruct-v1:0", **up},
+    ]}, env={"RELAYPORT_LOAD_PLUGINS": "bedrock,anthropic"})  # anthropic: the Messages surface
+    secret = create(gw, name="bedrock", balance="5")
+    oa = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+    msgs = [{"role": "user", "content": "hi"}]
+
+    # Converse counts the cache read and written apart from the uncached prompt.
+    fake_bedrock.queue_text("a", usage={"inputTokens": 400, "outputTokens": 90, "cacheReadInputTokens": 2000,
+                                        "cacheWriteInputTokens": 300})
+    oa.chat.completions.create(model="sonnet-us", messages=msgs)
+    # Claude's own Messages API on InvokeModel, for an Anthropic client.
+    fake_bedrock.queue_text("b", usage={"inputTokens": 1200, "outputTokens": 250,
+                                        "cacheReadInputTokens": 800})
+    anthropic.Anthropic(base_url=gw.url, api_key=secret, max_retries=0).messages.create(
+        model="haiku", max_tokens=300, messages=msgs)
+    fake_bedrock.queue_text("c d", usage={"inputTokens": 700, "outputTokens": 40})
+    for _ in oa.chat.completions.create(model="llama", messages=msgs, stream=True):
+        pass
+
+    want = {
+        "sonnet-us": (400 * Decimal("3.3") + 2000 * Decimal("0.33") + 300 * Decimal("4.125")
+                      + 90 * Decimal("16.5")) / M,
+        "haiku": (1200 * Decimal(1) + 800 * Decimal("0.1") + 250 * Decimal(5)) / M,
+        "llama": (700 * Decimal("0.72") + 40 * Decimal("0.72")) / M,
+    }
+    got = {r["model"]: Decimal(r["cost"]) for r in admin(gw, "GET", "/admin/usage?by=model").json()["data"]}
+    assert got == want
+
+
+@pytest.fixture
+def fake_stepfun():
+    fake = FakeStepFun()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def test_stepfun_cny_prices_are_charged_at_the_configured_rate(relayport_gateway, store_url,  # noqa: F811
+                                                              fake_stepfun) -> None:
+    gw = relayport_gateway({
+        "server": {"store": store_url}, "auth": {"admin_keys": [ADMIN]},
+        "billing": {"currency": "USD", "rates": {"CNY": 0.14}},
+        "models": [{"name": "step", "provider": "stepfun", "model": "step-3.7-flash",
+                    "base_url": fake_stepfun.base_url, "api_key": fake_stepfun.api_key}],
+    }, env={"RELAYPORT_LOAD_PLUGINS": "stepfun"})
+    secret = create(gw, name="stepfun", balance="5")
+    oa = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
+    msgs = [{"role": "user", "content": "hi"}]
+    fake_stepfun.queue_text("ok", usage=fake_stepfun.usage(5000, 700, cached=3000))
+    oa.chat.completions.create(model="step", messages=msgs)
+    # A stream repeats its cumulative usage on every chunk: it is charged once.
+    fake_stepfun.queue_text("one two three", usage=fake_stepfun.usage(900, 120))
+    for _ in oa.chat.completions.create(model="step", messages=msgs, stream=True):
+        pass
+
+    # CNY 1.35 / 0.27 / 8.1 per million, at 0.14 USD per yuan.
+    rate = Decimal("0.14")
+    inp, cached, out = Decimal("1.35") * rate, Decimal("0.27") * rate, Decimal("8.1") * rate
+    want = (2000 * inp + 3000 * cached + 700 * out + 900 * inp + 120 * out) / M
+    got = {r["model"]: Decimal(r["cost"]) for r in admin(gw, "GET", "/admin/usage?by=model").json()["data"]}
+    assert got == {"step": want}
+    listed = {r["model"]: r for r in admin(gw, "GET", "/admin/prices").json()["data"]}
+    assert listed["step"]["price"] == {"input": "0.189", "output": "1.134", "cached_input": "0.0378"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.credentials import OutgoingRequest
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
@@ -48,6 +49,7 @@ SPEC = ProviderSpec(
     credentials=_credentials,
     signer=_sign,
     description="Amazon Bedrock (Converse, ConverseStream; Claude's Messages API on InvokeModel)",
+    prices=PriceSheet(__name__),
 )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayport import hookimpl
+from relayport.accounts.sheet import PriceSheet
 from relayport.openai_compat import OpenAICompat
 from relayport.provider import ProviderSpec
 
@@ -52,6 +53,7 @@ STEPFUN = ProviderSpec(
         effort_map={"minimal": "low", "xhigh": "high", "max": "high"},
     ),
     description="StepFun step models (reasoning, vision)",
+    prices=PriceSheet(__name__),
 )
 
 
