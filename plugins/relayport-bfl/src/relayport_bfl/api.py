@@ -71,7 +71,7 @@ def submit(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
                            orjson.dumps(body), adjustments=adjustments)
 
 
-def parse_submit(response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(deployment: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     try:
         obj = orjson.loads(response.body)
         task_id = str(obj["id"])
@@ -93,7 +93,7 @@ def poll(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
     return UpstreamRequest("GET", url, deployment.auth_headers())
 
 
-def parse_poll(task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+def parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     try:
         obj = orjson.loads(response.body)
     except orjson.JSONDecodeError:
@@ -120,7 +120,7 @@ def parse_poll(task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     raise GatewayError(502, f"bfl: unknown task status {status!r}.", code="bad_upstream_response")
 
 
-def map_error(response: UpstreamResponse) -> GatewayError | None:
+def map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
     try:
         obj = orjson.loads(response.body)
     except orjson.JSONDecodeError:
