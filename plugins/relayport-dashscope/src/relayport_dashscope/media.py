@@ -378,7 +378,7 @@ def _usage(obj: dict[str, Any]) -> Usage | None:
                  extra={k: v for k, v in u.items() if k not in ("input_tokens", "output_tokens", "total_tokens")})
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(dep: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     obj = load(response)
     output = obj.get("output") or {}
     if "task_id" in output:
@@ -411,7 +411,7 @@ def cancel(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
     return UpstreamRequest("POST", native_url(dep, f"/tasks/{task.vendor_task_id}/cancel"), dep.auth_headers())
 
 
-def parse_poll(response: UpstreamResponse) -> TaskUpdate:
+def parse_poll(dep: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     return _update(load(response))
 
 

@@ -138,7 +138,7 @@ def load(response: UpstreamResponse) -> dict[str, Any]:
     return response.json_object("doubao")
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(dep: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     obj = load(response)
     if request.kind is MediaKind.VIDEO:
         if not obj.get("id"):
@@ -165,6 +165,10 @@ def poll(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
 
 def cancel(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
     return UpstreamRequest("DELETE", dep.url(f"{TASKS}/{task.vendor_task_id}"), dep.auth_headers())
+
+
+def parse_poll(dep: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+    return update(load(response))
 
 
 def update(obj: dict[str, Any]) -> TaskUpdate:
