@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing.task_fakes import serving
 from relayport.testing.video_tasks import (
     VideoTasks,
     check_polls_retried_after_429,
     check_result_outlives_vendor_link,
     check_wrong_vendor_key,
-    serving,
     video_gateway,
 )
 from relayport.testing.waiting import wait_for
@@ -151,8 +151,8 @@ def test_result_outlives_pixverses_link(gw, pixverse):
 
 
 def test_wrong_key_never_shows(relayport_gateway, pixverse):
-    error = check_wrong_vendor_key(relayport_gateway, "pixverse", pixverse.url, "pixverse-v5.6", "sk-wrong-secret")
-    assert "Invalid API-KEY" in error["message"]
+    r = check_wrong_vendor_key(relayport_gateway, "pixverse", pixverse.url, "pixverse-v5.6", "sk-wrong-secret")
+    assert "Invalid API-KEY" in r.json()["error"]["message"]
 
 
 def test_no_cancel_at_pixverse_is_said_plainly(gw, pixverse):

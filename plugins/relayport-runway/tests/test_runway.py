@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing.task_fakes import serving
 from relayport.testing.video_tasks import (
     VideoTasks,
     check_polls_retried_after_429,
     check_result_outlives_vendor_link,
     check_wrong_vendor_key,
-    serving,
     video_gateway,
 )
 from relayport.testing.waiting import wait_for
@@ -148,5 +148,5 @@ def test_validation_issue_names_the_field_and_bad_ratio_is_ours(gw, runway):
 
 
 def test_wrong_key_never_shows(relayport_gateway, runway):
-    error = check_wrong_vendor_key(relayport_gateway, "runway", runway.url, "gen4.5", "key_wrong_secret")
-    assert "Invalid API key" in error["message"]
+    r = check_wrong_vendor_key(relayport_gateway, "runway", runway.url, "gen4.5", "key_wrong_secret")
+    assert "Invalid API key" in r.json()["error"]["message"]

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing.task_fakes import serving
 from relayport.testing.video_tasks import (
     VideoTasks,
     check_polls_retried_after_429,
     check_result_outlives_vendor_link,
     check_wrong_vendor_key,
-    serving,
     video_gateway,
 )
 from relayport_vidu import api
@@ -152,8 +152,8 @@ def test_result_outlives_vidus_link(gw, vidu):
 def test_vendor_validation_and_wrong_key(relayport_gateway, gw, vidu):
     r = gw.post(model="vidu-2.0-img2video", prompt="x", images=["https://e.com/a.png", "https://e.com/b.png"])
     assert r.status_code == 400 and "img2video takes 1-1 images" in r.json()["error"]["message"]
-    error = check_wrong_vendor_key(relayport_gateway, "vidu", vidu.url, "viduq2-pro", "vda_wrong_secret")
-    assert error["code"] == "Unauthorized"
+    r = check_wrong_vendor_key(relayport_gateway, "vidu", vidu.url, "viduq2-pro", "vda_wrong_secret")
+    assert r.json()["error"]["code"] == "Unauthorized"
 
 
 def test_images_are_refused_clearly(gw):
