@@ -9,13 +9,8 @@ import jwt
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing import video_tasks
 from relayport.testing.task_fakes import serving
-from relayport.testing.video_tasks import (
-    VideoTasks,
-    check_polls_retried_after_429,
-    check_wrong_vendor_key,
-    video_gateway,
-)
 from relayport_kling import api
 from relayport_kling.testing import ACCESS_KEY, KEY, SECRET_KEY, VIDEO, FakeKling
 
@@ -28,8 +23,8 @@ def kling() -> Iterator[FakeKling]:
 
 
 @pytest.fixture
-def gw(relayport_gateway, kling) -> VideoTasks:
-    return video_gateway(relayport_gateway, "kling", kling.url, KEY, ("kling-v2-master",))
+def gw(relayport_gateway, kling) -> video_tasks.VideoTasks:
+    return video_tasks.video_gateway(relayport_gateway, "kling", kling.url, KEY, ("kling-v2-master",))
 
 
 def test_plugin_loads_and_registers():
@@ -104,7 +99,7 @@ def test_failed_task_and_vendor_words(gw, kling):
 
 
 def test_rate_limited_poll_is_retried(gw, kling):
-    check_polls_retried_after_429(gw, kling, model="kling-v2-master", prompt="x")
+    video_tasks.check_polls_retried_after_429(gw, kling, model="kling-v2-master", prompt="x")
 
 
 def test_vendor_validation_error_reaches_the_client(gw, kling):
@@ -114,8 +109,8 @@ def test_vendor_validation_error_reaches_the_client(gw, kling):
 
 
 def test_wrong_key_is_kling_401(relayport_gateway, kling):
-    r = check_wrong_vendor_key(relayport_gateway, "kling", kling.url, "kling-v1",
-                               f"{ACCESS_KEY}|wrong-secret-0123456789abcdef0123456789")
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "kling", kling.url, "kling-v1",
+                                           f"{ACCESS_KEY}|wrong-secret-0123456789abcdef0123456789")
     assert r.json()["error"]["code"] == "1002"
     assert "wrong-secret" not in r.text and ACCESS_KEY not in r.text
 

@@ -11,14 +11,8 @@ from typing import Any
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing import video_tasks
 from relayport.testing.task_fakes import serving
-from relayport.testing.video_tasks import (
-    VideoTasks,
-    check_polls_retried_after_429,
-    check_result_outlives_vendor_link,
-    check_wrong_vendor_key,
-    video_gateway,
-)
 from relayport.testing.waiting import wait_for
 from relayport_pixverse import api
 from relayport_pixverse.testing import KEY, MP4, PNG, FakePixVerse
@@ -34,8 +28,8 @@ def pixverse() -> Iterator[FakePixVerse]:
 
 
 @pytest.fixture
-def gw(relayport_gateway, pixverse) -> VideoTasks:
-    return video_gateway(relayport_gateway, "pixverse", pixverse.url, KEY, MODELS)
+def gw(relayport_gateway, pixverse) -> video_tasks.VideoTasks:
+    return video_tasks.video_gateway(relayport_gateway, "pixverse", pixverse.url, KEY, MODELS)
 
 
 def posts(pixverse: FakePixVerse) -> list[Any]:
@@ -89,7 +83,8 @@ def test_image_to_video_uploads_then_generates(gw, pixverse):
 
 def test_seed_style_image_url_is_fetched_and_uploaded(relayport_gateway, pixverse):
     """Seed 003's form gives images by URL; PixVerse takes only uploads, so the gateway fetches it."""
-    gw = video_gateway(relayport_gateway, "pixverse", pixverse.url, KEY, MODELS, fetch={"allow_private": True})
+    gw = video_tasks.video_gateway(relayport_gateway, "pixverse", pixverse.url, KEY, MODELS,
+                                   fetch={"allow_private": True})
     url = pixverse.files.publish(pixverse.url, "input.png", PNG, "image/png")
     r = gw.post(model="pixverse-v5.6", messages=[{"role": "user", "content": "海浪拍打礁石"}], images=[url],
              size="1280*720")
@@ -136,7 +131,7 @@ def test_moderation_and_generation_failures(gw, pixverse):
 
 
 def test_rate_limited_polls_are_retried(gw, pixverse):
-    check_polls_retried_after_429(gw, pixverse.book, model="pixverse-v5.5-t2v", prompt="x")
+    video_tasks.check_polls_retried_after_429(gw, pixverse.book, model="pixverse-v5.5-t2v", prompt="x")
 
 
 def test_openai_sdk_videos(gw, pixverse):
@@ -146,12 +141,13 @@ def test_openai_sdk_videos(gw, pixverse):
 
 
 def test_result_outlives_pixverses_link(gw, pixverse):
-    check_result_outlives_vendor_link(gw, pixverse.files, lambda native: native["Resp"]["url"],
-                                      model="pixverse-v5.5-t2v", prompt="x")
+    video_tasks.check_result_outlives_vendor_link(gw, pixverse.files, lambda native: native["Resp"]["url"],
+                                                  model="pixverse-v5.5-t2v", prompt="x")
 
 
 def test_wrong_key_never_shows(relayport_gateway, pixverse):
-    r = check_wrong_vendor_key(relayport_gateway, "pixverse", pixverse.url, "pixverse-v5.6", "sk-wrong-secret")
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "pixverse", pixverse.url, "pixverse-v5.6",
+                                           "sk-wrong-secret")
     assert "Invalid API-KEY" in r.json()["error"]["message"]
 
 

@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing import video_tasks
 from relayport.testing.task_fakes import serving
-from relayport.testing.video_tasks import (
-    VideoTasks,
-    check_polls_retried_after_429,
-    check_result_outlives_vendor_link,
-    check_wrong_vendor_key,
-    video_gateway,
-)
 from relayport.testing.waiting import wait_for
 from relayport_runway.testing import KEY, MP4, PNG, VERSION, FakeRunway
 
@@ -30,8 +24,9 @@ def runway() -> Iterator[FakeRunway]:
 
 
 @pytest.fixture
-def gw(relayport_gateway, runway) -> VideoTasks:
-    return video_gateway(relayport_gateway, "runway", runway.url, KEY, ("gen4_turbo", "gen4.5", "gen4_image", "veo3.1"))
+def gw(relayport_gateway, runway) -> video_tasks.VideoTasks:
+    models = ("gen4_turbo", "gen4.5", "gen4_image", "veo3.1")
+    return video_tasks.video_gateway(relayport_gateway, "runway", runway.url, KEY, models)
 
 
 def creates(runway: FakeRunway) -> list[Any]:
@@ -129,12 +124,12 @@ def test_429_on_create_and_on_poll(gw, runway):
     runway.busy_next = 1
     r = gw.post(model="gen4.5", prompt="x", duration=5)
     assert r.status_code == 429 and r.headers["retry-after"] == "2"
-    check_polls_retried_after_429(gw, runway.book, model="gen4.5", prompt="x", duration=5)
+    video_tasks.check_polls_retried_after_429(gw, runway.book, model="gen4.5", prompt="x", duration=5)
 
 
 def test_result_outlives_runways_url(gw, runway):
-    check_result_outlives_vendor_link(gw, runway.files, lambda native: native["output"][0],
-                                      model="gen4.5", prompt="x", duration=5)
+    video_tasks.check_result_outlives_vendor_link(gw, runway.files, lambda native: native["output"][0],
+                                                  model="gen4.5", prompt="x", duration=5)
 
 
 def test_validation_issue_names_the_field_and_bad_ratio_is_ours(gw, runway):
@@ -148,5 +143,6 @@ def test_validation_issue_names_the_field_and_bad_ratio_is_ours(gw, runway):
 
 
 def test_wrong_key_never_shows(relayport_gateway, runway):
-    r = check_wrong_vendor_key(relayport_gateway, "runway", runway.url, "gen4.5", "key_wrong_secret")
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "runway", runway.url, "gen4.5",
+                                           "key_wrong_secret")
     assert "Invalid API key" in r.json()["error"]["message"]

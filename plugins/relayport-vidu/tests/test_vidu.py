@@ -9,14 +9,8 @@ import httpx
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing import video_tasks
 from relayport.testing.task_fakes import serving
-from relayport.testing.video_tasks import (
-    VideoTasks,
-    check_polls_retried_after_429,
-    check_result_outlives_vendor_link,
-    check_wrong_vendor_key,
-    video_gateway,
-)
 from relayport_vidu import api
 from relayport_vidu.testing import KEY, MP4, FakeVidu
 
@@ -29,8 +23,9 @@ def vidu() -> Iterator[FakeVidu]:
 
 
 @pytest.fixture
-def gw(relayport_gateway, vidu) -> VideoTasks:
-    return video_gateway(relayport_gateway, "vidu", vidu.url, KEY, ("viduq2-pro", "vidu-2.0-img2video", "viduq2"))
+def gw(relayport_gateway, vidu) -> video_tasks.VideoTasks:
+    models = ("viduq2-pro", "vidu-2.0-img2video", "viduq2")
+    return video_tasks.video_gateway(relayport_gateway, "vidu", vidu.url, KEY, models)
 
 
 def vendor_posts(vidu: FakeVidu) -> list[Any]:
@@ -141,18 +136,19 @@ def test_429s_on_submit_and_poll(gw, vidu):
     vidu.busy_next = 1
     r = gw.post(model="viduq2-pro", prompt="x")
     assert r.status_code == 429 and r.json()["error"]["code"] == "TooManyRequests"
-    check_polls_retried_after_429(gw, vidu.book, model="viduq2-pro", prompt="x")
+    video_tasks.check_polls_retried_after_429(gw, vidu.book, model="viduq2-pro", prompt="x")
 
 
 def test_result_outlives_vidus_link(gw, vidu):
-    check_result_outlives_vendor_link(gw, vidu.files, lambda native: native["creations"][0]["url"],
-                                      model="viduq2-pro", prompt="x")
+    video_tasks.check_result_outlives_vendor_link(gw, vidu.files, lambda native: native["creations"][0]["url"],
+                                                  model="viduq2-pro", prompt="x")
 
 
 def test_vendor_validation_and_wrong_key(relayport_gateway, gw, vidu):
     r = gw.post(model="vidu-2.0-img2video", prompt="x", images=["https://e.com/a.png", "https://e.com/b.png"])
     assert r.status_code == 400 and "img2video takes 1-1 images" in r.json()["error"]["message"]
-    r = check_wrong_vendor_key(relayport_gateway, "vidu", vidu.url, "viduq2-pro", "vda_wrong_secret")
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "vidu", vidu.url, "viduq2-pro",
+                                           "vda_wrong_secret")
     assert r.json()["error"]["code"] == "Unauthorized"
 
 
