@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+
+from relayport import hookimpl
 from relayport.model import (
     MediaKind,
     MediaRequest,
@@ -14,7 +17,7 @@ from relayport.model import (
 )
 from relayport.plugins import load_plugins
 from relayport.provider import Deployment, ProviderSpec
-from relayport.tasks.vendor_plugin import TaskVendorPlugin
+from relayport.tasks.vendor_plugin import TaskHooks, TaskVendorPlugin
 
 SPEC = ProviderSpec(name="tv-vendor", base_url="https://tv.example", key_env=("TV_KEY",),
                     capabilities=frozenset({"video_generation"}))
@@ -66,3 +69,27 @@ def test_a_given_cancel_is_used():
     dep = Deployment("d", entry.spec, "m", SPEC.base_url, None, entry.hooks)
     task = TaskRecord("t", "tv-vendor", "m", "job-9", TaskStatus.RUNNING, MediaRequest(MediaKind.VIDEO, "m"), 0, 0, 1)
     assert entry.hooks.relayport_cancel_request(deployment=dep, task=task).url == "https://tv.example/jobs/job-9/cancel"
+
+
+def test_task_hooks_bound_to_module_names_serve_a_module_plugin():
+    # A chat+media package stays a module plugin: its task hooks are TaskHooks methods bound to
+    # module names, beside its own module functions (here the provider registration).
+    module = types.ModuleType("tv_module")
+    tasks = TaskHooks(submit=submit, parse_submit=parse_submit, poll=poll, parse_poll=parse_poll)
+    module.relayport_submit_task = tasks.relayport_submit_task
+    module.relayport_poll_request = tasks.relayport_poll_request
+
+    @hookimpl
+    def relayport_register_providers(register):
+        register(SPEC)
+
+    module.relayport_register_providers = relayport_register_providers
+    plugins = load_plugins({"RELAYPORT_LOAD_PLUGINS": "tvm"}, extra_plugins={"tvm": module})
+    entry = plugins.provider("tv-vendor")
+    assert entry is not None and entry.plugin == "tvm"
+    dep = Deployment("d", entry.spec, "m", SPEC.base_url, None, entry.hooks)
+    up = entry.hooks.relayport_submit_task(deployment=dep, request=MediaRequest(MediaKind.VIDEO, "m", prompt="tide"))
+    assert up.url == "https://tv.example/jobs" and seen[-1] == "submit tide"
+    info = next(i for i in plugins.plugins if i.name == "tvm")
+    # Only the names the module binds are its hooks: no cancel, so the core's 501 stands.
+    assert set(info.hooks) == {"relayport_register_providers", "relayport_submit_task", "relayport_poll_request"}

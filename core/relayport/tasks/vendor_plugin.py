@@ -4,6 +4,9 @@ Each media vendor package used to repeat the same five hook functions, each forw
 arguments to the package's wire module. `TaskVendorPlugin` holds those functions once: a package
 gives its `ProviderSpec` and its wire functions, and its entry point names the object
 (``vidu = "relayport_vidu:plugin"``). pluggy registers any object, so the contract is unchanged.
+
+A package that also serves chat stays a module plugin (its chat hooks are module functions); it
+builds a `TaskHooks` and binds its hooks to module names, which pluggy reads like any function.
 """
 
 from __future__ import annotations
@@ -34,28 +37,21 @@ Content = Callable[[Deployment, TaskRecord, int], UpstreamRequest | None]
 UrlsToFetch = Callable[[Deployment, MediaRequest], list[str] | None]
 
 
-@attrs.frozen
-class TaskVendorPlugin:
-    """The provider and task hooks of a media vendor, forwarded to its wire functions.
+@attrs.frozen(kw_only=True)
+class TaskHooks:
+    """The task hooks of a vendor, forwarded to its wire functions.
 
-    `cancel`, `map_error`, `content` and `urls_to_fetch` are optional: without them the core's
-    answers stand (501 on cancel, the generic error mapping, a plain GET of the result URL, no
-    client URL downloaded for the vendor).
+    `cancel`, `content` and `urls_to_fetch` are optional: without them the core's answers stand
+    (501 on cancel, a plain GET of the result URL, no client URL downloaded for the vendor).
     """
 
-    spec: ProviderSpec
     submit: Submit
     parse_submit: ParseSubmit
     poll: Poll
     parse_poll: ParsePoll
     cancel: Cancel | None = None
-    map_error: MapError | None = None
     content: Content | None = None
     urls_to_fetch: UrlsToFetch | None = None
-
-    @hookimpl
-    def relayport_register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
-        register(self.spec)
 
     @hookimpl
     def relayport_submit_task(self, deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
@@ -80,13 +76,28 @@ class TaskVendorPlugin:
         return self.cancel(deployment, task) if self.cancel is not None else None
 
     @hookimpl
-    def relayport_map_error(self, deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
-        return self.map_error(deployment, response) if self.map_error is not None else None
-
-    @hookimpl
     def relayport_content_request(self, deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
         return self.content(deployment, task, index) if self.content is not None else None
 
     @hookimpl
     def relayport_media_urls_to_fetch(self, deployment: Deployment, request: MediaRequest) -> list[str] | None:
         return self.urls_to_fetch(deployment, request) if self.urls_to_fetch is not None else None
+
+
+@attrs.frozen
+class TaskVendorPlugin(TaskHooks):
+    """The provider and task hooks of a media-only vendor: the package's whole plugin.
+
+    Without `map_error` the core's generic error mapping stands.
+    """
+
+    spec: ProviderSpec
+    map_error: MapError | None = None
+
+    @hookimpl
+    def relayport_register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
+        register(self.spec)
+
+    @hookimpl
+    def relayport_map_error(self, deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
+        return self.map_error(deployment, response) if self.map_error is not None else None

@@ -5,14 +5,32 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
 from relayport.testing.fakes import RecordedRequest
 from relayport.testing.openai_media import MP4, PNG
 
-__all__ = ["MP4", "PNG", "ExpiringFiles", "TaskBook"]
+__all__ = ["MP4", "PNG", "ExpiringFiles", "TaskBook", "serving"]
+
+
+class _Server(Protocol):
+    def start(self) -> Any: ...
+    def stop(self) -> None: ...
+
+
+F = TypeVar("F", bound=_Server)
+
+
+def serving(fake: F) -> Iterator[F]:
+    """A fixture's body for a fake vendor: `yield from serving(FakeVidu())` runs it for the test."""
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
 
 
 class TaskBook:

@@ -12,15 +12,14 @@ import openai
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing.task_fakes import serving
+from relayport.testing.waiting import wait_for
 from relayport_bfl.testing import JPEG, KEY, FakeBFL
 
 
 @pytest.fixture
 def bfl() -> Iterator[FakeBFL]:
-    fake = FakeBFL()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeBFL())
 
 
 def gateway(relayport_gateway, bfl: FakeBFL, **tasks: Any):
@@ -34,16 +33,6 @@ def gateway(relayport_gateway, bfl: FakeBFL, **tasks: Any):
 @pytest.fixture
 def gw(relayport_gateway, bfl):
     return gateway(relayport_gateway, bfl)
-
-
-def wait_for(fn, timeout: float = 10.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_registers():

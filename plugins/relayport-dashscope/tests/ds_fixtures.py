@@ -7,6 +7,7 @@ import openai
 import pytest
 
 from relayport.testing.servers import GatewayHandle
+from relayport.testing.task_fakes import serving
 from relayport_dashscope.testing import FakeDashScope
 
 # The test modules import these fixtures by their function names, which differ from the fixture
@@ -17,10 +18,7 @@ from relayport_dashscope.testing import FakeDashScope
 
 @pytest.fixture(name="dashscope")
 def dashscope_fixture() -> Iterator[FakeDashScope]:
-    fake = FakeDashScope()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeDashScope())
 
 
 @pytest.fixture(name="ds_gateway")

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from relayport.testing.openai_media import vector
-from relayport.testing.task_fakes import MP4, PNG
+from relayport.testing.task_fakes import MP4, PNG, serving
 from relayport.testing.waiting import wait_for
 from relayport_doubao.fake_media import KEY, FakeArkMedia
 
@@ -25,10 +25,7 @@ VISION_EMBED = "doubao-embedding-vision-250615"
 
 @pytest.fixture
 def ark() -> Iterator[FakeArkMedia]:
-    fake = FakeArkMedia()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeArkMedia())
 
 
 @pytest.fixture

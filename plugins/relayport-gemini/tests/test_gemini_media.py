@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from relayport.testing.openai_media import vector
-from relayport.testing.task_fakes import MP4, PNG
+from relayport.testing.task_fakes import MP4, PNG, serving
 from relayport.testing.waiting import wait_for
 from relayport_gemini.fake_media import KEY, FakeGeminiMedia
 
@@ -27,10 +27,7 @@ PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 @pytest.fixture
 def google() -> Iterator[FakeGeminiMedia]:
-    fake = FakeGeminiMedia()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeGeminiMedia())
 
 
 @pytest.fixture

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import jwt
-import openai
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing import video_tasks
+from relayport.testing.task_fakes import serving
 from relayport_kling import api
 from relayport_kling.testing import ACCESS_KEY, KEY, SECRET_KEY, VIDEO, FakeKling
 
@@ -20,28 +19,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"
 
 @pytest.fixture
 def kling() -> Iterator[FakeKling]:
-    fake = FakeKling()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeKling())
 
 
 @pytest.fixture
-def gw(relayport_gateway, kling):
-    return relayport_gateway({
-        "models": [{"name": "kling-v2-master", "provider": "kling", "base_url": kling.url, "api_key": KEY}],
-        "tasks": {"poll_interval": 0.05, "jitter": 0.0},
-    }, env={})
-
-
-def wait_for(fn, timeout: float = 10.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+def gw(relayport_gateway, kling) -> video_tasks.VideoTasks:
+    return video_tasks.video_gateway(relayport_gateway, "kling", kling.url, KEY, ("kling-v2-master",))
 
 
 def test_plugin_loads_and_registers():
@@ -67,9 +50,8 @@ def test_jwt_claims():
 
 
 def test_text2video_through_the_unified_route(gw, kling):
-    r = httpx.post(gw.url + "/v1/videos/generations", json={
-        "model": "kling-v2-master", "messages": [{"role": "user", "content": "a fox in snow"}],
-        "duration": 10, "aspect_ratio": "16:9", "negative_prompt": "blur", "mode": "pro", "watermark": False})
+    r = gw.post(model="kling-v2-master", messages=[{"role": "user", "content": "a fox in snow"}],
+                duration=10, aspect_ratio="16:9", negative_prompt="blur", mode="pro", watermark=False)
     assert r.status_code == 200, r.text
     task = r.json()
     sent = kling.requests[0]
@@ -78,27 +60,24 @@ def test_text2video_through_the_unified_route(gw, kling):
                            "aspect_ratio": "16:9", "negative_prompt": "blur", "mode": "pro",
                            "watermark_info": {"enabled": False}}
     assert KEY not in str(sent.headers) and SECRET_KEY not in str(sent.headers)  # a JWT, never the key
-    done = wait_for(lambda: (t := httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}").json())["status"]
-                    == "succeeded" and t)
+    done = gw.until(task["id"], "succeeded")
     polls = [q.path for q in kling.requests if q.method == "GET" and q.path.startswith("/v1/")]
     assert set(polls) == {f"/v1/videos/text2video/{task['vendor']['data']['task_id']}"}
     assert done["vendor"]["data"]["task_status"] == "succeed"  # Kling's own word, under `vendor`
-    native = httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}?format=native").json()
+    native = gw.get(task["id"], "?format=native")
     assert native["code"] == 0 and native["data"]["task_result"]["videos"][0]["duration"] == "5.1"
-    content = wait_for(lambda: (c := httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}/content"))
-                       .status_code == 200 and c)
+    content = gw.content(task["id"])
     assert content.content == VIDEO and content.headers["content-type"] == "video/mp4"
 
 
 def test_seed_style_image_to_video_uses_the_image2video_family(gw, kling):
     """Seed 003's wan2.7-i2v request shape (images + voices + media_roles), sent to a Kling model."""
-    r = httpx.post(gw.url + "/v1/videos/generations", json={
-        "model": "kling-v2-master",
-        "messages": [{"role": "user", "content": "一个由喷漆画成的少年从墙上活过来,边 rap 边摆姿势。"}],
-        "images": ["https://example.com/frame.png", "https://example.com/end.png"],
-        "voices": ["https://example.com/rap.mp3"],
-        "media_roles": {"images": ["first_frame", "last_frame"], "voices": ["driving_audio"]},
-        "duration": 6, "resolution": "720P"})
+    r = gw.post(model="kling-v2-master",
+                messages=[{"role": "user", "content": "一个由喷漆画成的少年从墙上活过来,边 rap 边摆姿势。"}],
+                images=["https://example.com/frame.png", "https://example.com/end.png"],
+                voices=["https://example.com/rap.mp3"],
+                media_roles={"images": ["first_frame", "last_frame"], "voices": ["driving_audio"]},
+                duration=6, resolution="720P")
     assert r.status_code == 200, r.text
     assert r.headers["x-relayport-adjustments"] == "duration 6 rounded to 5, voices and videos dropped"
     sent = kling.requests[0]
@@ -107,53 +86,41 @@ def test_seed_style_image_to_video_uses_the_image2video_family(gw, kling):
     assert body["image"] == "https://example.com/frame.png" and body["image_tail"] == "https://example.com/end.png"
     assert body["duration"] == "5" and body["mode"] == "std" and "resolution" not in body
     task_id = r.json()["task_id"]
-    wait_for(lambda: httpx.get(f"{gw.url}/v1/videos/generations/{task_id}").json()["status"] == "succeeded")
+    gw.until(task_id, "succeeded")
     assert all("/image2video/" in q.path for q in kling.requests if q.method == "GET" and q.path.startswith("/v1/"))
 
 
 def test_failed_task_and_vendor_words(gw, kling):
     kling.steps = ("submitted", "processing", "failed")
-    task = httpx.post(gw.url + "/v1/videos/generations", json={"model": "kling-v2-master", "prompt": "x"}).json()
-    failed = wait_for(lambda: (t := httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}").json())["status"]
-                      == "failed" and t)
+    task = gw.post(model="kling-v2-master", prompt="x").json()
+    failed = gw.until(task["id"], "failed")
     assert failed["error"]["code"] == "kling_task_failed"
     assert "risk control" in failed["error"]["message"]
 
 
 def test_rate_limited_poll_is_retried(gw, kling):
-    kling.limit_next = 2
-    task = httpx.post(gw.url + "/v1/videos/generations", json={"model": "kling-v2-master", "prompt": "x"}).json()
-    wait_for(lambda: httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}").json()["status"] == "succeeded")
-    assert kling.limit_next == 0
+    video_tasks.check_polls_retried_after_429(gw, kling, model="kling-v2-master", prompt="x")
 
 
 def test_vendor_validation_error_reaches_the_client(gw, kling):
-    r = httpx.post(gw.url + "/v1/videos/generations", json={"model": "kling-v2-master", "prompt": "x", "mode": "ultra"})
+    r = gw.post(model="kling-v2-master", prompt="x", mode="ultra")
     assert r.status_code == 400 and r.json()["error"]["code"] == "1201"
     assert "mode must be" in r.json()["error"]["message"]
 
 
 def test_wrong_key_is_kling_401(relayport_gateway, kling):
-    gw = relayport_gateway({"models": [{"name": "k", "provider": "kling", "model": "kling-v1", "base_url": kling.url,
-                                        "api_key": f"{ACCESS_KEY}|wrong-secret-0123456789abcdef0123456789"}]}, env={})
-    r = httpx.post(gw.url + "/v1/videos/generations", json={"model": "k", "prompt": "x"})
-    assert r.status_code == 401 and r.json()["error"]["code"] == "1002"
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "kling", kling.url, "kling-v1",
+                                           f"{ACCESS_KEY}|wrong-secret-0123456789abcdef0123456789")
+    assert r.json()["error"]["code"] == "1002"
     assert "wrong-secret" not in r.text and ACCESS_KEY not in r.text
 
 
 def test_openai_sdk_videos_against_kling(gw, kling):
     """`client.videos.create(model="kling-...")`: the simplest video API for a Python user."""
-    client = openai.OpenAI(base_url=gw.openai_base_url, api_key="unused", max_retries=0)
-    video = client.videos.create(model="kling-v2-master", prompt="waves at dusk", seconds="8")
-    assert video.status == "queued" and video.seconds == "8"
+    assert gw.sdk_video(model="kling-v2-master", prompt="waves at dusk", seconds="8") == VIDEO
     assert kling.requests[0].json()["duration"] == "10"
-    deadline = time.time() + 10
-    while (video := client.videos.retrieve(video.id)).status != "completed" and time.time() < deadline:
-        time.sleep(0.05)
-    assert video.status == "completed"
-    assert client.videos.download_content(video.id).read() == VIDEO
 
 
 def test_images_are_refused_clearly(gw):
-    r = httpx.post(gw.url + "/v1/images/generations", json={"model": "kling-v2-master", "prompt": "x"})
+    r = httpx.post(gw.url + "/v1/images/generations", headers=gw.headers(), json={"model": "kling-v2-master", "prompt": "x"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "model"

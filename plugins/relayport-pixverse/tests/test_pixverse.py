@@ -4,53 +4,32 @@ image-to-video as upload then generate (idempotent by trace id), 429s and expiri
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import openai
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing import video_tasks
+from relayport.testing.task_fakes import serving
 from relayport.testing.waiting import wait_for
 from relayport_pixverse import api
 from relayport_pixverse.testing import KEY, MP4, PNG, FakePixVerse
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 DATA_PNG = "data:image/png;base64," + base64.b64encode(PNG).decode()
+MODELS = ("pixverse-v5.5-t2v", "pixverse-v5.5-i2v", "pixverse-v5.6")
 
 
 @pytest.fixture
 def pixverse() -> Iterator[FakePixVerse]:
-    fake = FakePixVerse()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-def gateway(relayport_gateway, pixverse: FakePixVerse, **config: Any):
-    entry = {"provider": "pixverse", "base_url": pixverse.url, "api_key": KEY}
-    return relayport_gateway({
-        "auth": {"keys": ["gw-key"]},
-        "models": [{"name": m, **entry} for m in ("pixverse-v5.5-t2v", "pixverse-v5.5-i2v", "pixverse-v5.6")],
-        "tasks": {"poll_intervals": {"pixverse": 0.05}, "jitter": 0.0},
-        **config,
-    }, env={})
+    yield from serving(FakePixVerse())
 
 
 @pytest.fixture
-def gw(relayport_gateway, pixverse):
-    return gateway(relayport_gateway, pixverse)
-
-
-def post(gw, **body: Any) -> httpx.Response:
-    return httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(), json=body)
-
-
-def get(gw, task_id: str, query: str = "") -> dict[str, Any]:
-    return httpx.get(f"{gw.url}/v1/videos/generations/{task_id}{query}", headers=gw.headers()).json()
+def gw(relayport_gateway, pixverse) -> video_tasks.VideoTasks:
+    return video_tasks.video_gateway(relayport_gateway, "pixverse", pixverse.url, KEY, MODELS)
 
 
 def posts(pixverse: FakePixVerse) -> list[Any]:
@@ -65,7 +44,7 @@ def test_registers_and_reads_seed_model_names():
 
 
 def test_text_to_video_runs_to_its_content(gw, pixverse):
-    r = post(gw, model="pixverse-v5.5-t2v", messages=[{"role": "user", "content": "a koi pond in rain"}],
+    r = gw.post(model="pixverse-v5.5-t2v", messages=[{"role": "user", "content": "a koi pond in rain"}],
              duration=8, resolution="720P", aspect_ratio="9:16", negative_prompt="blur", seed=11, watermark=False,
              motion_mode="normal", style="anime")
     assert r.status_code == 200, r.text
@@ -76,25 +55,23 @@ def test_text_to_video_runs_to_its_content(gw, pixverse):
     assert sent.json() == {"model": "v5.5", "prompt": "a koi pond in rain", "duration": 8, "quality": "720p",
                            "negative_prompt": "blur", "seed": 11, "water_mark": False, "motion_mode": "normal",
                            "style": "anime", "aspect_ratio": "9:16"}
-    done = wait_for(lambda: (t := get(gw, task["id"]))["status"] == "succeeded" and t)
+    done = gw.until(task["id"], "succeeded")
     assert done["vendor"]["Resp"]["status"] == 1
-    assert get(gw, task["id"], "?format=native")["Resp"]["outputWidth"] == 1280
+    assert gw.get(task["id"], "?format=native")["Resp"]["outputWidth"] == 1280
     traces = [q.headers["ai-trace-id"] for q in pixverse.requests if q.path.startswith("/openapi/")]
     assert len(set(traces)) == len(traces)  # a fresh trace id on every call
-    content = wait_for(lambda: (c := httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}/content",
-                                               headers=gw.headers())).status_code == 200 and c)
-    assert content.content == MP4
+    assert gw.content(task["id"]).content == MP4
 
 
 def test_image_to_video_uploads_then_generates(gw, pixverse):
-    r = post(gw, model="pixverse-v5.5-i2v", prompt="the cat blinks", images=[DATA_PNG], duration=5)
+    r = gw.post(model="pixverse-v5.5-i2v", prompt="the cat blinks", images=[DATA_PNG], duration=5)
     assert r.status_code == 200, r.text
     task = r.json()
     upload = posts(pixverse)[0]
     assert upload.path == "/openapi/v2/image/upload"
     assert upload.headers["content-type"].startswith("multipart/form-data")
     assert list(pixverse.images.values()) == [PNG]
-    done = wait_for(lambda: (t := get(gw, task["id"]))["status"] == "succeeded" and t)
+    done = gw.until(task["id"], "succeeded")
     generate = [q for q in posts(pixverse) if q.path == "/openapi/v2/video/img/generate"]
     # A client GET may poll alongside the poller: any second generate carries the same trace id,
     # so PixVerse answers it with the same video.
@@ -106,9 +83,10 @@ def test_image_to_video_uploads_then_generates(gw, pixverse):
 
 def test_seed_style_image_url_is_fetched_and_uploaded(relayport_gateway, pixverse):
     """Seed 003's form gives images by URL; PixVerse takes only uploads, so the gateway fetches it."""
-    gw = gateway(relayport_gateway, pixverse, fetch={"allow_private": True})
+    gw = video_tasks.video_gateway(relayport_gateway, "pixverse", pixverse.url, KEY, MODELS,
+                                   fetch={"allow_private": True})
     url = pixverse.files.publish(pixverse.url, "input.png", PNG, "image/png")
-    r = post(gw, model="pixverse-v5.6", messages=[{"role": "user", "content": "海浪拍打礁石"}], images=[url],
+    r = gw.post(model="pixverse-v5.6", messages=[{"role": "user", "content": "海浪拍打礁石"}], images=[url],
              size="1280*720")
     assert r.status_code == 200, r.text
     assert r.headers["x-relayport-adjustments"] == "aspect ratio dropped (image-to-video follows its image)"
@@ -121,8 +99,8 @@ def test_generate_retried_with_the_same_trace_id_starts_one_video(gw, pixverse):
     """The first poll's generate call meets the concurrency limit: the retry reuses the trace id
     (derived from the gateway's task id), so a generate that did start is never started twice."""
     pixverse.busy_next = 1
-    task = post(gw, model="pixverse-v5.5-i2v", prompt="x", images=[DATA_PNG]).json()
-    wait_for(lambda: get(gw, task["id"])["status"] == "succeeded")
+    task = gw.post(model="pixverse-v5.5-i2v", prompt="x", images=[DATA_PNG]).json()
+    gw.until(task["id"], "succeeded")
     generates = [q for q in posts(pixverse) if q.path.endswith("/img/generate")]
     assert len(generates) >= 2 and len(pixverse.book.tasks) == 1
     assert len({q.headers["ai-trace-id"] for q in generates}) == 1
@@ -130,64 +108,52 @@ def test_generate_retried_with_the_same_trace_id_starts_one_video(gw, pixverse):
 
 def test_concurrency_limit_is_429_and_bad_params_400(gw, pixverse):
     pixverse.busy_next = 1
-    r = post(gw, model="pixverse-v5.5-t2v", prompt="x")
+    r = gw.post(model="pixverse-v5.5-t2v", prompt="x")
     assert r.status_code == 429 and "concurrent generations" in r.json()["error"]["message"]
     assert r.json()["error"]["code"] == "500044"
-    r = post(gw, model="pixverse-v5.5-t2v", prompt="x", resolution="1080p", duration=8)
+    r = gw.post(model="pixverse-v5.5-t2v", prompt="x", resolution="1080p", duration=8)
     assert r.status_code == 400 and "1080p does not support 8" in r.json()["error"]["message"]
-    r = post(gw, model="pixverse-v5.5-t2v", prompt="x", resolution="4k")
+    r = gw.post(model="pixverse-v5.5-t2v", prompt="x", resolution="4k")
     assert r.status_code == 400 and r.json()["error"]["param"] == "resolution"
-    r = post(gw, model="pixverse-v5.5-i2v", prompt="x")
+    r = gw.post(model="pixverse-v5.5-i2v", prompt="x")
     assert r.status_code == 400 and r.json()["error"]["param"] == "images"
 
 
 def test_moderation_and_generation_failures(gw, pixverse):
     pixverse.book.steps = ("5", "7")
-    task = post(gw, model="pixverse-v5.5-t2v", prompt="x").json()
-    done = wait_for(lambda: (t := get(gw, task["id"]))["status"] == "failed" and t)
+    task = gw.post(model="pixverse-v5.5-t2v", prompt="x").json()
+    done = gw.until(task["id"], "failed")
     assert done["error"]["code"] == "content_moderated"
     pixverse.book.steps = ("5", "8")
-    task = post(gw, model="pixverse-v5.5-t2v", prompt="x").json()
-    done = wait_for(lambda: (t := get(gw, task["id"]))["status"] == "failed" and t)
+    task = gw.post(model="pixverse-v5.5-t2v", prompt="x").json()
+    done = gw.until(task["id"], "failed")
     assert done["error"]["code"] == "generation_failed"
 
 
 def test_rate_limited_polls_are_retried(gw, pixverse):
-    pixverse.book.limit_next = 2
-    task = post(gw, model="pixverse-v5.5-t2v", prompt="x").json()
-    assert wait_for(lambda: get(gw, task["id"])["status"] == "succeeded")
-    assert pixverse.book.limit_next == 0
+    video_tasks.check_polls_retried_after_429(gw, pixverse.book, model="pixverse-v5.5-t2v", prompt="x")
 
 
-def test_openai_sdk_and_expired_vendor_link(relayport_gateway, pixverse):
-    pixverse.files.lifetime = 1.5
-    gw = gateway(relayport_gateway, pixverse)
-    client = openai.OpenAI(base_url=gw.openai_base_url, api_key="gw-key", max_retries=0, timeout=20)
-    video = client.videos.create(model="pixverse-v5.5-t2v", prompt="lanterns", seconds="8", size="720x1280")
+def test_openai_sdk_videos(gw, pixverse):
+    assert gw.sdk_video(model="pixverse-v5.5-t2v", prompt="lanterns", seconds="8", size="720x1280") == MP4
     body = posts(pixverse)[0].json()
     assert body["duration"] == 8 and body["quality"] == "720p" and body["aspect_ratio"] == "9:16"
-    deadline = time.time() + 10
-    while (video := client.videos.retrieve(video.id)).status != "completed" and time.time() < deadline:
-        time.sleep(0.05)
-    assert video.status == "completed"
-    wait_for(lambda: pixverse.files.downloads >= 1)
-    time.sleep(1.7)
-    link = get(gw, video.id, "?format=native")["Resp"]["url"]
-    assert httpx.get(link).status_code == 403
-    assert client.videos.download_content(video.id).read() == MP4
+
+
+def test_result_outlives_pixverses_link(gw, pixverse):
+    video_tasks.check_result_outlives_vendor_link(gw, pixverse.files, lambda native: native["Resp"]["url"],
+                                                  model="pixverse-v5.5-t2v", prompt="x")
 
 
 def test_wrong_key_never_shows(relayport_gateway, pixverse):
-    gw = relayport_gateway({"models": [{"name": "pixverse-v5.6", "provider": "pixverse", "base_url": pixverse.url,
-                                        "api_key": "sk-wrong-secret"}]}, env={})
-    r = httpx.post(gw.url + "/v1/videos/generations", json={"model": "pixverse-v5.6", "prompt": "x"})
-    assert r.status_code == 401 and "Invalid API-KEY" in r.json()["error"]["message"]
-    assert "sk-wrong-secret" not in r.text
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "pixverse", pixverse.url, "pixverse-v5.6",
+                                           "sk-wrong-secret")
+    assert "Invalid API-KEY" in r.json()["error"]["message"]
 
 
 def test_no_cancel_at_pixverse_is_said_plainly(gw, pixverse):
     pixverse.book.steps = ("5",)
-    task = post(gw, model="pixverse-v5.5-t2v", prompt="x").json()
-    r = httpx.delete(f"{gw.url}/v1/videos/generations/{task['id']}", headers=gw.headers())
+    task = gw.post(model="pixverse-v5.5-t2v", prompt="x").json()
+    r = gw.cancel(task["id"])
     assert r.status_code == 501 and "cannot cancel" in r.json()["error"]["message"]
-    assert get(gw, task["id"])["status"] in ("queued", "running")
+    assert gw.get(task["id"])["status"] in ("queued", "running")

@@ -4,15 +4,14 @@ object's status words, cancel by DELETE, 429s and output URLs that expire."""
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import openai
 import pytest
 
 from relayport.plugins import load_plugins
+from relayport.testing import video_tasks
+from relayport.testing.task_fakes import serving
 from relayport.testing.waiting import wait_for
 from relayport_runway.testing import KEY, MP4, PNG, VERSION, FakeRunway
 
@@ -21,32 +20,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"
 
 @pytest.fixture
 def runway() -> Iterator[FakeRunway]:
-    fake = FakeRunway()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-def gateway(relayport_gateway, runway: FakeRunway):
-    entry = {"provider": "runway", "base_url": runway.url, "api_key": KEY}
-    return relayport_gateway({
-        "auth": {"keys": ["gw-key"]},
-        "models": [{"name": m, **entry} for m in ("gen4_turbo", "gen4.5", "gen4_image", "veo3.1")],
-        "tasks": {"poll_intervals": {"runway": 0.05}, "jitter": 0.0},
-    }, env={})
+    yield from serving(FakeRunway())
 
 
 @pytest.fixture
-def gw(relayport_gateway, runway):
-    return gateway(relayport_gateway, runway)
-
-
-def post(gw, **body: Any) -> httpx.Response:
-    return httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(), json=body)
-
-
-def get(gw, task_id: str, query: str = "") -> dict[str, Any]:
-    return httpx.get(f"{gw.url}/v1/videos/generations/{task_id}{query}", headers=gw.headers()).json()
+def gw(relayport_gateway, runway) -> video_tasks.VideoTasks:
+    models = ("gen4_turbo", "gen4.5", "gen4_image", "veo3.1")
+    return video_tasks.video_gateway(relayport_gateway, "runway", runway.url, KEY, models)
 
 
 def creates(runway: FakeRunway) -> list[Any]:
@@ -60,7 +40,7 @@ def test_registers_through_its_entry_point():
 
 
 def test_image_to_video_runs_through_runways_status_words(gw, runway):
-    r = post(gw, model="gen4_turbo", messages=[{"role": "user", "content": "the kite rises"}],
+    r = gw.post(model="gen4_turbo", messages=[{"role": "user", "content": "the kite rises"}],
              images=["https://example.com/kite.png"], aspect_ratio="9:16", duration=5, seed=3)
     assert r.status_code == 200, r.text
     task = r.json()
@@ -72,7 +52,7 @@ def test_image_to_video_runs_through_runways_status_words(gw, runway):
     seen = set()
 
     def finished() -> dict[str, Any] | None:
-        t = get(gw, task["id"])
+        t = gw.get(task["id"])
         seen.add((t["status"], t["vendor"].get("status")))
         return t if t["status"] == "succeeded" else None
 
@@ -83,13 +63,12 @@ def test_image_to_video_runs_through_runways_status_words(gw, runway):
                     ("succeeded", "SUCCEEDED")}
     polls = {q.path for q in runway.requests if q.method == "GET" and q.path.startswith("/v1/")}
     assert polls == {f"/v1/tasks/{task['vendor']['id']}"}
-    content = wait_for(lambda: (c := httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}/content",
-                                               headers=gw.headers())).status_code == 200 and c)
+    content = gw.content(task["id"])
     assert content.content == MP4 and content.headers["content-type"] == "video/mp4"
 
 
 def test_first_and_last_frames_become_positions(gw, runway):
-    r = post(gw, model="veo3.1", prompt="sunrise to noon", negative_prompt="people",
+    r = gw.post(model="veo3.1", prompt="sunrise to noon", negative_prompt="people",
              images=["https://example.com/a.png", "https://example.com/b.png"],
              media_roles={"images": ["first_frame", "last_frame"]}, size="1920x1080", duration=6.2)
     assert r.status_code == 200, r.text
@@ -101,7 +80,7 @@ def test_first_and_last_frames_become_positions(gw, runway):
 
 
 def test_text_to_video_picks_a_ratio_and_says_so(gw, runway):
-    r = post(gw, model="gen4.5", prompt="a glass city", duration=5, negative_prompt="fog")
+    r = gw.post(model="gen4.5", prompt="a glass city", duration=5, negative_prompt="fog")
     assert r.status_code == 200, r.text
     assert r.headers["x-relayport-adjustments"] == "ratio 1280:720 chosen, negative_prompt dropped"
     sent = creates(runway)[0]
@@ -109,20 +88,13 @@ def test_text_to_video_picks_a_ratio_and_says_so(gw, runway):
 
 
 def test_openai_sdk_videos(gw, runway):
-    client = openai.OpenAI(base_url=gw.openai_base_url, api_key="gw-key", max_retries=0, timeout=20)
-    video = client.videos.create(model="gen4.5", prompt="waves", seconds="8", size="720x1280")
+    assert gw.sdk_video(model="gen4.5", prompt="waves", seconds="8", size="720x1280") == MP4
     body = creates(runway)[0].json()
     assert body["ratio"] == "720:1280" and body["duration"] == 8
-    deadline = time.time() + 10
-    while (video := client.videos.retrieve(video.id)).status != "completed" and time.time() < deadline:
-        time.sleep(0.05)
-    assert video.status == "completed"
-    assert client.videos.download_content(video.id).read() == MP4
 
 
 def test_text_to_image_with_the_openai_sdk(gw, runway):
-    client = openai.OpenAI(base_url=gw.openai_base_url, api_key="gw-key", max_retries=0, timeout=20)
-    result = client.images.generate(model="gen4_image", prompt="a paper crane", size="1360x768",
+    result = gw.sdk().images.generate(model="gen4_image", prompt="a paper crane", size="1360x768",
                                     response_format="b64_json")
     assert base64.b64decode(result.data[0].b64_json or "") == PNG
     sent = creates(runway)[0]
@@ -132,9 +104,9 @@ def test_text_to_image_with_the_openai_sdk(gw, runway):
 
 def test_cancel_deletes_the_runway_task(gw, runway):
     runway.book.steps = ("PENDING", "RUNNING")
-    task = post(gw, model="gen4.5", prompt="x", duration=5).json()
-    wait_for(lambda: get(gw, task["id"])["status"] == "running")
-    r = httpx.delete(f"{gw.url}/v1/videos/generations/{task['id']}", headers=gw.headers())
+    task = gw.post(model="gen4.5", prompt="x", duration=5).json()
+    gw.until(task["id"], "running")
+    r = gw.cancel(task["id"])
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     deletes = [q.path for q in runway.requests if q.method == "DELETE"]
     assert deletes == [f"/v1/tasks/{task['vendor']['id']}"]
@@ -143,46 +115,34 @@ def test_cancel_deletes_the_runway_task(gw, runway):
 
 def test_failed_task_carries_the_failure_code(gw, runway):
     runway.book.steps = ("PENDING", "FAILED")
-    task = post(gw, model="gen4.5", prompt="x", duration=5).json()
-    done = wait_for(lambda: (t := get(gw, task["id"]))["status"] == "failed" and t)
+    task = gw.post(model="gen4.5", prompt="x", duration=5).json()
+    done = gw.until(task["id"], "failed")
     assert done["error"]["code"] == "SAFETY.INPUT.TEXT" and "content policy" in done["error"]["message"]
 
 
 def test_429_on_create_and_on_poll(gw, runway):
     runway.busy_next = 1
-    r = post(gw, model="gen4.5", prompt="x", duration=5)
+    r = gw.post(model="gen4.5", prompt="x", duration=5)
     assert r.status_code == 429 and r.headers["retry-after"] == "2"
-    runway.book.limit_next = 2
-    task = post(gw, model="gen4.5", prompt="x", duration=5).json()
-    assert wait_for(lambda: get(gw, task["id"])["status"] == "succeeded")
-    assert runway.book.limit_next == 0
+    video_tasks.check_polls_retried_after_429(gw, runway.book, model="gen4.5", prompt="x", duration=5)
 
 
-def test_result_outlives_runways_url(relayport_gateway, runway):
-    runway.files.lifetime = 1.5
-    gw = gateway(relayport_gateway, runway)
-    task = post(gw, model="gen4.5", prompt="x", duration=5).json()
-    wait_for(lambda: runway.files.downloads >= 1)
-    time.sleep(1.7)
-    url = get(gw, task["id"], "?format=native")["output"][0]
-    assert httpx.get(url).status_code == 403
-    r = httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}/content", headers=gw.headers())
-    assert r.status_code == 200 and r.content == MP4
+def test_result_outlives_runways_url(gw, runway):
+    video_tasks.check_result_outlives_vendor_link(gw, runway.files, lambda native: native["output"][0],
+                                                  model="gen4.5", prompt="x", duration=5)
 
 
 def test_validation_issue_names_the_field_and_bad_ratio_is_ours(gw, runway):
-    r = post(gw, model="gen4.5", prompt="x", duration=12)
+    r = gw.post(model="gen4.5", prompt="x", duration=12)
     assert r.status_code == 400
     err = r.json()["error"]
     assert err["param"] == "duration" and "from 2 to 10" in err["message"]
-    r = post(gw, model="gen4.5", prompt="x", aspect_ratio="5:4")
+    r = gw.post(model="gen4.5", prompt="x", aspect_ratio="5:4")
     assert r.status_code == 400 and r.json()["error"]["param"] == "aspect_ratio"
     assert len(creates(runway)) == 1  # the second never reached Runway
 
 
 def test_wrong_key_never_shows(relayport_gateway, runway):
-    gw = relayport_gateway({"models": [{"name": "gen4.5", "provider": "runway", "base_url": runway.url,
-                                        "api_key": "key_wrong_secret"}]}, env={})
-    r = httpx.post(gw.url + "/v1/videos/generations", json={"model": "gen4.5", "prompt": "x"})
-    assert r.status_code == 401 and "Invalid API key" in r.json()["error"]["message"]
-    assert "key_wrong_secret" not in r.text
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "runway", runway.url, "gen4.5",
+                                           "key_wrong_secret")
+    assert "Invalid API key" in r.json()["error"]["message"]

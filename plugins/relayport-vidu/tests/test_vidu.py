@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
 from relayport.plugins import load_plugins
-from relayport.testing.waiting import wait_for
+from relayport.testing import video_tasks
+from relayport.testing.task_fakes import serving
 from relayport_vidu import api
 from relayport_vidu.testing import KEY, MP4, FakeVidu
 
@@ -20,33 +19,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"
 
 @pytest.fixture
 def vidu() -> Iterator[FakeVidu]:
-    fake = FakeVidu()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-def gateway(relayport_gateway, vidu: FakeVidu):
-    entry = {"provider": "vidu", "base_url": vidu.url, "api_key": KEY}
-    return relayport_gateway({
-        "auth": {"keys": ["gw-key"]},
-        "models": [{"name": "viduq2-pro", **entry}, {"name": "vidu-2.0-img2video", **entry},
-                   {"name": "viduq2", **entry}],
-        "tasks": {"poll_intervals": {"vidu": 0.05}, "jitter": 0.0},
-    }, env={})
+    yield from serving(FakeVidu())
 
 
 @pytest.fixture
-def gw(relayport_gateway, vidu):
-    return gateway(relayport_gateway, vidu)
-
-
-def post(gw, **body: Any) -> httpx.Response:
-    return httpx.post(gw.url + "/v1/videos/generations", headers=gw.headers(), json=body)
-
-
-def get(gw, task_id: str, query: str = "") -> dict[str, Any]:
-    return httpx.get(f"{gw.url}/v1/videos/generations/{task_id}{query}", headers=gw.headers()).json()
+def gw(relayport_gateway, vidu) -> video_tasks.VideoTasks:
+    models = ("viduq2-pro", "vidu-2.0-img2video", "viduq2")
+    return video_tasks.video_gateway(relayport_gateway, "vidu", vidu.url, KEY, models)
 
 
 def vendor_posts(vidu: FakeVidu) -> list[Any]:
@@ -66,7 +45,7 @@ def test_aggregator_model_names_map_to_vidus_own():
 
 
 def test_text2video_runs_to_its_content(gw, vidu):
-    r = post(gw, model="viduq2-pro", messages=[{"role": "user", "content": "a lighthouse in a storm"}],
+    r = gw.post(model="viduq2-pro", messages=[{"role": "user", "content": "a lighthouse in a storm"}],
              duration=5, resolution="1080P", aspect_ratio="9:16", seed=9, movement_amplitude="large", bgm=True)
     assert r.status_code == 200, r.text
     task = r.json()
@@ -75,20 +54,19 @@ def test_text2video_runs_to_its_content(gw, vidu):
     assert sent.path == "/ent/v2/text2video" and sent.headers["authorization"] == f"Token {KEY}"
     assert sent.json() == {"model": "viduq2-pro", "prompt": "a lighthouse in a storm", "duration": 5, "seed": 9,
                            "resolution": "1080p", "aspect_ratio": "9:16", "movement_amplitude": "large", "bgm": True}
-    done = wait_for(lambda: (t := get(gw, task["id"]))["status"] == "succeeded" and t)
+    done = gw.until(task["id"], "succeeded")
     assert done["vendor"]["state"] == "success"
     polls = {q.path for q in vidu.requests if q.method == "GET" and q.path.startswith("/ent/")}
     assert polls == {f"/ent/v2/tasks/{task['vendor']['task_id']}/creations"}
-    native = get(gw, task["id"], "?format=native")
+    native = gw.get(task["id"], "?format=native")
     assert native["creations"][0]["cover_url"].startswith(vidu.url + "/files/")
-    content = wait_for(lambda: (c := httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}/content",
-                                               headers=gw.headers())).status_code == 200 and c)
+    content = gw.content(task["id"])
     assert content.content == MP4 and content.headers["content-type"] == "video/mp4"
 
 
 def test_seed_001_img2video_model_name(gw, vidu):
     """Seed 001 sells `vidu-2.0-img2video`: Vidu's `vidu2.0` on the img2video endpoint."""
-    r = post(gw, model="vidu-2.0-img2video", prompt="让画面动起来", images=["https://example.com/cat.png"],
+    r = gw.post(model="vidu-2.0-img2video", prompt="让画面动起来", images=["https://example.com/cat.png"],
              duration=4, resolution="720P")
     assert r.status_code == 200, r.text
     sent = vendor_posts(vidu)[0]
@@ -98,7 +76,7 @@ def test_seed_001_img2video_model_name(gw, vidu):
 
 
 def test_frames_by_role_go_to_start_end2video_in_order(gw, vidu):
-    r = post(gw, model="viduq2-pro", prompt="day to night",
+    r = gw.post(model="viduq2-pro", prompt="day to night",
              images=["https://example.com/end.png", "https://example.com/start.png"],
              media_roles={"images": ["last_frame", "first_frame"]}, aspect_ratio="16:9", duration=4.6)
     assert r.status_code == 200, r.text
@@ -112,7 +90,7 @@ def test_frames_by_role_go_to_start_end2video_in_order(gw, vidu):
 
 def test_reference_images_go_to_reference2video(gw, vidu):
     refs = [f"https://example.com/ref{i}.png" for i in range(3)]
-    r = post(gw, model="viduq2", prompt="the three of them at a cafe", images=refs,
+    r = gw.post(model="viduq2", prompt="the three of them at a cafe", images=refs,
              media_roles={"images": ["reference"] * 3}, size="1280*720")
     assert r.status_code == 200, r.text
     sent = vendor_posts(vidu)[0]
@@ -122,75 +100,56 @@ def test_reference_images_go_to_reference2video(gw, vidu):
 
 
 def test_openai_sdk_create_retrieve_download(gw, vidu):
-    client = openai.OpenAI(base_url=gw.openai_base_url, api_key="gw-key", max_retries=0, timeout=20)
-    video = client.videos.create(model="viduq2-pro", prompt="paper boats on a river", seconds="8", size="720x1280")
-    assert video.status == "queued"
+    assert gw.sdk_video(model="viduq2-pro", prompt="paper boats on a river", seconds="8", size="720x1280") == MP4
     body = vendor_posts(vidu)[0].json()
     assert body["duration"] == 8 and body["resolution"] == "720p" and body["aspect_ratio"] == "9:16"
-    deadline = time.time() + 10
-    while (video := client.videos.retrieve(video.id)).status != "completed" and time.time() < deadline:
-        time.sleep(0.05)
-    assert video.status == "completed"
-    assert client.videos.download_content(video.id).read() == MP4
 
 
 def test_cancel_while_queued_and_refused_once_processing(gw, vidu):
     vidu.book.steps = ("created", "queueing")
-    task = post(gw, model="viduq2-pro", prompt="x").json()
-    r = httpx.delete(f"{gw.url}/v1/videos/generations/{task['id']}", headers=gw.headers())
+    task = gw.post(model="viduq2-pro", prompt="x").json()
+    r = gw.cancel(task["id"])
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     cancels = [q for q in vidu.requests if q.path.endswith("/cancel")]
     vendor_id = task["vendor"]["task_id"]
     assert [q.path for q in cancels] == [f"/ent/v2/tasks/{vendor_id}/cancel"] and cancels[0].json() == {"id": vendor_id}
-    assert get(gw, task["id"])["status"] == "cancelled"
+    assert gw.get(task["id"])["status"] == "cancelled"
 
     vidu.book.steps = ("created", "processing")
-    task = post(gw, model="viduq2-pro", prompt="y").json()
-    wait_for(lambda: get(gw, task["id"])["status"] == "running")
-    r = httpx.delete(f"{gw.url}/v1/videos/generations/{task['id']}", headers=gw.headers())
+    task = gw.post(model="viduq2-pro", prompt="y").json()
+    gw.until(task["id"], "running")
+    r = gw.cancel(task["id"])
     assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest"
     assert "can not cancel" in r.json()["error"]["message"]
-    assert get(gw, task["id"])["status"] == "running"
+    assert gw.get(task["id"])["status"] == "running"
 
 
 def test_failed_task_keeps_vidus_err_code(gw, vidu):
     vidu.book.steps = ("created", "processing", "failed")
-    task = post(gw, model="viduq2-pro", prompt="x").json()
-    done = wait_for(lambda: (t := get(gw, task["id"]))["status"] == "failed" and t)
+    task = gw.post(model="viduq2-pro", prompt="x").json()
+    done = gw.until(task["id"], "failed")
     assert done["error"]["code"] == "CreationPolicyViolation"
-    assert get(gw, task["id"], "?format=native")["err_code"] == "CreationPolicyViolation"
+    assert gw.get(task["id"], "?format=native")["err_code"] == "CreationPolicyViolation"
 
 
 def test_429s_on_submit_and_poll(gw, vidu):
     vidu.busy_next = 1
-    r = post(gw, model="viduq2-pro", prompt="x")
+    r = gw.post(model="viduq2-pro", prompt="x")
     assert r.status_code == 429 and r.json()["error"]["code"] == "TooManyRequests"
-    vidu.book.limit_next = 2
-    task = post(gw, model="viduq2-pro", prompt="x").json()
-    assert wait_for(lambda: get(gw, task["id"])["status"] == "succeeded")
-    assert vidu.book.limit_next == 0
+    video_tasks.check_polls_retried_after_429(gw, vidu.book, model="viduq2-pro", prompt="x")
 
 
-def test_result_outlives_vidus_link(relayport_gateway, vidu):
-    vidu.files.lifetime = 1.5
-    gw = gateway(relayport_gateway, vidu)
-    task = post(gw, model="viduq2-pro", prompt="x").json()
-    wait_for(lambda: vidu.files.downloads >= 1)  # copied as soon as the task succeeded
-    time.sleep(1.7)
-    link = get(gw, task["id"], "?format=native")["creations"][0]["url"]
-    assert httpx.get(link).status_code == 403  # Vidu's link is dead now
-    r = httpx.get(f"{gw.url}/v1/videos/generations/{task['id']}/content", headers=gw.headers())
-    assert r.status_code == 200 and r.content == MP4
+def test_result_outlives_vidus_link(gw, vidu):
+    video_tasks.check_result_outlives_vendor_link(gw, vidu.files, lambda native: native["creations"][0]["url"],
+                                                  model="viduq2-pro", prompt="x")
 
 
 def test_vendor_validation_and_wrong_key(relayport_gateway, gw, vidu):
-    r = post(gw, model="vidu-2.0-img2video", prompt="x", images=["https://e.com/a.png", "https://e.com/b.png"])
+    r = gw.post(model="vidu-2.0-img2video", prompt="x", images=["https://e.com/a.png", "https://e.com/b.png"])
     assert r.status_code == 400 and "img2video takes 1-1 images" in r.json()["error"]["message"]
-    bad = relayport_gateway({"models": [{"name": "viduq2-pro", "provider": "vidu", "base_url": vidu.url,
-                                         "api_key": "vda_wrong_secret"}]}, env={})
-    r = httpx.post(bad.url + "/v1/videos/generations", json={"model": "viduq2-pro", "prompt": "x"})
-    assert r.status_code == 401 and r.json()["error"]["code"] == "Unauthorized"
-    assert "vda_wrong_secret" not in r.text
+    r = video_tasks.check_wrong_vendor_key(relayport_gateway, "vidu", vidu.url, "viduq2-pro",
+                                           "vda_wrong_secret")
+    assert r.json()["error"]["code"] == "Unauthorized"
 
 
 def test_images_are_refused_clearly(gw):

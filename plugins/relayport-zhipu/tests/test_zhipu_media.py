@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from relayport.testing.openai_media import vector
-from relayport.testing.task_fakes import MP4, PNG
+from relayport.testing.task_fakes import MP4, PNG, serving
 from relayport.testing.waiting import wait_for
 from relayport_zhipu.fake_media import KEY, FakeZhipuMedia
 
@@ -22,10 +22,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"
 
 @pytest.fixture
 def zhipu() -> Iterator[FakeZhipuMedia]:
-    fake = FakeZhipuMedia()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeZhipuMedia())
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
+from relayport.media_sizes import aspect_ratio, parse_size
 from relayport.model import (
     GatewayError,
     MediaKind,
@@ -29,14 +29,6 @@ _FAILED = {"Error": "bfl_error", "Request Moderated": "request_moderated", "Cont
 _NOT_BFL = frozenset({"operation", "watermark", "style", "quality", "mask"})
 
 
-def _aspect(size: str) -> str | None:
-    w, sep, h = size.lower().replace("*", "x").partition("x")
-    if not sep or not w.isdigit() or not h.isdigit():
-        return None
-    g = math.gcd(int(w), int(h)) or 1
-    return f"{int(w) // g}:{int(h) // g}"
-
-
 def submit(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
     if request.kind is not MediaKind.IMAGE:
         raise GatewayError(400, f"bfl: model '{request.model}' makes images; use /v1/images/generations.",
@@ -45,15 +37,14 @@ def submit(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
     body["prompt"] = request.prompt or ""
     kontext = deployment.model.startswith("flux-kontext")
     if request.size:
-        w, _, h = request.size.lower().replace("*", "x").partition("x")
-        if kontext or not (w.isdigit() and h.isdigit()):
-            aspect = _aspect(request.size)
-            if aspect is None:
-                raise GatewayError(400, f"Invalid value for 'size': {request.size!r}; use WxH.", param="size",
-                                   code="invalid_value")
-            body.setdefault("aspect_ratio", aspect)
+        pixels = parse_size(request.size)
+        if pixels is None:
+            raise GatewayError(400, f"Invalid value for 'size': {request.size!r}; use WxH.", param="size",
+                               code="invalid_value")
+        if kontext:  # Kontext takes an aspect ratio, not pixels
+            body.setdefault("aspect_ratio", aspect_ratio(*pixels))
         else:
-            body.update(width=int(w), height=int(h))
+            body.update(width=pixels[0], height=pixels[1])
     if request.aspect_ratio:
         body["aspect_ratio"] = request.aspect_ratio
     if request.seed is not None:
@@ -71,7 +62,7 @@ def submit(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
                            orjson.dumps(body), adjustments=adjustments)
 
 
-def parse_submit(response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(deployment: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     try:
         obj = orjson.loads(response.body)
         task_id = str(obj["id"])
@@ -93,7 +84,7 @@ def poll(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
     return UpstreamRequest("GET", url, deployment.auth_headers())
 
 
-def parse_poll(task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+def parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     try:
         obj = orjson.loads(response.body)
     except orjson.JSONDecodeError:
@@ -120,7 +111,7 @@ def parse_poll(task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     raise GatewayError(502, f"bfl: unknown task status {status!r}.", code="bad_upstream_response")
 
 
-def map_error(response: UpstreamResponse) -> GatewayError | None:
+def map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
     try:
         obj = orjson.loads(response.body)
     except orjson.JSONDecodeError:

@@ -15,13 +15,13 @@ reference_image, reference_video) and the output is a `resolution` tier plus a `
 
 from __future__ import annotations
 
-import math
 import re
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
+from relayport.media_sizes import aspect_ratio, parse_size
 from relayport.model import (
     GatewayError,
     MediaKind,
@@ -37,6 +37,7 @@ from relayport.model import (
 )
 from relayport.provider import Deployment
 from relayport.speech_stream import EncodedAudio, SpeechStream
+from relayport.wire.media import size_of
 from relayport_dashscope.errors import error_from_event
 from relayport_dashscope.hosts import native_url
 
@@ -116,24 +117,14 @@ def _split_extras(request: MediaRequest) -> tuple[dict[str, Any], dict[str, Any]
     return inputs, params
 
 
-def _wxh(size: str) -> tuple[int, int] | None:
-    w, sep, h = size.lower().replace("*", "x").partition("x")
-    return (int(w), int(h)) if sep and w.isdigit() and h.isdigit() else None
-
-
 def _star(size: str) -> str:
     """`1280x720` as DashScope spells it, `1280*720`; tiers such as `2K` pass as they are."""
-    dims = _wxh(size)
+    dims = size_of(size)
     return f"{dims[0]}*{dims[1]}" if dims else size
 
 
 def _tier(resolution: str) -> str:
     return resolution.strip().upper()
-
-
-def _ratio_of(w: int, h: int) -> str:
-    g = math.gcd(w, h) or 1
-    return f"{w // g}:{h // g}"
 
 
 def _roles(request: MediaRequest, kind: str) -> list[str]:
@@ -221,11 +212,11 @@ def _output_tier(request: MediaRequest, params: dict[str, Any], adjustments: lis
     if request.resolution:
         params["resolution"] = _tier(request.resolution)
     ratio = request.aspect_ratio
-    dims = _wxh(request.size) if request.size else None
+    dims = parse_size(request.size)
     if dims is not None:
         short = min(dims)
         params.setdefault("resolution", "480P" if short <= 480 else "720P" if short <= 720 else "1080P")
-        ratio = ratio or _ratio_of(*dims)
+        ratio = ratio or aspect_ratio(*dims)
         adjustments.append(f"size {request.size} sent as resolution {params['resolution']} and ratio {ratio}")
     if ratio:
         params["ratio"] = ratio
@@ -378,7 +369,7 @@ def _usage(obj: dict[str, Any]) -> Usage | None:
                  extra={k: v for k, v in u.items() if k not in ("input_tokens", "output_tokens", "total_tokens")})
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(dep: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     obj = load(response)
     output = obj.get("output") or {}
     if "task_id" in output:
@@ -411,7 +402,7 @@ def cancel(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
     return UpstreamRequest("POST", native_url(dep, f"/tasks/{task.vendor_task_id}/cancel"), dep.auth_headers())
 
 
-def parse_poll(response: UpstreamResponse) -> TaskUpdate:
+def parse_poll(dep: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     return _update(load(response))
 
 

@@ -25,17 +25,11 @@ from relayport.accounts.sheet import PriceSheet
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.model.media import (
-    EmbeddingRequest,
-    EmbeddingResponse,
-    MediaRequest,
-    SubmittedTask,
-    TaskRecord,
-    TaskUpdate,
-)
+from relayport.model.media import EmbeddingRequest, EmbeddingResponse
 from relayport.model.usage import Usage
 from relayport.openai_compat import OpenAICompat, adapt_body
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
+from relayport.tasks.vendor_plugin import TaskHooks
 from relayport.wire import openai_chat
 from relayport_doubao import embeddings, media
 from relayport_doubao.body import adapt_parts, apply_thinking
@@ -137,30 +131,13 @@ def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> G
 # ---------------------------------------------------------------- media (relayport_doubao.media)
 
 
-@hookimpl
-def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
-    return media.submit(deployment, request)
-
-
-@hookimpl
-def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
-                           response: UpstreamResponse) -> SubmittedTask:
-    return media.parse_submit(request, response)
-
-
-@hookimpl
-def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
-    return media.poll(deployment, task)
-
-
-@hookimpl
-def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
-    return media.update(media.load(response))
-
-
-@hookimpl
-def relayport_cancel_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
-    return media.cancel(deployment, task)
+_TASKS = TaskHooks(submit=media.submit, parse_submit=media.parse_submit, poll=media.poll,
+                   parse_poll=media.parse_poll, cancel=media.cancel)
+relayport_submit_task = _TASKS.relayport_submit_task
+relayport_parse_submit = _TASKS.relayport_parse_submit
+relayport_poll_request = _TASKS.relayport_poll_request
+relayport_parse_poll = _TASKS.relayport_parse_poll
+relayport_cancel_request = _TASKS.relayport_cancel_request
 
 
 @hookimpl

@@ -14,11 +14,11 @@ Embeddings need nothing here: Ark's `/embeddings` is OpenAI's, served by the cor
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 
+from relayport.media_sizes import aspect_ratio, parse_size
 from relayport.model import (
     GatewayError,
     MediaKind,
@@ -65,13 +65,12 @@ def _roles(request: MediaRequest) -> list[str]:
 
 def _from_size(size: str, body: dict[str, Any], adjustments: list[str]) -> None:
     """Seedance takes `ratio` and `resolution`, not pixels: OpenAI's `size` becomes both."""
-    wh = size_of(size)
+    wh = parse_size(size)
     if wh is None:
         adjustments.append(f"size {size} ignored: Seedance takes resolution and aspect_ratio")
         return
     w, h = wh
-    g = math.gcd(w, h)
-    ratio = f"{w // g}:{h // g}"
+    ratio = aspect_ratio(w, h)
     if ratio in _RATIOS:
         body.setdefault("ratio", ratio)
     short = min(w, h)
@@ -138,7 +137,7 @@ def load(response: UpstreamResponse) -> dict[str, Any]:
     return response.json_object("doubao")
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(dep: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     obj = load(response)
     if request.kind is MediaKind.VIDEO:
         if not obj.get("id"):
@@ -165,6 +164,10 @@ def poll(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
 
 def cancel(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
     return UpstreamRequest("DELETE", dep.url(f"{TASKS}/{task.vendor_task_id}"), dep.auth_headers())
+
+
+def parse_poll(dep: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+    return update(load(response))
 
 
 def update(obj: dict[str, Any]) -> TaskUpdate:

@@ -9,9 +9,9 @@ import mimetypes
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from relayport.media_sizes import parse_size
 from relayport.model import GatewayError, MediaRequest
 from relayport.model.http import Fetched
-from relayport.wire.media import size_of
 
 # The ratios Imagen, Veo and Gemini image output accept (Veo takes the first two only).
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4", "21:9")
@@ -39,8 +39,8 @@ def image_object(url: str, field: str, fetched: Mapping[str, Fetched]) -> dict[s
 
 def aspect_ratio(size: str | None, allowed: tuple[str, ...], adjustments: list[str]) -> str | None:
     """The allowed ratio nearest to a `WxH` size; said in the adjustments when not exact."""
-    wh = size_of(size)
-    if wh is None or not wh[1]:
+    wh = parse_size(size)
+    if wh is None:
         return None
     want = wh[0] / wh[1]
 

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from relayport import hookimpl
-from relayport.model import (
-    GatewayError,
-    MediaRequest,
-    SubmittedTask,
-    TaskRecord,
-    TaskUpdate,
-    UpstreamRequest,
-    UpstreamResponse,
-)
-from relayport.provider import Deployment, ProviderSpec
+from relayport.provider import ProviderSpec
+from relayport.tasks.vendor_plugin import TaskVendorPlugin
 from relayport_kling import api
 
 KLING = ProviderSpec(
@@ -28,33 +17,5 @@ KLING = ProviderSpec(
     description="Kling video generation (JWT from access key + secret key)",
 )
 
-
-@hookimpl
-def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
-    register(KLING)
-
-
-@hookimpl
-def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
-    return api.submit(deployment, request)
-
-
-@hookimpl
-def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
-                           response: UpstreamResponse) -> SubmittedTask | None:
-    return api.parse_submit(request, response)
-
-
-@hookimpl
-def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
-    return api.poll(deployment, task)
-
-
-@hookimpl
-def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate | None:
-    return api.parse_poll(response)
-
-
-@hookimpl
-def relayport_map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
-    return api.map_error(response)
+plugin = TaskVendorPlugin(KLING, submit=api.submit, parse_submit=api.parse_submit, poll=api.poll,
+                          parse_poll=api.parse_poll, map_error=api.map_error)

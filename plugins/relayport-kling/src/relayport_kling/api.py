@@ -117,7 +117,7 @@ def _envelope(response: UpstreamResponse) -> dict[str, Any]:
     return data
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(deployment: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     data = _envelope(response)
     family = "image2video" if request.media.images else "text2video"
     # Kling answers a poll only on the family the task was submitted to: keep it.
@@ -130,7 +130,7 @@ def poll(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
                            _headers(deployment))
 
 
-def parse_poll(response: UpstreamResponse) -> TaskUpdate:
+def parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     return _update(_envelope(response))
 
 
@@ -150,7 +150,7 @@ def _update(data: dict[str, Any]) -> TaskUpdate:
     return TaskUpdate(status, outputs=outputs, error=error)
 
 
-def map_error(response: UpstreamResponse) -> GatewayError | None:
+def map_error(deployment: Deployment, response: UpstreamResponse) -> GatewayError | None:
     try:
         obj = orjson.loads(response.body)
     except orjson.JSONDecodeError:

@@ -188,7 +188,7 @@ def load(response: UpstreamResponse) -> dict[str, Any]:
     return obj
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(dep: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     obj = load(response)
     if request.kind is MediaKind.VIDEO:
         if not obj.get("task_id"):
@@ -237,7 +237,7 @@ def poll(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
                            dep.auth_headers())
 
 
-def parse_poll(task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+def parse_poll(dep: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
     if task.vendor_state.get("file_id"):
         obj = load(response)
         url = (obj.get("file") or {}).get("download_url")

@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 from relayport import hookimpl
-from relayport.model import (
-    MediaRequest,
-    SubmittedTask,
-    TaskRecord,
-    TaskUpdate,
-    UpstreamRequest,
-    UpstreamResponse,
-)
+from relayport.model import MediaRequest
 from relayport.provider import Deployment
 from relayport.speech_stream import SpeechStream
+from relayport.tasks.vendor_plugin import TaskHooks
 from relayport_minimax import media
+
+_TASKS = TaskHooks(submit=media.submit, parse_submit=media.parse_submit, poll=media.poll,
+                   parse_poll=media.parse_poll)
+relayport_submit_task = _TASKS.relayport_submit_task
+relayport_parse_submit = _TASKS.relayport_parse_submit
+relayport_poll_request = _TASKS.relayport_poll_request
+relayport_parse_poll = _TASKS.relayport_parse_poll
 
 
 @hookimpl
 def relayport_speech_stream(deployment: Deployment, request: MediaRequest) -> SpeechStream | None:
     return media.speech_stream(deployment, request)
-
-
-@hookimpl
-def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
-    return media.submit(deployment, request)
-
-
-@hookimpl
-def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
-                           response: UpstreamResponse) -> SubmittedTask:
-    return media.parse_submit(request, response)
-
-
-@hookimpl
-def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
-    return media.poll(deployment, task)
-
-
-@hookimpl
-def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
-    return media.parse_poll(task, response)

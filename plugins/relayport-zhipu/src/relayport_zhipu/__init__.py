@@ -30,10 +30,11 @@ from relayport.anthropic_endpoint import AnthropicEndpoint
 from relayport.model.chat import ChatRequest
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
-from relayport.model.media import EmbeddingRequest, MediaRequest, SubmittedTask, TaskRecord, TaskUpdate
+from relayport.model.media import EmbeddingRequest
 from relayport.model.stream import Finish, StreamError, StreamEvent
 from relayport.openai_compat import OpenAICompat, OpenAIStreamParser, VendorCall, compat_for, passthrough
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec, StreamParser
+from relayport.tasks.vendor_plugin import TaskHooks
 from relayport_zhipu import media
 from relayport_zhipu import request as glm_request
 from relayport_zhipu.errors import CONTENT_FILTER, map_zhipu_error
@@ -151,25 +152,12 @@ def _stream_patch(base: Callable[[dict[str, Any]], bool], model: str) -> Callabl
 # ---------------------------------------------------------------- media (relayport_zhipu.media)
 
 
-@hookimpl
-def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest:
-    return media.submit(deployment, request)
-
-
-@hookimpl
-def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
-                           response: UpstreamResponse) -> SubmittedTask:
-    return media.parse_submit(request, response)
-
-
-@hookimpl
-def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest:
-    return media.poll(deployment, task)
-
-
-@hookimpl
-def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
-    return media.update(media.load(response), task.request.kind)
+_TASKS = TaskHooks(submit=media.submit, parse_submit=media.parse_submit, poll=media.poll,
+                   parse_poll=media.parse_poll)
+relayport_submit_task = _TASKS.relayport_submit_task
+relayport_parse_submit = _TASKS.relayport_parse_submit
+relayport_poll_request = _TASKS.relayport_poll_request
+relayport_parse_poll = _TASKS.relayport_parse_poll
 
 
 @hookimpl

@@ -122,7 +122,7 @@ def _urls(items: Any, media_type: str) -> list[MediaOutput]:
     return out
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(dep: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     obj = load(response)
     if request.kind is MediaKind.IMAGE and not request.asynchronous:
         outputs = _urls(obj.get("data"), "image/png")
@@ -136,6 +136,10 @@ def parse_submit(request: MediaRequest, response: UpstreamResponse) -> Submitted
 
 def poll(dep: Deployment, task: TaskRecord) -> UpstreamRequest:
     return UpstreamRequest("GET", dep.url(f"/async-result/{task.vendor_task_id}"), dep.auth_headers())
+
+
+def parse_poll(dep: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+    return update(load(response), task.request.kind)
 
 
 def update(obj: dict[str, Any], kind: MediaKind) -> TaskUpdate:
