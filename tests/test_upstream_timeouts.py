@@ -1,0 +1,71 @@
+"""A stream's two waits (provider `timeouts`): `first_byte` bounds the wait for the vendor's
+answer to start (its headers and first event), `idle` every gap after that. A model that thinks
+longer than the idle gap before its first byte is served; a stream that goes quiet for longer
+than the gap is cut."""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import pytest
+from aiohttp import web
+
+from relayport.testing.fakes import FakeOpenAI, RecordedRequest, Reply
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+class ThinkingVendor(FakeOpenAI):
+    """Waits `think` seconds before its headers, then streams with `gap` between events."""
+
+    def __init__(self, think: float, gap: float = 0.0) -> None:
+        super().__init__()
+        self.think = think
+        self.gap = gap
+
+    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        await asyncio.sleep(self.think)
+        return await super()._answer(request, rec)
+
+    async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        if reply.events is not None:
+            reply.delay = self.gap
+        return await super().play(request, reply)
+
+
+@pytest.fixture
+def vendor(request):
+    fake = ThinkingVendor(*request.param).start()
+    yield fake
+    fake.stop()
+
+
+def _gateway(relayport_gateway, vendor):
+    return relayport_gateway({"models": [{
+        "name": "m", "provider": "openai", "base_url": vendor.base_url, "api_key": vendor.api_key,
+        "timeouts": {"first_byte": 3.0, "idle": 0.4}}]}, env={})
+
+
+def _client(gw):
+    return openai.OpenAI(base_url=gw.openai_base_url, api_key="unused", max_retries=0, timeout=10)
+
+
+@pytest.mark.parametrize("vendor", [(1.0, 0.0)], indirect=True)
+def test_a_stream_may_think_past_the_idle_gap_before_its_first_byte(relayport_gateway, vendor):
+    client = _client(_gateway(relayport_gateway, vendor))
+    chunks = list(client.chat.completions.create(model="m", messages=MSG, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hi"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+@pytest.mark.parametrize("vendor", [(0.0, 1.0)], indirect=True)
+def test_a_stream_quiet_past_the_idle_gap_is_cut(relayport_gateway, vendor):
+    client = _client(_gateway(relayport_gateway, vendor))
+    got: list[str] = []
+    with pytest.raises(openai.APIError, match="did not answer in time"):
+        for chunk in client.chat.completions.create(model="m", messages=MSG, stream=True):
+            got.append(chunk.choices[0].delta.content or "")
+    # The first event came within the first-byte wait (the model may think before it, headers
+    # sent or not); the next gap was longer than `idle`: cut with an error event.
+    assert got and "".join(got) != "echo: hi"
