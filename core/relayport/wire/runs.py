@@ -110,7 +110,7 @@ def _join_large(data: bytes, head: bytes, sep: bytes) -> bytes:
         end = _tail_after(data, last + size, tail)
     if end < 0:
         return data
-    pieces = _bodies(data[first + size:last], sep, blank) if first < last else []
+    pieces = _bodies(data, first + size, last, sep, blank) if first < last else []
     if pieces is None:
         return data  # another event inside the run
     middle = b"".join(pieces)
@@ -141,23 +141,26 @@ def _run_tail_at(part: bytes, tail: bytes) -> int:
     return end - len(tail) if end >= len(tail) and part[end - len(tail):end] == tail else -1
 
 
-def _bodies(inner: bytes, sep: bytes, blank: int) -> list[bytes] | None:
-    """The strings of `inner` (the run between its first and last separators) when it is
-    only strings and separators, else None.
+def _bodies(data: bytes, start: int, stop: int, sep: bytes, blank: int) -> list[bytes] | None:
+    """The strings of `data[start:stop]` (a run between its first and last separators, which
+    `data` holds around it) when it is only strings and separators, else None.
 
     Searching for all of `sep` costs per match (CPython sets a needle this long up again at
     every occurrence), and a blank line alone is a 2-byte needle scanned byte by byte. The
     last few bytes of `TAIL` with the blank line are a needle CPython finds quickly from the
-    right, and it cuts `inner` at every event end (a blank line only ends events). So: cut
+    right, and it cuts the run at every event end (a blank line only ends events). So: cut
     there, take each string from between the known `HEAD` and the rest of `TAIL`, and check
-    that the strings joined by `sep` give `inner` back, byte for byte (one compare: a piece
+    that the strings joined by `sep` give the run back, byte for byte (one compare: a piece
     that is not `HEAD`, string, `TAIL` fails it).
     """
     cut = max(0, blank - _END_NEEDLE)
     pre, rest = sep[blank + 2:], sep[:cut]
-    pieces = (pre + inner + rest).rsplit(sep[cut:blank + 2])
+    # The separators around the run end with `pre` and start with `rest`: one slice holds
+    # `pre`, the run and `rest`, so that every piece has both.
+    pieces = data[start - len(pre):stop + len(rest)].rsplit(sep[cut:blank + 2])
     bodies = list(map(itemgetter(slice(len(pre), -len(rest) if rest else None)), pieces))
-    return bodies if sep.join(bodies) == inner else None
+    run = sep.join(bodies)
+    return bodies if len(run) == stop - start and data.startswith(run, start) else None
 
 
 def _head_before(data: bytes, at: int, head: bytes) -> int:
