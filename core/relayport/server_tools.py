@@ -42,7 +42,12 @@ def base_type(kind: str) -> str:
 
 def asked(request: ChatRequest) -> bool:
     """Whether a call may bring server-tool results back (worth a plugin's closer reading)."""
-    return bool(request.enable_search) or any(t.type != "function" for t in request.tools or ())
+    if request.enable_search:
+        return True
+    tools = request.tools
+    if not tools:
+        return False  # the usual call: no generator to make
+    return any(t.type != "function" for t in tools)
 
 
 def check(body: dict[str, Any], deployment: Deployment, gateway_search: bool) -> None:
