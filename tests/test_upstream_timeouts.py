@@ -6,6 +6,7 @@ than the gap is cut."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import openai
 import pytest
@@ -17,18 +18,29 @@ MSG = [{"role": "user", "content": "hi"}]
 
 
 class ThinkingVendor(FakeOpenAI):
-    """Waits `think` seconds before its headers, then streams with `gap` between events."""
+    """Waits `think` seconds before its headers, then streams with `gap` between events; with
+    `stall`, sends its first event with the headers and stalls that long before the rest."""
 
-    def __init__(self, think: float, gap: float = 0.0) -> None:
+    def __init__(self, think: float, gap: float = 0.0, stall: float = 0.0) -> None:
         super().__init__()
         self.think = think
         self.gap = gap
+        self.stall = stall
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         await asyncio.sleep(self.think)
         return await super()._answer(request, rec)
 
     async def play(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        if reply.events is not None and self.stall:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            await resp.write(reply.events[0])  # goes out with the headers
+            await asyncio.sleep(self.stall)
+            for event in reply.events[1:]:
+                await resp.write(event)
+            await resp.write_eof()
+            return resp
         if reply.events is not None:
             reply.delay = self.gap
         return await super().play(request, reply)
@@ -69,3 +81,12 @@ def test_a_stream_quiet_past_the_idle_gap_is_cut(relayport_gateway, vendor):
     # The first event came within the first-byte wait (the model may think before it, headers
     # sent or not); the next gap was longer than `idle`: cut with an error event.
     assert got and "".join(got) != "echo: hi"
+
+
+@pytest.mark.parametrize("vendor", [(0.0, 0.0, 2.0)], indirect=True)
+def test_a_stream_quiet_after_a_first_event_that_came_with_its_headers_is_cut(relayport_gateway, vendor):
+    client = _client(_gateway(relayport_gateway, vendor))
+    started = time.monotonic()
+    with pytest.raises(openai.APIError, match="did not answer in time"):
+        list(client.chat.completions.create(model="m", messages=MSG, stream=True))
+    assert time.monotonic() - started < 1.5  # the idle gap (0.4 s), not the first-byte wait (3 s)

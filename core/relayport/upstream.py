@@ -167,13 +167,20 @@ class UpstreamCall:
 
 
 def _idle_reads(resp: aiohttp.ClientResponse, idle: float) -> None:
-    """A stream's reads after its headers may each wait `idle` seconds (the first-byte wait
-    covered the headers). Set on the connection's protocol, which re-arms its read timer at
-    every read: no timer of our own per call."""
+    """A stream's reads after its first bytes may each wait `idle` seconds; the first-byte wait
+    covers its headers and first bytes. Set on the connection's protocol, which re-arms its
+    read timer with it at every read: no timer of our own per call."""
     conn = resp.connection
     protocol = conn.protocol if conn is not None else None
-    if protocol is not None:
-        protocol.read_timeout = idle
+    if protocol is None:
+        return
+    protocol.read_timeout = idle
+    content = resp.content
+    if content.total_bytes and not content.is_eof():
+        # The first bytes came with the headers, under the timer armed for the first byte:
+        # the wait for the next ones is the idle gap. (At the end of the body the protocol has
+        # dropped its timer; re-arming then would fire on a pooled connection.)
+        protocol.start_timeout()
 
 
 _MAX_REDIRECTS = 10
