@@ -81,17 +81,21 @@ class TaskHooks:
 
     @hookimpl
     def relayport_cancel_request(self, deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
-        return self.cancel(deployment, task) if self.cancel is not None and self._serves(deployment) else None
+        if self.cancel is None or not self._serves(deployment):
+            return None
+        return self.cancel(deployment, task)
 
     @hookimpl
     def relayport_content_request(self, deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
-        return self.content(deployment, task, index) if self.content is not None and self._serves(deployment) \
-            else None
+        if self.content is None or not self._serves(deployment):
+            return None
+        return self.content(deployment, task, index)
 
     @hookimpl
     def relayport_media_urls_to_fetch(self, deployment: Deployment, request: MediaRequest) -> list[str] | None:
-        return self.urls_to_fetch(deployment, request) if self.urls_to_fetch is not None \
-            and self._serves(deployment) else None
+        if self.urls_to_fetch is None or not self._serves(deployment):
+            return None
+        return self.urls_to_fetch(deployment, request)
 
 
 @attrs.frozen
