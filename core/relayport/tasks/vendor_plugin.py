@@ -27,9 +27,10 @@ from relayport.model import (
 )
 from relayport.provider import Deployment, ProviderSpec
 
-Submit = Callable[[Deployment, MediaRequest], UpstreamRequest]
+# Submit and poll may answer None, as their hooks may: "not a task this vendor runs".
+Submit = Callable[[Deployment, MediaRequest], UpstreamRequest | None]
 ParseSubmit = Callable[[Deployment, MediaRequest, UpstreamResponse], SubmittedTask]
-Poll = Callable[[Deployment, TaskRecord], UpstreamRequest]
+Poll = Callable[[Deployment, TaskRecord], UpstreamRequest | None]
 ParsePoll = Callable[[Deployment, TaskRecord, UpstreamResponse], TaskUpdate]
 Cancel = Callable[[Deployment, TaskRecord], UpstreamRequest | None]
 MapError = Callable[[Deployment, UpstreamResponse], GatewayError | None]
@@ -43,6 +44,9 @@ class TaskHooks:
 
     `cancel`, `content` and `urls_to_fetch` are optional: without them the core's answers stand
     (501 on cancel, a plain GET of the result URL, no client URL downloaded for the vendor).
+    `provider` is for a package that registers more providers than the one running tasks: the
+    core calls a package's hooks for each provider it registered, and these answer None for
+    deployments of the others (without it they answer for every provider of the package).
     """
 
     submit: Submit
@@ -52,36 +56,46 @@ class TaskHooks:
     cancel: Cancel | None = None
     content: Content | None = None
     urls_to_fetch: UrlsToFetch | None = None
+    provider: str | None = None
+
+    def _serves(self, deployment: Deployment) -> bool:
+        return self.provider is None or deployment.provider.name == self.provider
 
     @hookimpl
     def relayport_submit_task(self, deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
-        return self.submit(deployment, request)
+        return self.submit(deployment, request) if self._serves(deployment) else None
 
     @hookimpl
     def relayport_parse_submit(self, deployment: Deployment, request: MediaRequest,
                                response: UpstreamResponse) -> SubmittedTask | None:
-        return self.parse_submit(deployment, request, response)
+        return self.parse_submit(deployment, request, response) if self._serves(deployment) else None
 
     @hookimpl
     def relayport_poll_request(self, deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
-        return self.poll(deployment, task)
+        return self.poll(deployment, task) if self._serves(deployment) else None
 
     @hookimpl
     def relayport_parse_poll(self, deployment: Deployment, task: TaskRecord,
                              response: UpstreamResponse) -> TaskUpdate | None:
-        return self.parse_poll(deployment, task, response)
+        return self.parse_poll(deployment, task, response) if self._serves(deployment) else None
 
     @hookimpl
     def relayport_cancel_request(self, deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
-        return self.cancel(deployment, task) if self.cancel is not None else None
+        if self.cancel is None or not self._serves(deployment):
+            return None
+        return self.cancel(deployment, task)
 
     @hookimpl
     def relayport_content_request(self, deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
-        return self.content(deployment, task, index) if self.content is not None else None
+        if self.content is None or not self._serves(deployment):
+            return None
+        return self.content(deployment, task, index)
 
     @hookimpl
     def relayport_media_urls_to_fetch(self, deployment: Deployment, request: MediaRequest) -> list[str] | None:
-        return self.urls_to_fetch(deployment, request) if self.urls_to_fetch is not None else None
+        if self.urls_to_fetch is None or not self._serves(deployment):
+            return None
+        return self.urls_to_fetch(deployment, request)
 
 
 @attrs.frozen

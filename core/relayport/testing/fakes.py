@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self
 
 import attrs
 import orjson
@@ -73,7 +73,12 @@ Handler = Callable[[web.Request, RecordedRequest], Awaitable[web.StreamResponse]
 
 
 class FakeUpstream:
-    """A recording fake server. Queue replies with `push`; without one, `default` answers."""
+    """A recording fake server. Queue replies with `push`; without one, `default` answers.
+
+    `base_url` is what the vendor's SDK calls its base URL: the server's URL and `base_path`.
+    """
+
+    base_path = ""
 
     def __init__(self, default: Handler | None = None) -> None:
         self.requests: list[RecordedRequest] = []
@@ -90,9 +95,17 @@ class FakeUpstream:
         assert self.server is not None, "start() the fake first"
         return self.server.url
 
-    def start(self) -> FakeUpstream:
+    @property
+    def base_url(self) -> str:
+        return self.url + self.base_path
+
+    def start(self) -> Self:
         self.server = ServerThread(self.app).start()
+        self.started()
         return self
+
+    def started(self) -> None:
+        """Build what needs the server's URL (a subclass's media helpers, whose links point here)."""
 
     def stop(self) -> None:
         if self.server is not None:
@@ -160,6 +173,54 @@ class FakeUpstream:
 # ----------------------------------------------------------------------------- OpenAI
 
 
+def _counts(prompt: int, completion: int) -> dict[str, Any]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _openai_usage(prompt: int, completion: int, cached: int, reasoning: int) -> dict[str, Any]:
+    return {**_counts(prompt, completion),
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0}}
+
+
+def _deepseek_usage(prompt: int, completion: int, cached: int, reasoning: int) -> dict[str, Any]:
+    # DeepSeek reports cache hits in its own fields, not in prompt_tokens_details.
+    return {**_counts(prompt, completion), "prompt_cache_hit_tokens": cached,
+            "prompt_cache_miss_tokens": prompt - cached,
+            "completion_tokens_details": {"reasoning_tokens": reasoning}}
+
+
+def _counts_usage(prompt: int, completion: int, cached: int, reasoning: int) -> dict[str, Any]:
+    return _counts(prompt, completion)
+
+
+def _top_cached_usage(prompt: int, completion: int, cached: int, reasoning: int) -> dict[str, Any]:
+    return {**_counts(prompt, completion), "cached_tokens": cached}
+
+
+def _reasoning_if_any_usage(prompt: int, completion: int, cached: int, reasoning: int) -> dict[str, Any]:
+    usage = {**_counts(prompt, completion), "prompt_tokens_details": {"cached_tokens": cached}}
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
+
+
+# How vendors spell a call's `usage` (FakeOpenAI's `usage_style`): each takes the prompt,
+# completion, cache-hit and reasoning token counts.
+USAGE_STYLES: dict[str, Callable[[int, int, int, int], dict[str, Any]]] = {
+    # OpenAI: cache hits and reasoning in the details, with audio counts.
+    "openai": _openai_usage,
+    "deepseek": _deepseek_usage,
+    # The three counts only (Mistral, iFlytek Spark).
+    "counts": _counts_usage,
+    # Cache hits as a top-level `cached_tokens` (Moonshot Kimi, StepFun).
+    "top_cached": _top_cached_usage,
+    # Cache hits in prompt_tokens_details always, reasoning details only when it thought
+    # (DashScope, Zhipu GLM).
+    "reasoning_if_any": _reasoning_if_any_usage,
+}
+
+
 def openai_error(status: int, message: str, type: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None) -> Reply:
     return Reply.json({"error": {"message": message, "type": type, "param": param, "code": code}}, status)
@@ -175,7 +236,7 @@ class FakeOpenAI(FakeUpstream):
     Quirks of OpenAI-compatible vendors, as options (a plugin's tests play its vendor with them):
 
     :param reasoning_field: the message/delta field reasoning goes in (StepFun: "reasoning").
-    :param usage_style: "openai", or "deepseek" (cache hits in `prompt_cache_hit_tokens`).
+    :param usage_style: how the vendor spells a call's usage, a key of `USAGE_STYLES`.
     :param usage_placement: where a stream's usage goes: "openai" (a separate final chunk with
         empty `choices`, only when `stream_options.include_usage` asked), "choice" (inside
         `choices[0].usage` of the finishing chunk, always: Kimi), "last_chunk" (top-level usage
@@ -188,6 +249,8 @@ class FakeOpenAI(FakeUpstream):
     :param bare: omit `id`, `object`, `created`, `logprobs` and `refusal` like minimal servers do.
     """
 
+    base_path = "/v1"
+
     def __init__(self, api_key: str | None = "sk-fake-upstream", reasoning_field: str = "reasoning_content",
                  usage_style: str = "openai", *, usage_placement: str = "openai", think_tags: bool = False,
                  finish_spellings: dict[str, str] | None = None, open_finish: Any = None,
@@ -195,6 +258,8 @@ class FakeOpenAI(FakeUpstream):
         super().__init__(self._answer)
         self.api_key = api_key
         self.reasoning_field = reasoning_field
+        if usage_style not in USAGE_STYLES:
+            raise ValueError(f"usage_style {usage_style!r} is none of {sorted(USAGE_STYLES)}")
         self.usage_style = usage_style
         self.usage_placement = usage_placement
         self.think_tags = think_tags
@@ -204,14 +269,8 @@ class FakeOpenAI(FakeUpstream):
         self.turns: deque[dict[str, Any]] = deque()
         self.media: OpenAIMedia | None = None  # images, videos, speech, embeddings (made on start)
 
-    def start(self) -> FakeOpenAI:
-        super().start()
+    def started(self) -> None:
         self.media = OpenAIMedia(self.url)
-        return self
-
-    @property
-    def base_url(self) -> str:
-        return self.url + "/v1"
 
     def queue_text(self, text: str = "", *, reasoning: str | None = None,
                    tool_calls: list[dict[str, Any]] | None = None, finish_reason: str | None = None,
@@ -230,16 +289,8 @@ class FakeOpenAI(FakeUpstream):
         return openai_error(status, message, kinds.get(status, "server_error"))
 
     def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-        if self.usage_style == "deepseek":
-            # DeepSeek reports cache hits in its own fields, not in prompt_tokens_details.
-            return {"prompt_tokens": prompt, "completion_tokens": completion,
-                    "total_tokens": prompt + completion, "prompt_cache_hit_tokens": cached,
-                    "prompt_cache_miss_tokens": prompt - cached,
-                    "completion_tokens_details": {"reasoning_tokens": reasoning}}
-        return {"prompt_tokens": prompt, "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0}}
+        """A call's `usage` object in the vendor's spelling (`usage_style`)."""
+        return USAGE_STYLES[self.usage_style](prompt, completion, cached, reasoning)
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         if self.media is not None and rec.path.startswith("/files/"):

@@ -73,6 +73,21 @@ def test_both_providers_register_and_video_names_route_to_video():
     assert names.index("hunyuan-video") < names.index("hunyuan")  # `hunyuan-video*` is tried first
 
 
+def test_the_chat_provider_runs_no_video_tasks(relayport_gateway, vclm):
+    # The package's task hooks answer for `hunyuan-video` only: a chat model asked for a video
+    # gets the core's 501, and nothing reaches the vendor.
+    gw = relayport_gateway({
+        "auth": {"keys": ["gw-key"]},
+        "models": [{"name": "hunyuan-turbos-latest", "provider": "hunyuan", "base_url": vclm.url,
+                    "api_key": "sk-chat"}],
+    }, env={})
+    r = post(gw, model="hunyuan-turbos-latest", prompt="一只狗在跳舞")
+    assert r.status_code == 501, r.text
+    error = r.json()["error"]
+    assert error["code"] == "unsupported_operation" and "'hunyuan' cannot run video tasks" in error["message"]
+    assert vclm.requests == []
+
+
 def test_signature_matches_tencents_construction():
     """The documented canonical request, string to sign and key chain, for a fixed time."""
     header = tc3.authorization(SECRET_ID, SECRET_KEY, "vclm", "vclm.tencentcloudapi.com",

@@ -110,18 +110,15 @@ def _media_kinds(messages: list[Any]) -> list[str]:
 
 
 class FakeDashScope(FakeOpenAI):
+    base_path = "/compatible-mode/v1"
+
     def __init__(self, api_key: str | None = "sk-fake-dashscope") -> None:
-        super().__init__(api_key=api_key)
+        super().__init__(api_key=api_key, usage_style="reasoning_if_any")
         self.wan: DashScopeMedia | None = None  # video, images, speech, embeddings (made on start)
 
-    def start(self) -> FakeDashScope:
-        super().start()
+    def started(self) -> None:
+        super().started()
         self.wan = DashScopeMedia(self.url)
-        return self
-
-    @property
-    def base_url(self) -> str:
-        return self.url + "/compatible-mode/v1"
 
     def queue_text(self, text: str = "", *, error: str | None = None, audio: list[bytes] | None = None,
                    **kwargs: Any) -> None:
@@ -140,14 +137,6 @@ class FakeDashScope(FakeOpenAI):
         if native:
             return native_error(status, native_code, error["message"])
         return compat_error(status, dict(error))
-
-    def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                                 "total_tokens": prompt + completion,
-                                 "prompt_tokens_details": {"cached_tokens": cached}}
-        if reasoning:
-            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-        return usage
 
     # ------------------------------------------------------------------ routing
 

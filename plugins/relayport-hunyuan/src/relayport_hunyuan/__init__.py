@@ -14,7 +14,7 @@ What differs from OpenAI (cloud.tencent.com/document/product/1729/111007 and cli
 - errors: OpenAI-like envelope with numeric codes (`relayport_hunyuan.errors`).
 
 Video (`hunyuan-video`, a second provider): Tencent Cloud's VCLM API, TC3-signed with a
-SecretId/SecretKey pair (`video.py`, `tc3.py`); its task hooks live in `video_hooks.py`.
+SecretId/SecretKey pair (`video.py`, `tc3.py`); its task hooks answer for that provider only.
 """
 
 from __future__ import annotations
@@ -33,16 +33,11 @@ from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.openai_compat import OpenAICompat, adapt_body, compat_for, passthrough, translate_request
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, ProviderSpec
+from relayport.tasks.vendor_plugin import TaskHooks
 from relayport.wire.openai_chat import decode_thinking
 from relayport_hunyuan import video
 from relayport_hunyuan.errors import map_hunyuan_error
 from relayport_hunyuan.tc3 import tc3_signer
-from relayport_hunyuan.video_hooks import (  # noqa: F401  (hook implementations of this plugin)
-    relayport_parse_poll,
-    relayport_parse_submit,
-    relayport_poll_request,
-    relayport_submit_task,
-)
 
 COMPAT = OpenAICompat(
     thinking="none",          # per model, below: only some models have a switch
@@ -87,6 +82,15 @@ HUNYUAN_VIDEO = ProviderSpec(
 def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(HUNYUAN_VIDEO)  # first: `hunyuan-video*` names also match the chat provider's `hunyuan-*`
     register(HUNYUAN)
+
+
+# The chat provider `hunyuan` runs no tasks: these answer for `hunyuan-video` only.
+_TASKS = TaskHooks(submit=video.submit, parse_submit=video.parse_submit, poll=video.poll,
+                   parse_poll=video.parse_poll, provider=HUNYUAN_VIDEO.name)
+relayport_submit_task = _TASKS.relayport_submit_task
+relayport_parse_submit = _TASKS.relayport_parse_submit
+relayport_poll_request = _TASKS.relayport_poll_request
+relayport_parse_poll = _TASKS.relayport_parse_poll
 
 
 def _matches(model: str, patterns: tuple[str, ...]) -> bool:

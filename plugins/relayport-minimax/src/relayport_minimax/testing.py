@@ -40,6 +40,8 @@ class FakeMiniMax(FakeUpstream):
         repeated last frame does).
     """
 
+    base_path = "/v1"
+
     def __init__(self, api_key: str | None = "sk-fake-minimax", details: str = "incremental",
                  last_frame: str = "message", done: bool = False, finish_in_delta: bool = True) -> None:
         super().__init__(self._answer)
@@ -51,14 +53,8 @@ class FakeMiniMax(FakeUpstream):
         self.turns: deque[dict[str, Any]] = deque()
         self.media: MiniMaxMedia | None = None  # video, files, images, speech (made on start)
 
-    def start(self) -> FakeMiniMax:
-        super().start()
+    def started(self) -> None:
         self.media = MiniMaxMedia(self.url)
-        return self
-
-    @property
-    def base_url(self) -> str:
-        return self.url + "/v1"
 
     # ---------------------------------------------------------------- scripting
 

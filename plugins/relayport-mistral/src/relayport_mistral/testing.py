@@ -42,7 +42,7 @@ class FakeMistral(FakeOpenAI):
     """Mistral at `{url}/v1`."""
 
     def __init__(self, api_key: str | None = "fake-mistral-key") -> None:
-        super().__init__(api_key=api_key, usage_placement="last_chunk")
+        super().__init__(api_key=api_key, usage_style="counts", usage_placement="last_chunk")
         self._reasons = False
 
     def error_reply(self, status: int, message: str) -> Reply:
@@ -50,9 +50,6 @@ class FakeMistral(FakeOpenAI):
             return Reply.json({"message": message, "request_id": "fake-req-1"}, status)
         return Reply.json({"object": "error", "message": message, "type": "invalid_request_error" if status < 500
                            else "internal_server_error", "param": None, "code": str(3000 + status)}, status)
-
-    def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":

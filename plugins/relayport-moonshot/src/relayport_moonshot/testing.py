@@ -38,17 +38,13 @@ class FakeMoonshot(FakeOpenAI):
     """Kimi at `{url}/v1`."""
 
     def __init__(self, api_key: str | None = "sk-fake-moonshot") -> None:
-        super().__init__(api_key=api_key)
+        super().__init__(api_key=api_key, usage_style="top_cached")
 
     def error_reply(self, status: int, message: str) -> Reply:
         kinds = {400: "invalid_request_error", 401: "invalid_authentication_error",
                  403: "permission_denied_error", 404: "resource_not_found_error",
                  429: "rate_limit_reached_error"}
         return kimi_error(status, kinds.get(status, "server_error"), message)
-
-    def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "cached_tokens": cached}
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":

@@ -6,18 +6,12 @@ from collections.abc import Callable
 
 from relayport import hookimpl
 from relayport.accounts.sheet import PriceSheet
-from relayport.model import (
-    MediaRequest,
-    SubmittedTask,
-    TaskRecord,
-    TaskUpdate,
-    UpstreamRequest,
-    UpstreamResponse,
-)
+from relayport.model import MediaRequest
 from relayport.openai_compat import OpenAICompat
 from relayport.provider import Deployment, ProviderSpec
 from relayport.realtime import RealtimeEndpoint
 from relayport.speech_stream import SpeechStream
+from relayport.tasks.vendor_plugin import TaskHooks
 from relayport_openai import media, realtime
 
 OPENAI = ProviderSpec(
@@ -43,35 +37,18 @@ def relayport_register_providers(register: Callable[[ProviderSpec], None]) -> No
     register(OPENAI)
 
 
-@hookimpl
-def relayport_submit_task(deployment: Deployment, request: MediaRequest) -> UpstreamRequest | None:
-    return media.submit(deployment, request)
+_TASKS = TaskHooks(submit=media.submit, parse_submit=media.parse_submit, poll=media.poll,
+                   parse_poll=media.parse_poll, content=media.content)
+relayport_submit_task = _TASKS.relayport_submit_task
+relayport_parse_submit = _TASKS.relayport_parse_submit
+relayport_poll_request = _TASKS.relayport_poll_request
+relayport_parse_poll = _TASKS.relayport_parse_poll
+relayport_content_request = _TASKS.relayport_content_request
 
 
 @hookimpl
 def relayport_speech_stream(deployment: Deployment, request: MediaRequest) -> SpeechStream | None:
     return media.speech_stream(deployment, request)
-
-
-@hookimpl
-def relayport_parse_submit(deployment: Deployment, request: MediaRequest,
-                           response: UpstreamResponse) -> SubmittedTask | None:
-    return media.parse_submit(request, response)
-
-
-@hookimpl
-def relayport_poll_request(deployment: Deployment, task: TaskRecord) -> UpstreamRequest | None:
-    return media.poll(deployment, task)
-
-
-@hookimpl
-def relayport_parse_poll(deployment: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate | None:
-    return media.video_update(media.load_object(response))
-
-
-@hookimpl
-def relayport_content_request(deployment: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:
-    return media.content(deployment, task, index)
 
 
 @hookimpl

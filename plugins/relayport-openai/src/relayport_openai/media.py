@@ -136,7 +136,7 @@ def load_object(response: UpstreamResponse) -> dict[str, Any]:
     return obj
 
 
-def parse_submit(request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
+def parse_submit(dep: Deployment, request: MediaRequest, response: UpstreamResponse) -> SubmittedTask:
     if request.kind is MediaKind.SPEECH:
         media_type = response.headers.get("Content-Type", "audio/mpeg").split(";")[0]
         return SubmittedTask(None, TaskUpdate(TaskStatus.SUCCEEDED, outputs=[
@@ -178,6 +178,10 @@ def poll(dep: Deployment, task: TaskRecord) -> UpstreamRequest | None:
     if task.request.kind is not MediaKind.VIDEO:
         return None
     return UpstreamRequest("GET", dep.url(f"/videos/{task.vendor_task_id}"), dep.auth_headers())
+
+
+def parse_poll(dep: Deployment, task: TaskRecord, response: UpstreamResponse) -> TaskUpdate:
+    return video_update(load_object(response))
 
 
 def content(dep: Deployment, task: TaskRecord, index: int) -> UpstreamRequest | None:

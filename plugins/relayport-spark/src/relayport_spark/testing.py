@@ -38,12 +38,10 @@ def spark_error(code: int, message: str, status: int = 200) -> Reply:
 class FakeSpark(FakeOpenAI):
     """Spark at `{url}` (the host: `/v1/...` and `/v2/...` under it)."""
 
-    def __init__(self, api_key: str | None = "fakeapikey:fakeapisecret") -> None:
-        super().__init__(api_key=api_key)
+    base_path = ""
 
-    @property
-    def base_url(self) -> str:
-        return self.url
+    def __init__(self, api_key: str | None = "fakeapikey:fakeapisecret") -> None:
+        super().__init__(api_key=api_key, usage_style="counts")
 
     def error_reply(self, status: int, message: str) -> Reply:
         return spark_error(_STATUS_CODES.get(status, 10012), message, status)
@@ -53,9 +51,6 @@ class FakeSpark(FakeOpenAI):
         `after` words of text."""
         self.queue_text("partial answer text here" if after else "")
         self.turns[-1]["error"] = (code, message, after)
-
-    def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":

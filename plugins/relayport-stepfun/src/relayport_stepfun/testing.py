@@ -26,11 +26,7 @@ VIDEO = ("step-1o-*vision*", "step-1o-turbo-vision")
 class FakeStepFun(FakeOpenAI):
     def __init__(self, api_key: str | None = "stepfun-fake-key") -> None:
         super().__init__(api_key=api_key, reasoning_field="reasoning",
-                         usage_placement="every_chunk", open_finish="")
-
-    def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-        return {"prompt_tokens": prompt, "completion_tokens": completion,
-                "total_tokens": prompt + completion, "cached_tokens": cached}
+                         usage_style="top_cached", usage_placement="every_chunk", open_finish="")
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         if rec.path.endswith("/chat/completions") and rec.headers.get("authorization") == f"Bearer {self.api_key}":

@@ -37,25 +37,15 @@ def glm_error(status: int, code: str, message: str) -> Reply:
 class FakeZhipu(FakeOpenAI):
     """GLM at `{url}/api/paas/v4`. `queue_text(..., finish_reason="sensitive")` plays a safety stop."""
 
-    def __init__(self, api_key: str | None = "zhipu-fake-key.secret") -> None:
-        super().__init__(api_key=api_key)
-        self.vision_models: set[str] = set()  # vision models whose ids do not say so
+    base_path = "/api/paas/v4"
 
-    @property
-    def base_url(self) -> str:
-        return self.url + "/api/paas/v4"
+    def __init__(self, api_key: str | None = "zhipu-fake-key.secret") -> None:
+        super().__init__(api_key=api_key, usage_style="reasoning_if_any")
+        self.vision_models: set[str] = set()  # vision models whose ids do not say so
 
     def error_reply(self, status: int, message: str) -> Reply:
         codes = {400: "1210", 401: "1000", 403: "1220", 404: "1211", 429: "1302", 500: "500"}
         return glm_error(status, codes.get(status, "500"), message)
-
-    def usage(self, prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                                 "total_tokens": prompt + completion,
-                                 "prompt_tokens_details": {"cached_tokens": cached}}
-        if reasoning:
-            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-        return usage
 
     async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
