@@ -359,25 +359,23 @@ def _refused(refusal: Refusal, name: str) -> GatewayError:
 
 
 def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
-    """The call's rp_usage row (USAGE_COLUMNS order), built now: a tuple of plain values, which
-    the garbage collector stops tracking, where the record would keep its usage alive."""
+    """The call's rp_usage row (USAGE_COLUMNS order), built now as one tuple of plain values:
+    the garbage collector stops tracking it, where a queued record would keep its usage alive."""
     u = rec.usage
-    m = rec.media
-    ttfb = rec.ttfb
-    head = (time.time(), rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
-            rec.status, rec.error, int(rec.stream))
-    if u is None:
-        tokens: tuple[Any, ...] = _NO_TOKENS
-    else:
-        audio = None
+    audio = image = video = None
+    if u is not None:
         if u.input_audio_tokens is not None or u.output_audio_tokens is not None:
             audio = (u.input_audio_tokens or 0) + (u.output_audio_tokens or 0)
-        tokens = (u.input_tokens, u.output_tokens, u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens,
-                  audio, u.input_image_tokens, u.input_video_tokens)
-    if m is None:
-        return head + tokens + (None, None, rec.latency * 1000, None if ttfb is None else ttfb * 1000, units, None)
-    return head + tokens + (m.images, float(m.video_seconds), rec.latency * 1000,
-                            None if ttfb is None else ttfb * 1000, units, m.speech_chars)
-
-
-_NO_TOKENS = (None,) * 8
+        image, video = u.input_image_tokens, u.input_video_tokens
+    m = rec.media
+    ttfb = rec.ttfb
+    return (
+        time.time(), rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
+        rec.status, rec.error, int(rec.stream),
+        None if u is None else u.input_tokens, None if u is None else u.output_tokens,
+        None if u is None else u.cached_tokens, None if u is None else u.cache_write_tokens,
+        None if u is None else u.reasoning_tokens, audio, image, video,
+        None if m is None else m.images, None if m is None else float(m.video_seconds),
+        rec.latency * 1000, None if ttfb is None else ttfb * 1000, units,
+        None if m is None else m.speech_chars,
+    )
