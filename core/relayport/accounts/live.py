@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fnmatch
 import logging
 import math
@@ -134,7 +135,11 @@ class _Grant:
         self.counted = True
 
 
-ACCOUNT: web.RequestKey[LiveKey] = web.RequestKey("relayport.account", LiveKey)  # the key serving a request
+# The key serving the current request, set with `caller` and `admission` (relayport.calls) and,
+# like them, never reset: aiohttp runs each request in a task of its own, so in a copy of the
+# context that ends with it (the server middleware relies on the same for the request id).
+# Read when the answer starts (X-Account-Balance), which may be after the handler returned.
+account: contextvars.ContextVar[LiveKey | None] = contextvars.ContextVar("relayport_account", default=None)
 
 
 class Accounts:
@@ -229,15 +234,13 @@ class Accounts:
         if refusal is not None:
             raise _refused(refusal, rec.name)
         key.in_flight += 1
-        request[ACCOUNT] = key
-        who = caller.set(rec.id)
-        check = admission.set(_Grant(key, rates=False))
+        account.set(key)
+        caller.set(rec.id)
+        admission.set(_Grant(key, rates=False))
         try:
             return await handler(request)
         finally:
             key.in_flight -= 1
-            caller.reset(who)
-            admission.reset(check)
             if lease is not None:
                 # Given back before the answer is written (aiohttp writes a plain response after
                 # the handler returns), so a client's next call never finds its last one's slot
@@ -249,15 +252,13 @@ class Accounts:
         if most is not None and key.in_flight >= most:
             raise limits.too_many_at_once(most, key.record.name)
         key.in_flight += 1
-        request[ACCOUNT] = key
-        who = caller.set(key.record.id)
-        check = admission.set(_Grant(key))
+        account.set(key)
+        caller.set(key.record.id)
+        admission.set(_Grant(key))
         try:
             return await handler(request)
         finally:
             key.in_flight -= 1
-            caller.reset(who)
-            admission.reset(check)
 
     # ------------------------------------------------------------------ metering
 
