@@ -151,10 +151,11 @@ class Accounts:
         # None: log usage when the store has keys; True/False: always/never (keys are charged anyway).
         self.usage_log = usage_log
         self.by_digest: dict[str, LiveKey] = {}
-        # Keys presented since the last refresh, so a call skips the SHA-256 (reset with every
-        # refresh, so a rotated or deleted key's old secret stops at once; only keys that
-        # matched are kept, so guessing fills nothing).
-        self._by_token: dict[str, LiveKey] = {}
+        # The digests of keys presented that matched one, so a call skips the SHA-256. Kept
+        # across refreshes: the digest is looked up in `by_digest` on every call, so a rotated or
+        # deleted key's old secret stops at once. Only keys that matched are kept (up to 1024),
+        # so guessing fills nothing.
+        self._digests: dict[str, str] = {}
         self.by_id: dict[str, LiveKey] = {}
         # Set once the store holds any key (revoked ones too: revoking the last key must not
         # open the gateway).
@@ -193,11 +194,10 @@ class Accounts:
 
     def lookup(self, token: str) -> LiveKey:
         """The live key for `token`, or the 401 it gets (unknown, revoked or expired)."""
-        key = self._by_token.get(token)
-        if key is None:
-            key = self.by_digest.get(digest(token))
-            if key is not None and len(self._by_token) < 1024:
-                self._by_token[token] = key
+        known = self._digests.get(token)
+        key = self.by_digest.get(known or digest(token))
+        if key is not None and known is None and len(self._digests) < 1024:
+            self._digests[token] = key.record.digest
         if key is None:
             raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error",
                                code="invalid_api_key")
@@ -331,7 +331,6 @@ class Accounts:
             by_id[rec.id] = key
         self.by_id = by_id
         self.by_digest = {k.record.digest: k for k in by_id.values()}
-        self._by_token = {}
         if records and not self.has_keys:
             self.has_keys = True
             for callback in self.on_keys:

@@ -109,8 +109,12 @@ class SQLStore(ABC):
             raise
 
     async def keys(self) -> list[KeyRecord]:
-        rows = await self._fetch(f"SELECT {', '.join(_KEY_COLUMNS)} FROM rp_keys ORDER BY created_at, id")
+        rows = await self._fetch_keys(f"SELECT {', '.join(_KEY_COLUMNS)} FROM rp_keys ORDER BY created_at, id")
         return [_row_to_key(r) for r in rows]
+
+    async def _fetch_keys(self, sql: str) -> list[Sequence[Any]]:
+        """The key table (a serving gateway reads it twice a second)."""
+        return await self._fetch(sql)
 
     async def find(self, ref: str) -> KeyRecord | None:
         """A key by id or by name."""
@@ -183,7 +187,8 @@ class SQLStore(ABC):
 
 class SQLiteStore(SQLStore):
     """The state file (or any SQLite path). Statements run in a worker thread, one at a time;
-    with `inline_writes` (a serving gateway) usage batches are written on the event loop instead.
+    with `inline_writes` (a serving gateway) usage batches are written, and the keys reloaded,
+    on the event loop instead.
 
     Why: a batch is a few microseconds of CPU per row, but in a worker thread it trades the GIL
     with the event loop row by row, and each trade can stall the loop (measured: a third of the
@@ -236,6 +241,13 @@ class SQLiteStore(SQLStore):
         db = self._conn()
         async with self._lock:
             return await asyncio.to_thread(lambda: db.execute(sql, args).fetchall())
+
+    async def _fetch_keys(self, sql: str) -> list[Sequence[Any]]:
+        if not self.inline_writes:
+            return await self._fetch(sql)
+        db = self._conn()
+        async with self._lock:  # a few rows, read on the loop like a usage batch is written
+            return db.execute(sql).fetchall()
 
     async def _batch(self, statements: list[tuple[str, list[Sequence[Any]]]]) -> None:
         db = self._conn()
