@@ -134,3 +134,14 @@ async def test_usage_rows_store_the_columns_some_row_fills_and_null_elsewhere(tm
         assert [tuple(r) for r in got] == [(30, None, 5)]
     finally:
         await store.close()
+
+
+async def test_a_rotated_key_old_secret_stops_at_the_next_refresh() -> None:
+    accounts, store = await _meter([KeyRecord(id="k1", name="k", digest=digest("sk-old"), hint="o")])
+    assert accounts.lookup("sk-old").record.id == "k1"  # remembered from here on
+    store.records = [KeyRecord(id="k1", name="k", digest=digest("sk-new"), hint="n")]
+    await accounts.refresh()
+    with pytest.raises(GatewayError) as err:
+        accounts.lookup("sk-old")
+    assert err.value.status == 401
+    assert accounts.lookup("sk-new").record.id == "k1"
