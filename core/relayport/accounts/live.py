@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fnmatch
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +25,7 @@ from aiohttp.web_middlewares import Handler
 
 from relayport.accounts import limits
 from relayport.accounts.money import from_units
-from relayport.accounts.prices import PriceTable, cost_units, price_for
+from relayport.accounts.prices import PriceTable, cost_units
 from relayport.accounts.records import KeyRecord, digest, period_of
 from relayport.accounts.shared_limits import RedisLimits, Refusal, Unavailable
 from relayport.accounts.store import Charge, SQLStore
@@ -42,15 +44,27 @@ BACKLOG = 100_000
 class LiveKey:
     """One key as the server holds it: its record as last read, plus what happened since."""
 
-    __slots__ = ("record", "requests", "tokens", "in_flight", "pending", "_patterns", "_allowed")
+    record: KeyRecord
+    stops: float | None
+
+    __slots__ = ("record", "requests", "tokens", "in_flight", "pending", "_patterns", "_allowed", "stops")
 
     def __init__(self, record: KeyRecord) -> None:
-        self.record = record
         self.requests = limits.Window()
         self.tokens = limits.Window()
         self.in_flight = 0
         self.pending = 0  # charged here, not yet in the store
         self.patterns = record.models
+        self.hold(record)
+
+    def hold(self, record: KeyRecord) -> None:
+        """Take the store's latest `record` of this key."""
+        if record.models != self._patterns:
+            self.patterns = record.models
+        self.record = record
+        # When the key stops working (None: never), so a call compares one number instead of
+        # asking the record for its status: revoked keys stopped at -inf.
+        self.stops = -math.inf if record.revoked_at is not None else record.expires_at
 
     @property
     def patterns(self) -> list[str]:
@@ -78,19 +92,19 @@ class LiveKey:
     def spent_now(self, now: float) -> int:
         return self.record.spent_now(now) + self.pending
 
-    def admit(self, model: str, now: float, rates: bool = True) -> None:
+    def admit(self, model: str, rates: bool = True) -> None:
         """Raise the error a call of `model` gets now; count it when it may go. `rates=False`:
         the shared windows already checked and counted this request's rates."""
         rec = self.record
-        if not self.allows(model):
+        if self._patterns and not self.allows(model):
             raise limits.model_not_allowed(model, rec.name)
-        balance = self.balance()
-        if balance is not None and balance <= 0:
+        if rec.balance is not None and rec.balance - self.pending <= 0:
             raise limits.out_of_funds(rec.name, balance=True)
         if rec.budget is not None and self.spent_now(time.time()) >= rec.budget:
             raise limits.out_of_funds(rec.name, balance=False)
-        if not rates:
+        if not rates or (rec.tpm is None and rec.rpm is None):
             return
+        now = time.monotonic()
         if rec.tpm is not None and (used := self.tokens.used(now)) >= rec.tpm:
             raise limits.rate_limited("tokens", rec.tpm, used, self.tokens.reset_in(now, rec.tpm), rec.name)
         if rec.rpm is not None:
@@ -117,11 +131,15 @@ class _Grant:
             if not self.key.allows(model):
                 raise limits.model_not_allowed(model, self.key.record.name)
             return
-        self.key.admit(model, time.monotonic(), self.rates)
+        self.key.admit(model, self.rates)
         self.counted = True
 
 
-ACCOUNT: web.RequestKey[LiveKey] = web.RequestKey("relayport.account", LiveKey)  # the key serving a request
+# The key serving the current request, set with `caller` and `admission` (relayport.calls) and,
+# like them, never reset: aiohttp runs each request in a task of its own, so in a copy of the
+# context that ends with it (the server middleware relies on the same for the request id).
+# Read when the answer starts (X-Account-Balance), which may be after the handler returned.
+account: contextvars.ContextVar[LiveKey | None] = contextvars.ContextVar("relayport_account", default=None)
 
 
 class Accounts:
@@ -133,17 +151,18 @@ class Accounts:
         # None: log usage when the store has keys; True/False: always/never (keys are charged anyway).
         self.usage_log = usage_log
         self.by_digest: dict[str, LiveKey] = {}
-        # Keys presented since the last refresh, so a call skips the SHA-256 (reset with every
-        # refresh, so a rotated or deleted key's old secret stops at once; only keys that
-        # matched are kept, so guessing fills nothing).
-        self._by_token: dict[str, LiveKey] = {}
+        # The digests of keys presented that matched one, so a call skips the SHA-256. Kept
+        # across refreshes: the digest is looked up in `by_digest` on every call, so a rotated or
+        # deleted key's old secret stops at once. Only keys that matched are kept (up to 1024),
+        # so guessing fills nothing.
+        self._digests: dict[str, str] = {}
         self.by_id: dict[str, LiveKey] = {}
         # Set once the store holds any key (revoked ones too: revoking the last key must not
         # open the gateway).
         self.has_keys = False
         self._rows: list[Sequence[Any]] = []
-        self._charges: list[Charge] = []
-        self._charged: list[LiveKey] = []  # whose `pending` each charge is in
+        # Units charged since the last flush by (key, budget period): the key's `pending` holds them.
+        self._charges: dict[tuple[LiveKey, str], int] = {}
         # One flush or refresh at a time: a refresh that read the store before a concurrent
         # write must not replace the view after it.
         self._sync = asyncio.Lock()
@@ -175,27 +194,28 @@ class Accounts:
 
     def lookup(self, token: str) -> LiveKey:
         """The live key for `token`, or the 401 it gets (unknown, revoked or expired)."""
-        key = self._by_token.get(token)
-        if key is None:
-            key = self.by_digest.get(digest(token))
-            if key is not None and len(self._by_token) < 1024:
-                self._by_token[token] = key
+        known = self._digests.get(token)
+        key = self.by_digest.get(known or digest(token))
+        if key is not None and known is None and len(self._digests) < 1024:
+            self._digests[token] = key.record.digest
         if key is None:
             raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error",
                                code="invalid_api_key")
-        status = key.record.status(time.time())
-        if status != "active":
-            raise GatewayError(401, f"This API key was {'revoked' if status == 'revoked' else 'expired'}.",
+        stops = key.stops
+        if stops is not None and stops <= time.time():
+            revoked = key.record.revoked_at is not None
+            raise GatewayError(401, f"This API key was {'revoked' if revoked else 'expired'}.",
                                type="invalid_request_error", code="invalid_api_key")
         return key
 
-    async def serve(self, key: LiveKey, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Run the handler as `key`: its concurrency slot, identity and admission check."""
+    def serve(self, key: LiveKey, request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        """Run the handler as `key`: its concurrency slot, identity and admission check. A plain
+        function handing back the coroutine to await: one coroutine per call, not two."""
         rec = key.record
         if self.shared is not None and (rec.rpm is not None or rec.tpm is not None
                                         or rec.max_concurrency is not None):
-            return await self._serve_shared(key, request, handler, self.shared)
-        return await self._serve_local(key, request, handler)
+            return self._serve_shared(key, request, handler, self.shared)
+        return self._serve_local(key, request, handler)
 
     async def _serve_shared(self, key: LiveKey, request: web.Request, handler: Handler,
                             shared: RedisLimits) -> web.StreamResponse:
@@ -214,15 +234,13 @@ class Accounts:
         if refusal is not None:
             raise _refused(refusal, rec.name)
         key.in_flight += 1
-        request[ACCOUNT] = key
-        who = caller.set(rec.id)
-        check = admission.set(_Grant(key, rates=False))
+        account.set(key)
+        caller.set(rec.id)
+        admission.set(_Grant(key, rates=False))
         try:
             return await handler(request)
         finally:
             key.in_flight -= 1
-            caller.reset(who)
-            admission.reset(check)
             if lease is not None:
                 # Given back before the answer is written (aiohttp writes a plain response after
                 # the handler returns), so a client's next call never finds its last one's slot
@@ -234,38 +252,43 @@ class Accounts:
         if most is not None and key.in_flight >= most:
             raise limits.too_many_at_once(most, key.record.name)
         key.in_flight += 1
-        request[ACCOUNT] = key
-        who = caller.set(key.record.id)
-        check = admission.set(_Grant(key))
+        account.set(key)
+        caller.set(key.record.id)
+        admission.set(_Grant(key))
         try:
             return await handler(request)
         finally:
             key.in_flight -= 1
-            caller.reset(who)
-            admission.reset(check)
 
     # ------------------------------------------------------------------ metering
 
     def observe(self, rec: CallRecord) -> None:
         """Price the call, charge its key now, queue its usage row (never blocks)."""
-        price = price_for(self.prices, rec.model, rec.provider, rec.upstream_model)
-        units = cost_units(price, rec.usage, rec.media) \
-            if price is not None and (rec.usage is not None or rec.media is not None) else 0
-        rec.cost = from_units(units) if price is not None else None
+        usage = rec.usage
+        units = 0
+        price = self.prices.get(rec.model, rec.provider, rec.upstream_model)
+        if price is not None:
+            if usage is not None or rec.media is not None:
+                units = cost_units(price, usage, rec.media)
+            rec.cost = from_units(units)
         key = self.by_id.get(rec.caller) if rec.caller else None
         if key is not None:
-            usage = rec.usage
-            if usage is not None and key.record.tpm is not None:
-                key.tokens.add(time.monotonic(), usage.input_tokens + usage.output_tokens)
+            record = key.record
+            if usage is not None and record.tpm is not None:
+                used = usage.input_tokens + usage.output_tokens
+                key.tokens.add(time.monotonic(), used)
                 if self.shared is not None:
-                    self.shared.add_tokens(key.record.id, usage.input_tokens + usage.output_tokens)
+                    self.shared.add_tokens(record.id, used)
             if units:
                 key.pending += units
-                self._charges.append(Charge(key.record.id, units, period_of(key.record.period, time.time())))
-                self._charged.append(key)
-        if self.logging_rows:
-            self._rows.append(_usage_row(rec, units))
-            if len(self._rows) >= BATCH:
+                # Summed per key and period until the flush writes them (one UPDATE each).
+                due = (key, "" if record.period is None else period_of(record.period, time.time()))
+                charges = self._charges
+                charges[due] = charges.get(due, 0) + units
+        if self.usage_log or (self.usage_log is None and self.has_keys):  # self.logging_rows, inlined
+            rows = self._rows
+            rows.append(_usage_row(rec, units))
+            if len(rows) >= BATCH:
                 self._wake.set()
 
     async def flush(self) -> None:
@@ -279,25 +302,22 @@ class Accounts:
             await self._refresh()
 
     async def _flush(self) -> None:
-        rows, charges, charged = self._rows, self._charges, self._charged
+        rows, charges = self._rows, self._charges
         if not rows and not charges:
             return
-        self._rows, self._charges, self._charged = [], [], []
-        # One UPDATE per key and period, not per call.
-        summed: dict[tuple[str, str], int] = {}
-        for c in charges:
-            summed[c.key_id, c.period_start] = summed.get((c.key_id, c.period_start), 0) + c.units
+        self._rows, self._charges = [], {}
         try:
-            await self.store.write(rows, [Charge(k, units, p) for (k, p), units in summed.items()])
+            await self.store.write(rows, [Charge(key.record.id, units, period)
+                                          for (key, period), units in charges.items()])
         except Exception as exc:
             # Keep them for the next try; the store may be restarting.
             log.warning("usage store write failed (%s); %d rows kept for the next try", exc, len(rows))
             self._rows[:0] = rows[-BACKLOG:]
-            self._charges[:0] = charges
-            self._charged[:0] = charged
+            for due, units in charges.items():
+                self._charges[due] = self._charges.get(due, 0) + units
             return
-        for key, c in zip(charged, charges, strict=True):
-            key.pending -= c.units
+        for (key, _), units in charges.items():
+            key.pending -= units
 
     async def _refresh(self) -> None:
         records = await self.store.keys()
@@ -307,13 +327,10 @@ class Accounts:
             if key is None:
                 key = LiveKey(rec)
             else:
-                if key.record.models != rec.models:
-                    key.patterns = rec.models
-                key.record = rec
+                key.hold(rec)
             by_id[rec.id] = key
         self.by_id = by_id
         self.by_digest = {k.record.digest: k for k in by_id.values()}
-        self._by_token = {}
         if records and not self.has_keys:
             self.has_keys = True
             for callback in self.on_keys:
@@ -342,6 +359,8 @@ def _refused(refusal: Refusal, name: str) -> GatewayError:
 
 
 def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
+    """The call's rp_usage row (USAGE_COLUMNS order), built now as one tuple of plain values:
+    the garbage collector stops tracking it, where a queued record would keep its usage alive."""
     u = rec.usage
     audio = image = video = None
     if u is not None:
@@ -349,6 +368,7 @@ def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
             audio = (u.input_audio_tokens or 0) + (u.output_audio_tokens or 0)
         image, video = u.input_image_tokens, u.input_video_tokens
     m = rec.media
+    ttfb = rec.ttfb
     return (
         time.time(), rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
         rec.status, rec.error, int(rec.stream),
@@ -356,6 +376,6 @@ def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
         None if u is None else u.cached_tokens, None if u is None else u.cache_write_tokens,
         None if u is None else u.reasoning_tokens, audio, image, video,
         None if m is None else m.images, None if m is None else float(m.video_seconds),
-        rec.latency * 1000, None if rec.ttfb is None else rec.ttfb * 1000, units,
+        rec.latency * 1000, None if ttfb is None else ttfb * 1000, units,
         None if m is None else m.speech_chars,
     )

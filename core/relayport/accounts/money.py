@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 SCALE = 10**10
 _QUANTUM = Decimal(1) / SCALE
+_ZERO = Decimal(0)
 
 
 def to_units(amount: Decimal | int | float | str) -> int:
@@ -21,11 +22,15 @@ def to_units(amount: Decimal | int | float | str) -> int:
 
 
 def from_units(units: int) -> Decimal:
-    return (Decimal(units) * _QUANTUM).normalize() if units else Decimal(0)
+    return (Decimal(units) * _QUANTUM).normalize() if units else _ZERO
 
 
 def format_amount(units: int) -> str:
-    return format(from_units(units), "f")
+    """`format(from_units(units), "f")` (no exponent, no trailing zeros) in integer arithmetic:
+    it is the X-Account-Balance header of every call a key with a balance makes."""
+    whole, frac = divmod(-units if units < 0 else units, SCALE)
+    text = f"{whole}.{frac:010d}".rstrip("0") if frac else str(whole)
+    return "-" + text if units < 0 else text
 
 
 def show(units: int | None) -> str | None:

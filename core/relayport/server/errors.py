@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 from aiohttp.web_middlewares import Handler
 
-from relayport.accounts.live import ACCOUNT
+from relayport.accounts.live import account
 from relayport.accounts.money import format_amount
 from relayport.calltime import CallClock, clock
 from relayport.ids import random_hex
@@ -73,7 +73,7 @@ async def stamp_request_id(request: web.Request, response: web.StreamResponse) -
     response.headers["x-request-id"] = request_id.get()
     if (c := clock.get()) is not None:
         response.headers["x-relayport-gateway-ms"] = c.gateway_ms()
-    key = request.get(ACCOUNT)
+    key = account.get()
     if key is not None and (balance := key.balance()) is not None:
         response.headers["X-Account-Balance"] = format_amount(balance)
 
