@@ -25,6 +25,10 @@ _TYPE_BY_STATUS = {
 }
 
 
+def _rebuild(cls: type[GatewayError], fields: dict[str, Any]) -> GatewayError:
+    return cls(**fields)
+
+
 def error_type_for(status: int) -> str:
     if status in _TYPE_BY_STATUS:
         return _TYPE_BY_STATUS[status]
@@ -58,6 +62,12 @@ class GatewayError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.type}: {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A copy (a task record handed to a poll's joiners) or a pickle carries the fields as
+        # they are now: plugins adjust an error after making it (a vendor's code classified, a
+        # message extended), and an exception otherwise reduces to its constructor's arguments.
+        return _rebuild, (type(self), attrs.asdict(self, recurse=False))
 
     def envelope(self) -> dict[str, Any]:
         """The OpenAI error envelope."""
