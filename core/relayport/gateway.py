@@ -202,17 +202,10 @@ class Gateway:
 
     async def fetch_urls(self, dep: Deployment, request: ChatRequest) -> None:
         """Download what the plugin asks for (`relayport_urls_to_fetch`) into `request.fetched`."""
-        wanted = self.urls_wanted(dep, request)
-        if wanted:
-            await self._fetch(wanted, request)
-
-    @staticmethod
-    def urls_wanted(dep: Deployment, request: ChatRequest) -> list[str]:
-        """What `fetch_urls` would download: checked without a coroutine, as most calls have none."""
         urls = dep.hooks.relayport_urls_to_fetch(deployment=dep, request=request)
-        return [u for u in dict.fromkeys(urls) if u not in request.fetched] if urls else []
-
-    async def _fetch(self, wanted: list[str], request: ChatRequest) -> None:
+        wanted = [u for u in dict.fromkeys(urls or ()) if u not in request.fetched]
+        if not wanted:
+            return
         if self._fetch_session is None:
             self._fetch_session = new_fetch_session(self.fetch_policy)
         session, policy = self._fetch_session, self.fetch_policy
@@ -233,8 +226,7 @@ class Gateway:
     async def complete(self, request: ChatRequest, deployments: list[Deployment]) -> ChatResponse:
         async def attempt(dep: Deployment) -> ChatResponse:
             started = time.perf_counter()
-            if wanted := self.urls_wanted(dep, request):
-                await self._fetch(wanted, request)
+            await self.fetch_urls(dep, request)
             up = self._translate(dep, request)
             up.stream = False
             async with upstream.send(self.session, dep, up) as resp:
@@ -268,8 +260,7 @@ class Gateway:
             parser = dep.hooks.relayport_stream_parser(deployment=dep, request=request)
             if parser is None:
                 raise GatewayError(501, f"Provider '{dep.provider.name}' cannot stream.")
-            if wanted := self.urls_wanted(dep, request):
-                await self._fetch(wanted, request)
+            await self.fetch_urls(dep, request)
             up = self._translate(dep, request)
             up.stream = True
             cm = upstream.send(self.session, dep, up)
