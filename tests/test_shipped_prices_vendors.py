@@ -16,6 +16,7 @@ from relayport.accounts.money import to_units
 from relayport.accounts.prices import Price, price_table
 from relayport.config import BillingConfig
 from relayport.testing.fakes import FakeOpenAI
+from relayport.testing.task_fakes import serving
 from relayport_bedrock.testing import FakeBedrock
 from relayport_bfl.testing import KEY as BFL_KEY
 from relayport_bfl.testing import FakeBFL
@@ -192,10 +193,7 @@ def test_speech_and_image_vendors_are_charged_their_sheet_price(relayport_gatewa
 
 @pytest.fixture
 def fake_bedrock():
-    fake = FakeBedrock()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeBedrock())
 
 
 def test_bedrock_is_charged_its_sheet_price(relayport_gateway, store_url, fake_bedrock) -> None:  # noqa: F811
@@ -235,10 +233,7 @@ def test_bedrock_is_charged_its_sheet_price(relayport_gateway, store_url, fake_b
 
 @pytest.fixture
 def fake_stepfun():
-    fake = FakeStepFun()
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeStepFun())
 
 
 def test_stepfun_cny_prices_are_charged_at_the_configured_rate(relayport_gateway, store_url,  # noqa: F811
