@@ -651,12 +651,12 @@ class EventEncoder:
         text = "".join(item.parts)
         i, iid = item.index, item.id
         out = b""
+        closing = b""  # the item's `output_item.done`, when its branch encodes it itself
         if item.kind == "message":
             notes = self.annotate(text) if self.annotate is not None else []
             done = message_item(iid, text)
             if notes:
                 done["content"][0]["annotations"] = notes
-            self.output.append(done)
             # The text is encoded once for the three events that repeat it.
             text_json = orjson.dumps(text)
             part = (b'{"type":"output_text","text":' + text_json + b',"annotations":'
@@ -664,11 +664,8 @@ class EventEncoder:
             out += self._raw(b"response.output_text.done",
                              item.ids + b',"content_index":0,"text":' + text_json + b',"logprobs":[]')
             out += self._raw(b"response.content_part.done", item.ids + b',"content_index":0,"part":' + part)
-            out += self._raw(b"response.output_item.done", b'"output_index":' + str(i).encode()
-                             + b',"item":{"id":"' + iid.encode() + _DONE_MESSAGE + part + b"]}")
-            if self.current is item:
-                self.current = None
-            return out
+            closing = self._raw(b"response.output_item.done", b'"output_index":' + str(i).encode()
+                                + b',"item":{"id":"' + iid.encode() + _DONE_MESSAGE + part + b"]}")
         elif item.kind == "reasoning":
             if item.redacted is not None:
                 done = reasoning_item(iid, "", seal_redacted(item.redacted))
@@ -687,8 +684,8 @@ class EventEncoder:
                 "name": item.name, "arguments": text})
             done = call_item(iid, item.call_id, item.name, text)
         self.output.append(done)
-        out += self._event("response.output_item.done", {"type": "response.output_item.done", "output_index": i,
-                                                         "item": done})
+        out += closing or self._event("response.output_item.done", {"type": "response.output_item.done",
+                                                                    "output_index": i, "item": done})
         if self.current is item:
             self.current = None
         return out
