@@ -98,7 +98,8 @@ class LiveKey:
         rec = self.record
         if self._patterns and not self.allows(model):
             raise limits.model_not_allowed(model, rec.name)
-        if rec.balance is not None and rec.balance - self.pending <= 0:
+        balance = self.balance()
+        if balance is not None and balance <= 0:
             raise limits.out_of_funds(rec.name, balance=True)
         if rec.budget is not None and self.spent_now(time.time()) >= rec.budget:
             raise limits.out_of_funds(rec.name, balance=False)
@@ -202,9 +203,9 @@ class Accounts:
             raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error",
                                code="invalid_api_key")
         stops = key.stops
-        if stops is not None and stops <= time.time():
-            revoked = key.record.revoked_at is not None
-            raise GatewayError(401, f"This API key was {'revoked' if revoked else 'expired'}.",
+        if stops is not None and stops <= (now := time.time()):
+            status = key.record.status(now)
+            raise GatewayError(401, f"This API key was {'revoked' if status == 'revoked' else 'expired'}.",
                                type="invalid_request_error", code="invalid_api_key")
         return key
 
@@ -285,7 +286,7 @@ class Accounts:
                 due = (key, "" if record.period is None else period_of(record.period, time.time()))
                 charges = self._charges
                 charges[due] = charges.get(due, 0) + units
-        if self.usage_log or (self.usage_log is None and self.has_keys):  # self.logging_rows, inlined
+        if self.logging_rows:
             rows = self._rows
             rows.append(_usage_row(rec, units))
             if len(rows) >= BATCH:
