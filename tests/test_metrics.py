@@ -7,12 +7,12 @@ import asyncio
 import time
 from typing import Any
 
-import attrs
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from relayport import metrics
+from relayport.accounts.money import to_units
 from relayport.calls import CallRecord
 from relayport.config import MetricsConfig, parse_config
 from relayport.model import MediaKind, MediaRequest, TaskRecord, TaskStatus
@@ -92,15 +92,12 @@ def test_a_scrape_counts_requests_tokens_latency_errors_and_tasks(relayport_gate
 
 
 def test_cost_is_counted_when_the_record_carries_one() -> None:
-    @attrs.define(slots=True)
-    class Priced(CallRecord):
-        cost: float | None = None
-
     config = MetricsConfig()
     m = metrics.Metrics(config, Router(parse_config({}), _no_plugins(), {}))
-    for cost in (0.25, 0.5, None):
-        m.observe(Priced("r", None, "gpt", "openai", "openai/gpt", "gpt-4o", 200, None,
-                         Usage(input_tokens=3, output_tokens=1), 0.1, cost=cost))
+    for cost in ("0.25", "0.5", None):
+        m.observe(CallRecord("r", None, "gpt", "openai", "openai/gpt", "gpt-4o", 200, None,
+                             Usage(input_tokens=3, output_tokens=1), 0.1,
+                             cost_units=None if cost is None else to_units(cost)))
     body, _ = asyncio.run(m.render(None))
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in text_string_to_metric_families(body.decode()) for s in f.samples}

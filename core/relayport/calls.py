@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import attrs
 
+from relayport.accounts.money import from_units
 from relayport.accounts.prices import MediaUnits
 from relayport.model.usage import Usage
 
@@ -42,12 +43,18 @@ class CallRecord:
     stream: bool = False
     kind: str = "model"  # "service": a non-model service call (relayport.webservices)
     units: int | None = None  # billable units a service reported (e.g. Serper's credits)
-    # What the call cost in `[billing] currency`, set by the usage meter (which observes first)
-    # when the model has a price.
-    cost: Decimal | None = None
+    # What the call cost in money units of `[billing] currency` (relayport.accounts.money), set
+    # by the usage meter (which observes first) when the model has a price. Kept as the integer
+    # it is computed as: most observers add it up, and a Decimal per call is wasted on them.
+    cost_units: int | None = None
     # What a finished media task produced (images, video seconds, speech characters), priced
     # per unit: see relayport.tasks.metering.
     media: MediaUnits | None = None
+
+    @property
+    def cost(self) -> Decimal | None:
+        """What the call cost in `[billing] currency` (None: the model has no price)."""
+        return None if self.cost_units is None else from_units(self.cost_units)
 
 
 Observer = Callable[[CallRecord], None]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from relayport.accounts.money import from_units
 from relayport.calls import CallRecord
 
 if TYPE_CHECKING:
@@ -74,8 +74,8 @@ class _Series:
         self.latency = _Histogram(config.latency_buckets)
         self.ttft = _Histogram(config.ttft_buckets)
         self.tokens = [0] * len(_TOKEN_TYPES)
-        # Summed as the Decimals calls cost (exact, and cheaper per call than a float() of each).
-        self.cost: Decimal | int = 0
+        # Summed in money units (exact integers), turned into currency when scraped.
+        self.cost = 0
 
 
 class Metrics:
@@ -116,7 +116,7 @@ class Metrics:
                 n = getattr(usage, field)
                 if n:
                     tokens[i] += n
-        cost = rec.cost  # set by the usage meter when prices are configured
+        cost = rec.cost_units  # set by the usage meter when prices are configured
         if cost:
             series.cost += cost
 
@@ -159,7 +159,7 @@ class Metrics:
                     tokens.add_metric((*pair, kind), total)
             spent = sum(s.cost for s in group)
             if spent:
-                cost.add_metric(pair, float(spent))
+                cost.add_metric(pair, float(from_units(spent)))
         errors = CounterMetricFamily("relayport_upstream_errors", "Failed attempts by status and error code.",
                                      labels=("model", "provider", "status", "code"))
         for labels, n in self.errors.items():

@@ -24,7 +24,6 @@ from aiohttp import web
 from aiohttp.web_middlewares import Handler
 
 from relayport.accounts import limits
-from relayport.accounts.money import from_units
 from relayport.accounts.prices import PriceTable, cost_units
 from relayport.accounts.records import KeyRecord, digest, period_of
 from relayport.accounts.shared_limits import RedisLimits, Refusal, Unavailable
@@ -248,14 +247,24 @@ class Accounts:
                 # still held: one Redis round trip, for keys with a concurrency limit only.
                 await shared.release(rec.id, lease)
 
-    async def _serve_local(self, key: LiveKey, request: web.Request, handler: Handler) -> web.StreamResponse:
+    def _serve_local(self, key: LiveKey, request: web.Request,
+                     handler: Handler) -> Awaitable[web.StreamResponse]:
         most = key.record.max_concurrency
         if most is not None and key.in_flight >= most:
             raise limits.too_many_at_once(most, key.record.name)
-        key.in_flight += 1
         account.set(key)
         caller.set(key.record.id)
         admission.set(_Grant(key))
+        if most is None:
+            # No limit, so nothing counts this key's calls in flight: the handler's own
+            # coroutine, not one around it that every resumption of a stream passes through.
+            # (A limit set while calls run counts only the calls that start after it.)
+            return handler(request)
+        return self._counted(key, request, handler)
+
+    @staticmethod
+    async def _counted(key: LiveKey, request: web.Request, handler: Handler) -> web.StreamResponse:
+        key.in_flight += 1
         try:
             return await handler(request)
         finally:
@@ -271,7 +280,7 @@ class Accounts:
         if price is not None:
             if usage is not None or rec.media is not None:
                 units = cost_units(price, usage, rec.media)
-            rec.cost = from_units(units)
+            rec.cost_units = units
         key = self.by_id.get(rec.caller) if rec.caller else None
         if key is not None:
             record = key.record
