@@ -113,7 +113,14 @@ def count(group: ProcGroup, work: Path, name: str, argv: list[str], url: str, bo
             raise SystemExit(f"no callgrind dump {dump.name} in {work}")
         summaries.append(int(found.group(1)))
     busy = summaries[0] - (summaries[1] if idle else 0)
+    if KEEP is not None:  # for callgrind_annotate: where the instructions went
+        KEEP.mkdir(parents=True, exist_ok=True)
+        shutil.copy(work / f"callgrind.{name}.1", KEEP / f"callgrind.{name}")
     return busy // requests
+
+
+# Where --keep copies each target's dump of the measured requests (None: not kept).
+KEEP: Path | None = None
 
 
 # Gateway variants for --keys: (store key mode or None for the `[auth] keys` entry, metrics on).
@@ -242,7 +249,11 @@ def main() -> int:
     p.add_argument("--keys", metavar="VARIANT,...",
                    help="compare gateway variants in one run, each against the first: "
                         f"{', '.join(KEY_VARIANTS)} (e.g. toml,store,store-log,store-log-nometrics)")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="copy each target's callgrind dump there (read with callgrind_annotate --inclusive=yes)")
     a = p.parse_args()
+    global KEEP
+    KEEP = a.keep
     if a.keys:
         return compare_keys(a, [v.strip() for v in a.keys.split(",") if v.strip()])
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
