@@ -44,9 +44,19 @@ DONE = b"data: [DONE]\n\n"
     (chunk(None, usage(4, 4)), (4, 4)),                                          # the only event
     (b": keep-alive\n\n" + chunk(None, usage(2, 9)) + b"data: [DONE]\n\n", (2, 9)),
 ])
-def test_last_usage_of_a_read(read: bytes, expected: tuple[int, int] | None) -> None:
-    found = _last_usage(read, PLAN)
+@pytest.mark.parametrize("exact", [True, False])
+def test_last_usage_of_a_read(read: bytes, expected: tuple[int, int] | None, exact: bool) -> None:
+    found = _last_usage(read, PLAN, exact)
     assert (None if found is None else (found.input_tokens, found.output_tokens)) == expected
     # The same answer as decoding every event front to back.
     full = _inspect_events(read, PLAN)[1]
     assert found == full
+
+
+def test_an_unusual_spelling_is_found_in_the_last_read() -> None:
+    # `"usage" : {` is neither needle: a read in the middle of the stream skips it (cheaply),
+    # the stream's last read steps through every marker and still finds it.
+    read = chunk("a") + chunk(None, usage(6, 1)).replace(b'"usage":', b'"usage" : ') + DONE
+    assert _last_usage(read, PLAN, exact=False) is None
+    found = _last_usage(read, PLAN)
+    assert found is not None and (found.input_tokens, found.output_tokens) == (6, 1)

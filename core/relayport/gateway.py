@@ -445,7 +445,7 @@ class Gateway:
                 await out.write(complete)
                 if look:
                     # Only reading usage: the client got the bytes first, accounting comes after.
-                    usage = _last_usage(complete, plan) or usage
+                    usage = _last_usage(complete, plan, exact=False) or usage
                 chunk = await content.readany()
             else:
                 if pending.strip():
@@ -720,25 +720,41 @@ def _slice_list(events: list[Any]) -> list[list[Any]]:
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _last_usage(complete: bytes, plan: Passthrough) -> Usage | None:
+def _last_usage(complete: bytes, plan: Passthrough, exact: bool = True) -> Usage | None:
     """The usage of the last event of `complete` that carries one, looking from the end.
 
     Only accounting needs it, and the final usage chunk is the read's last event or close to
-    it, while streams with `include_usage` carry `"usage":null` in every other chunk: going
-    backwards skips them without looking at each event.
+    it, while streams with `include_usage` carry `"usage":null` in every other chunk. Usage is
+    an object, written `"usage":{` or `"usage": {` by every JSON encoder vendors use: those
+    two needles, searched from the right in C, find it without looking at each `null`. Only
+    `exact` (the stream's last read) then steps back through every marker in Python, for a
+    spelling the needles miss (a read of 100 token chunks: ~40 us against ~8 us).
     """
-    marker, end = plan.marker, len(complete)
+    marker = plan.marker
+    # A vendor's encoder writes every chunk alike: the first marker tells which needle to use.
+    first = complete.find(marker) + len(marker)
+    at = complete.rfind(marker + (b": {" if complete[first:first + 2] == b": " else b":{"))
+    if at >= 0 and (usage := _usage_at(complete, at, plan)) is not None:
+        return usage
+    if not exact:
+        return None
+    end = len(complete)
     while (at := complete.rfind(marker, 0, end)) >= 0:
         value = at + len(marker)
         if not complete[value:value + 8].lstrip(b": ").startswith(b"null"):
-            start = complete.rfind(b"\n\n", 0, at)
-            stop = complete.find(b"\n\n", at)
-            block = complete[start + 2 if start >= 0 else 0:stop + 2 if stop >= 0 else len(complete)]
-            usage = _inspect_events(block, plan)[1]
+            usage = _usage_at(complete, at, plan)
             if usage is not None:
                 return usage
         end = at
     return None
+
+
+def _usage_at(complete: bytes, at: int, plan: Passthrough) -> Usage | None:
+    """The usage read from the event of `complete` that holds offset `at`."""
+    start = complete.rfind(b"\n\n", 0, at)
+    stop = complete.find(b"\n\n", at)
+    return _inspect_events(complete[start + 2 if start >= 0 else 0:stop + 2 if stop >= 0 else len(complete)],
+                           plan)[1]
 
 
 def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | None]:
