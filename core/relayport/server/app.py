@@ -141,6 +141,7 @@ async def _task_store(app: web.Application) -> AsyncIterator[None]:
     loop_task.cancel()
     await asyncio.gather(loop_task, return_exceptions=True)
     await poller.stop()
+    await runner.close()
     await fetch_session.close()
     await store.close()
     results.close()

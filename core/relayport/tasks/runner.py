@@ -100,6 +100,13 @@ class TaskRunner:
             self._flusher = asyncio.create_task(self._flush())
         return await fut
 
+    async def close(self) -> None:
+        """Let the batch of task writes under way land before the store closes: a poll that
+        shutdown cancelled has still changed its task (it may have ended), and a write lost
+        here would poll it again, or report it twice, after a restart."""
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
     async def _flush(self) -> None:
         # Let the polls finishing meanwhile join the batch: with a thousand open tasks a write per
         # poll would be a thread hop per poll; a short wait makes it one per batch.
