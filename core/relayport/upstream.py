@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 import orjson
@@ -19,6 +22,13 @@ from relayport.calltime import clock
 from relayport.model.errors import GatewayError
 from relayport.model.http import REDIRECT_STATUSES, UpstreamRequest
 from relayport.provider import Deployment, Timeouts
+
+try:  # the lean client needs httptools (relayport[fast])
+    from relayport import h1
+    from relayport.h1 import Response as _LeanResponse
+except ImportError:  # pragma: no cover - without the extra every call goes through aiohttp
+    h1 = None  # type: ignore[assignment]
+    _LeanResponse = ()  # type: ignore[assignment,misc]
 
 
 def env_proxy(url: str) -> str | None:
@@ -36,15 +46,37 @@ def env_proxy(url: str) -> str | None:
 
 
 def new_session() -> aiohttp.ClientSession:
-    """One pooled session for every vendor call (proxies come per deployment: `env_proxy`)."""
+    """One pooled session for every vendor call (proxies come per deployment: `env_proxy`).
+
+    With `httptools` installed (`relayport[fast]`), calls without a proxy go through the lean
+    client of `relayport.h1` instead, its connections pooled beside the session's (see
+    `close_session`); `RELAYPORT_UPSTREAM_CLIENT=aiohttp` keeps every call on aiohttp.
+    """
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         trust_env=False,
         json_serialize=lambda o: orjson.dumps(o).decode(),
         # Vendor bodies are forwarded as they arrive; no cookie jar state between clients.
         cookie_jar=aiohttp.DummyCookieJar(),
     )
+    if h1 is not None and os.environ.get("RELAYPORT_UPSTREAM_CLIENT", "").lower() != "aiohttp":
+        _lean[session] = h1.Pool()
+    return session
+
+
+async def close_session(session: aiohttp.ClientSession) -> None:
+    """Close the session and the lean client's connections made for it."""
+    pool = _lean.pop(session, None)
+    if pool is not None:
+        pool.close()
+    await session.close()
+
+
+# The lean client's connection pool of each session `new_session` made (none without httptools).
+_lean: weakref.WeakKeyDictionary[aiohttp.ClientSession, Any] = weakref.WeakKeyDictionary()
+# Methods whose answers have a body to read (a HEAD answer has none, whatever it says).
+_LEAN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @functools.lru_cache(maxsize=256)
@@ -113,10 +145,15 @@ class UpstreamCall:
         req, dep = self._req, self._dep
         started = time.perf_counter()
         try:
-            resp = await self._session.request(
-                req.method, req.url, data=data, headers=headers,
-                timeout=_timeout(dep.timeouts), proxy=dep.proxy, allow_redirects=False,
-            )
+            pool = _lean.get(self._session) if dep.proxy is None and req.method in _LEAN_METHODS else None
+            if pool is not None and h1 is not None and h1.eligible(req.url):
+                t = dep.timeouts
+                resp = await pool.request(req.method, req.url, headers, data, t.connect, t.first_byte, t.total)
+            else:
+                resp = await self._session.request(
+                    req.method, req.url, data=data, headers=headers,
+                    timeout=_timeout(dep.timeouts), proxy=dep.proxy, allow_redirects=False,
+                )
             if resp.status in REDIRECT_STATUSES:
                 resp = await self._follow(resp, headers, data)
             if req.stream:
@@ -170,6 +207,9 @@ def _idle_reads(resp: aiohttp.ClientResponse, idle: float) -> None:
     """A stream's reads after its first bytes may each wait `idle` seconds; the first-byte wait
     covers its headers and first bytes. Set on the connection's protocol, which re-arms its
     read timer with it at every read: no timer of our own per call."""
+    if isinstance(resp, _LeanResponse):
+        resp.set_idle(idle)
+        return
     conn = resp.connection
     protocol = conn.protocol if conn is not None else None
     if protocol is None:

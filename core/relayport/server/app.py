@@ -40,7 +40,7 @@ from relayport.tasks.poller import Poller
 from relayport.tasks.results import ResultStore
 from relayport.tasks.runner import TaskRunner
 from relayport.tasks.store import open_task_store
-from relayport.upstream import new_session
+from relayport.upstream import close_session, new_session
 from relayport.urlguard import new_fetch_session
 from relayport.webservices import REGISTRY, ServiceRegistry, services_surface
 from relayport.wire.tasks import unified
@@ -116,7 +116,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     yield
     await credentials.close_all(app[keys.ROUTER].deployments())
     await gateway.close()
-    await session.close()
+    await close_session(session)
 
 
 async def _task_store(app: web.Application) -> AsyncIterator[None]:
