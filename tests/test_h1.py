@@ -215,3 +215,34 @@ async def test_a_compressed_body_is_handed_on_decompressed(raw: RawServer, pool:
     resp = await pool.request("POST", raw.url, {}, b"{}", 5, 5, 30)
     assert await resp.read() == b'{"answer": "plain"}'
     resp.release()
+
+
+async def test_tls_with_the_hostname_checked(pool: h1.Pool) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    raw = RawServer()
+    raw.script = lambda w, n: w.write(ok(b'{"tls":%d}' % n))
+    srv = await asyncio.start_server(raw.serve, "127.0.0.1", 0, ssl=server_ctx)
+    port = srv.sockets[0].getsockname()[1]
+    trusting = h1.Pool(ssl_context=client_ctx)
+    try:
+        for n in (1, 2):
+            resp = await trusting.request("POST", f"https://localhost:{port}/v1/x", {}, b"{}", 5, 5, 30)
+            assert await resp.read() == b'{"tls":%d}' % n
+            resp.release()
+        assert raw.connections == 1  # kept alive over TLS too
+        assert b"Host: localhost:%d" % port in raw.requests[0]
+        # The certificate names localhost, not 127.0.0.1; and the system's CAs do not know it.
+        for client, url in ((trusting, f"https://127.0.0.1:{port}/v1/x"), (pool, f"https://localhost:{port}/v1/x")):
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await client.request("POST", url, {}, b"{}", 5, 5, 30)
+    finally:
+        trusting.close()
+        srv.close()

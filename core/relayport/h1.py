@@ -79,9 +79,10 @@ def eligible(url: str) -> bool:
 class Pool:
     """Idle keep-alive connections per (host, port, tls)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._idle: dict[tuple[str, int, bool], list[_Connection]] = {}
-        self._ssl: ssl.SSLContext | None = None
+        # The system's trusted CAs with hostname checks, made at the first TLS connection.
+        self._ssl = ssl_context
         self.closed = False
 
     def _context(self) -> ssl.SSLContext:
