@@ -145,7 +145,7 @@ def _head(method: str, o: _Origin, headers: Mapping[str, str], body: bytes | Non
     lines = [f"{method} {o.target} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     # What the caller did not set itself (a request signer may have set Host, say).
-    named = {name.lower() for name in headers} if len(headers) else set()
+    named = {name.lower() for name in headers}
     if "host" not in named:
         lines.append(f"Host: {o.host_header}")
     if "user-agent" not in named:
@@ -203,12 +203,6 @@ class _Connection(asyncio.Protocol):
             self._fail(aiohttp.ClientPayloadError("Response payload is not completed"))
         else:
             self._fail(aiohttp.ServerDisconnectedError())
-
-    def pause_writing(self) -> None:  # the request is written at once; nothing to pace
-        pass
-
-    def resume_writing(self) -> None:
-        pass
 
     # ------------------------------------------------------------------ llhttp callbacks
 
@@ -285,8 +279,7 @@ class _Connection(asyncio.Protocol):
         except BaseException:  # cancelled (the client left): nobody will read this answer
             resp.close()
             raise
-        if resp._error is not None:
-            self.abort()
+        if resp._error is not None:  # `_fail` closed the connection
             raise resp._error
         return resp
 
@@ -473,7 +466,6 @@ class Response:
             self._conn.done_with(self)
 
     def close(self) -> None:
-        self._stop_timer()
-        if not self._done:
-            self._conn.abort()
+        # `release` already closes the connection of an answer not read to its end (the vendor
+        # stops generating); one read to its end has nothing left to stop and stays pooled.
         self.release()
