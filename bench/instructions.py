@@ -169,6 +169,7 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
     relayport = [str(script)] if script.exists() else [sys.executable, "-m", "relayport"]
     counts: dict[str, int] = {}
     rounds: list[dict[str, float]] = []
+    cpu_us: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="relayport-instr-") as tmp:
         work = Path(tmp)
         group = ProcGroup(work)
@@ -195,26 +196,31 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
                 print(f"{a.case} {variant}: {counts[variant] / 1e6:.3f} M instructions per request", flush=True)
             if a.wrk:
                 lua = write_script(work / "wrk.lua", body, HEADERS)
-                urls = {}
+                urls, pids = {}, {}
                 for variant in variants:  # all up at once, on the same core; loaded one at a time
                     port = procs.free_port()
                     proc = group.spawn(f"wrk-{variant}", argv_for(variant, port, "wrk"), server_cpu)
                     procs.wait_ready(proc, port, timeout=60)
-                    urls[variant] = f"http://{HOST}:{port}/v1/chat/completions"
+                    urls[variant], pids[variant] = f"http://{HOST}:{port}/v1/chat/completions", proc.pid
                     run_wrk(urls[variant], lua, 32, 1, load_cpu)  # warm-up
                 for r in range(a.wrk_rounds):
                     order = variants[r % len(variants):] + variants[:r % len(variants)]
                     got = {}
                     for variant in order:
+                        ticks = procs.proc_ticks(pids[variant])
                         result = run_wrk(urls[variant], lua, 32, a.wrk, load_cpu)
                         if result.errors:
                             print(f"error: {variant} answered {result.non_2xx} non-2xx, "
                                   f"socket errors {result.socket_errors}", file=sys.stderr)
                             return 1
                         got[variant] = result.rps
+                        # The server's own CPU (user + kernel) per request: steadier than req/s
+                        # on a shared host, as time the host takes away is not counted.
+                        used = (procs.proc_ticks(pids[variant]) - ticks) / procs.CLK_TCK
+                        cpu_us.setdefault(variant, []).append(used / max(1, result.requests) * 1e6)
                     rounds.append(got)
-                    print("wrk round " + str(r + 1) + ": " + ", ".join(f"{v} {got[v]:.0f}/s" for v in variants),
-                          flush=True)
+                    print("wrk round " + str(r + 1) + ": " + ", ".join(
+                        f"{v} {got[v]:.0f}/s ({cpu_us[v][-1]:.0f} us CPU/request)" for v in variants), flush=True)
         finally:
             group.stop_all()
             time.sleep(0.1)
@@ -227,6 +233,9 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
             ratios = sorted(r[variant] / r[base] for r in rounds)
             parts.append(f"wrk c=32 req/s {statistics.median(ratios):.1%} (rounds {ratios[0]:.1%}.."
                          f"{ratios[-1]:.1%})")
+            cpu = {v: sum(cpu_us[v]) / len(cpu_us[v]) for v in (base, variant)}
+            parts.append(f"server CPU per request {cpu[variant]:.0f} us against {cpu[base]:.0f} us "
+                         f"({cpu[variant] / cpu[base]:.1%}; requests per CPU-second {cpu[base] / cpu[variant]:.1%})")
         print(f"{variant} vs {base}: " + "; ".join(parts))
     return 0
 

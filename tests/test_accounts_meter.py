@@ -24,7 +24,8 @@ from relayport.model.usage import Usage
 @pytest.mark.parametrize("units, text", [
     (0, "0"), (5, "0.0000000005"), (-5, "-0.0000000005"), (10**10, "1"), (10**11, "10"),
     (15 * 10**9, "1.5"), (-25 * 10**9, "-2.5"), (10**18 - 351, "99999999.9999999649"),
-    (123 * 10**10 + 4, "123.0000000004"),
+    (123 * 10**10 + 4, "123.0000000004"), (10**10 - 1, "0.9999999999"), (-(10**10) - 1, "-1.0000000001"),
+    (7 * 10**17, "70000000"),
 ])
 def test_balance_text_has_no_exponent_and_no_trailing_zeros(units: int, text: str) -> None:
     assert format_amount(units) == text

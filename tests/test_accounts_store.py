@@ -10,7 +10,7 @@ from relayport.accounts import manage
 from relayport.accounts.live import _usage_row
 from relayport.accounts.money import to_units
 from relayport.accounts.records import digest, period_of
-from relayport.accounts.store import Charge, StoreError, open_store
+from relayport.accounts.store import USAGE_COLUMNS, Charge, StoreError, open_store
 from relayport.calls import CallRecord
 from relayport.model.usage import Usage
 from tests.accounts_helpers import store_url  # noqa: F401  (fixture)
@@ -109,3 +109,22 @@ async def test_usage_report_groups_by_key_model_and_day(store) -> None:
     days = await store.usage("day")
     assert [d["calls"] for d in days] == [4] and days[0]["day"] == time.strftime("%Y-%m-%d", time.gmtime())
     assert await store.usage("model", since=time.time() + 60) == []
+
+
+@pytest.mark.parametrize("count", [1, 3, 203])
+async def test_a_batch_of_any_size_lands_row_for_row(store, count) -> None:
+    """SQLite takes a batch as multi-row INSERTs of 128, 64, ... rows; PostgreSQL one row a
+    statement. Either way every row lands with its own values, and a column that only a later
+    row fills is kept."""
+    rows = []
+    for i in range(count):
+        row = list(_usage_row(_record("k", f"m{i % 3}", Usage(i, 2 * i, cached_tokens=i % 2 or None)), i))
+        row[0] = 1_000_000.0 + i  # ts: the order to read them back in
+        if i == count // 2:
+            row[USAGE_COLUMNS.index("error")] = "vendor_error"
+        if i == count - 1:
+            row[USAGE_COLUMNS.index("ttfb_ms")] = 12.5
+        rows.append(tuple(row))
+    await store.write(rows, [])
+    got = await store._fetch(f"SELECT {', '.join(USAGE_COLUMNS)} FROM rp_usage ORDER BY ts")
+    assert [tuple(r) for r in got] == rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Protocol
 
 import attrs
 
@@ -18,13 +19,32 @@ from relayport.accounts.money import from_units
 from relayport.accounts.prices import MediaUnits
 from relayport.model.usage import Usage
 
-# Who is calling: the gateway key's identity (its name or id; never the key itself), set by
-# the auth middleware for the lifetime of the request so records can be charged to it.
-caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("relayport_caller", default=None)
-# The calling key's admission check, called with each model name the request resolves: raises
-# the 403/402/429 the key's allow-list, budget or rates give (see relayport.accounts.live).
-admission: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
-    "relayport_admission", default=None)
+
+class Caller(Protocol):
+    """The store key a request is served as, for the lifetime of the request (set by the auth
+    middleware: see relayport.accounts.live). One object in one context variable, as a call
+    pays for every variable it sets."""
+
+    # The key's id: what records are charged to and what the call leaves behind belongs to
+    # (never the key itself).
+    id: str
+
+    def admit(self, model: str) -> None:
+        """Called with each model name the request resolves: raises the 403/402/429 the key's
+        allow-list, budget or rates give."""
+
+    def balance(self) -> int | None:
+        """The key's remaining prepaid balance in money units (None: it keeps none)."""
+
+
+# Who is calling: None for a TOML key or an open gateway.
+caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("relayport_caller", default=None)
+
+
+def caller_id() -> str | None:
+    """The calling store key's id (None: not a store key)."""
+    current = caller.get()
+    return None if current is None else current.id
 
 
 @attrs.define(slots=True)

@@ -494,13 +494,21 @@ class Gateway:
     def _observe(self, dep: Deployment, status: int, usage: Usage | None, started: float,
                  error: GatewayError | None, ttfb: float | None, stream: bool,
                  media: MediaUnits | None = None) -> None:
+        # Positional, in CallRecord's field order: attrs' __init__ takes keywords at twice the
+        # cost (0.7 against 0.3 us), and this runs once per call of every metered gateway.
+        current = caller.get()
         rec = CallRecord(
-            request_id=request_id.get(), caller=caller.get(), model=dep.name, provider=dep.provider.name,
-            deployment=self.router.health(dep).label, upstream_model=dep.model, status=status,
-            error=None if error is None else (error.code or error.type), usage=usage,
-            latency=time.perf_counter() - started, ttfb=ttfb, stream=stream, media=media,
+            request_id.get(), None if current is None else current.id, dep.name, dep.provider.name, self.router.health(dep).label,
+            dep.model, status, None if error is None else (error.code or error.type), usage,
+            time.perf_counter() - started, ttfb, stream,
         )
-        self.notify(rec)
+        if media is not None:
+            rec.media = media
+        for observe in self.observers:  # as `notify`, without a call more per call
+            try:
+                observe(rec)
+            except Exception:  # an observer's bug must not fail the call it observes
+                log.exception("call observer %r failed", observe)
 
     def notify(self, rec: CallRecord) -> None:
         """Hand a finished call's record to every observer (non-model services use it too)."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from relayport.calls import admission
+from relayport.calls import caller
 from relayport.config import FALLBACK_TABLES, Config, ConfigError, ModelConfig, RouterConfig
 from relayport.error_kinds import CONTENT_POLICY, CONTEXT_WINDOW, fallback_kind
 from relayport.model.errors import GatewayError
@@ -236,8 +236,8 @@ class Router:
         With a `sticky` key (see `sticky_key`), each tier's healthy deployments come in the
         key's own order instead of a fresh draw.
         """
-        if (admit := admission.get()) is not None:
-            admit(name)  # the calling key's allow-list, budget and rates
+        if (current := caller.get()) is not None:
+            current.admit(name)  # the calling key's allow-list, budget and rates
         fallbacks = self.config.fallbacks.get(name)
         tiers = self._tiers.get(name)
         if tiers is None and not fallbacks:

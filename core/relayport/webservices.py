@@ -27,7 +27,7 @@ import orjson
 from aiohttp import web
 
 from relayport import vendor_errors, vendor_headers
-from relayport.calls import CallRecord, caller
+from relayport.calls import CallRecord, caller_id
 from relayport.logs import request_id
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamResponse
@@ -211,7 +211,7 @@ class ServiceRegistry:
         latency = time.perf_counter() - started
         if gateway.observers:
             gateway.notify(CallRecord(
-                request_id=request_id.get(), caller=caller.get(), model=name, provider=name, deployment=name,
+                request_id=request_id.get(), caller=caller_id(), model=name, provider=name, deployment=name,
                 upstream_model=path, status=status, error=None if error is None else (error.code or error.type),
                 usage=None, latency=latency, kind="service", units=units))
         if gateway.log_requests and log.isEnabledFor(logging.INFO):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import fnmatch
 import logging
 import math
@@ -28,7 +27,7 @@ from relayport.accounts.prices import PriceTable, cost_units
 from relayport.accounts.records import KeyRecord, digest, period_of
 from relayport.accounts.shared_limits import RedisLimits, Refusal, Unavailable
 from relayport.accounts.store import Charge, SQLStore
-from relayport.calls import CallRecord, admission, caller
+from relayport.calls import CallRecord, caller
 from relayport.model.errors import GatewayError
 
 log = logging.getLogger("relayport.accounts")
@@ -91,55 +90,44 @@ class LiveKey:
     def spent_now(self, now: float) -> int:
         return self.record.spent_now(now) + self.pending
 
-    def admit(self, model: str, rates: bool = True) -> None:
-        """Raise the error a call of `model` gets now; count it when it may go. `rates=False`:
-        the shared windows already checked and counted this request's rates."""
-        rec = self.record
-        if self._patterns and not self.allows(model):
-            raise limits.model_not_allowed(model, rec.name)
-        balance = self.balance()
-        if balance is not None and balance <= 0:
-            raise limits.out_of_funds(rec.name, balance=True)
-        if rec.budget is not None and self.spent_now(time.time()) >= rec.budget:
-            raise limits.out_of_funds(rec.name, balance=False)
-        if not rates or (rec.tpm is None and rec.rpm is None):
-            return
-        now = time.monotonic()
-        if rec.tpm is not None and (used := self.tokens.used(now)) >= rec.tpm:
-            raise limits.rate_limited("tokens", rec.tpm, used, self.tokens.reset_in(now, rec.tpm), rec.name)
-        if rec.rpm is not None:
-            used = self.requests.used(now)
-            if used >= rec.rpm:
-                raise limits.rate_limited("requests", rec.rpm, used, self.requests.reset_in(now, rec.rpm),
-                                          rec.name)
-            self.requests.add(now, 1)
-
 
 class _Grant:
-    """One request's admission: the model check runs on every name it resolves (fallbacks and
-    task look-ups included), the rate count once."""
+    """One request's admission (a `relayport.calls.Caller`): the model check runs on every name
+    it resolves (fallbacks and task look-ups included), the funds and rate checks once. One
+    method for all of it, as it runs on every call a store key makes."""
 
-    __slots__ = ("key", "counted", "rates")
+    __slots__ = ("key", "id", "counted", "rates")
 
     def __init__(self, key: LiveKey, rates: bool = True) -> None:
         self.key = key
+        self.id = key.record.id
         self.counted = False
+        # False: the shared windows already checked and counted this request's rates.
         self.rates = rates
 
-    def __call__(self, model: str) -> None:
+    def admit(self, model: str) -> None:
+        key = self.key
+        rec = key.record
+        if key._patterns and not (key._allowed.get(model) or key.allows(model)):  # the cache first
+            raise limits.model_not_allowed(model, rec.name)
         if self.counted:
-            if not self.key.allows(model):
-                raise limits.model_not_allowed(model, self.key.record.name)
             return
-        self.key.admit(model, self.rates)
+        if rec.balance is not None and rec.balance - key.pending <= 0:
+            raise limits.out_of_funds(rec.name, balance=True)
+        if rec.budget is not None and key.spent_now(time.time()) >= rec.budget:
+            raise limits.out_of_funds(rec.name, balance=False)
+        if self.rates and (rec.tpm is not None or rec.rpm is not None):
+            now = time.monotonic()
+            if rec.tpm is not None and (used := key.tokens.used(now)) >= rec.tpm:
+                raise limits.rate_limited("tokens", rec.tpm, used, key.tokens.reset_in(now, rec.tpm), rec.name)
+            if rec.rpm is not None and not key.requests.take(now, rec.rpm):
+                raise limits.rate_limited("requests", rec.rpm, key.requests.total,
+                                          key.requests.reset_in(now, rec.rpm), rec.name)
         self.counted = True
 
-
-# The key serving the current request, set with `caller` and `admission` (relayport.calls) and,
-# like them, never reset: aiohttp runs each request in a task of its own, so in a copy of the
-# context that ends with it (the server middleware relies on the same for the request id).
-# Read when the answer starts (X-Account-Balance), which may be after the handler returned.
-account: contextvars.ContextVar[LiveKey | None] = contextvars.ContextVar("relayport_account", default=None)
+    def balance(self) -> int | None:
+        balance = self.key.record.balance
+        return None if balance is None else balance - self.key.pending
 
 
 class Accounts:
@@ -161,8 +149,10 @@ class Accounts:
         # open the gateway).
         self.has_keys = False
         self._rows: list[Sequence[Any]] = []
-        # Units charged since the last flush by (key, budget period): the key's `pending` holds them.
-        self._charges: dict[tuple[LiveKey, str], int] = {}
+        # Units charged since the last flush by (key, budget period), or by key for a key without
+        # periods: the key's `pending` holds them.
+        self._charges: dict[LiveKey | tuple[LiveKey, str], int] = {}
+        self._log_rows = usage_log is True  # `logging_rows`, kept as a plain attribute for `observe`
         # One flush or refresh at a time: a refresh that read the store before a concurrent
         # write must not replace the view after it.
         self._sync = asyncio.Lock()
@@ -234,9 +224,7 @@ class Accounts:
         if refusal is not None:
             raise _refused(refusal, rec.name)
         key.in_flight += 1
-        account.set(key)
-        caller.set(rec.id)
-        admission.set(_Grant(key, rates=False))
+        caller.set(_Grant(key, rates=False))
         try:
             return await handler(request)
         finally:
@@ -252,9 +240,10 @@ class Accounts:
         most = key.record.max_concurrency
         if most is not None and key.in_flight >= most:
             raise limits.too_many_at_once(most, key.record.name)
-        account.set(key)
-        caller.set(key.record.id)
-        admission.set(_Grant(key))
+        # Never reset: aiohttp runs each request in a task of its own, so in a copy of the
+        # context that ends with it (the server middleware relies on the same for the request
+        # id). Read when the answer starts (X-Account-Balance), maybe after the handler returned.
+        caller.set(_Grant(key))
         if most is None:
             # No limit, so nothing counts this key's calls in flight: the handler's own
             # coroutine, not one around it that every resumption of a stream passes through.
@@ -291,11 +280,12 @@ class Accounts:
                     self.shared.add_tokens(record.id, used)
             if units:
                 key.pending += units
-                # Summed per key and period until the flush writes them (one UPDATE each).
-                due = (key, "" if record.period is None else period_of(record.period, time.time()))
+                # Summed per key (and budget period) until the flush writes them, one UPDATE
+                # each; a key without periods is its own entry, with no tuple to make and hash.
+                due = key if record.period is None else (key, period_of(record.period, time.time()))
                 charges = self._charges
                 charges[due] = charges.get(due, 0) + units
-        if self.logging_rows:
+        if self._log_rows:
             rows = self._rows
             rows.append(_usage_row(rec, units))
             if len(rows) >= BATCH:
@@ -318,7 +308,7 @@ class Accounts:
         self._rows, self._charges = [], {}
         try:
             await self.store.write(rows, [Charge(key.record.id, units, period)
-                                          for (key, period), units in charges.items()])
+                                          for (key, period), units in _by_period(charges)])
         except Exception as exc:
             # Keep them for the next try; the store may be restarting.
             log.warning("usage store write failed (%s); %d rows kept for the next try", exc, len(rows))
@@ -326,7 +316,7 @@ class Accounts:
             for due, units in charges.items():
                 self._charges[due] = self._charges.get(due, 0) + units
             return
-        for (key, _), units in charges.items():
+        for (key, _), units in _by_period(charges):
             key.pending -= units
 
     async def _refresh(self) -> None:
@@ -343,6 +333,7 @@ class Accounts:
         self.by_digest = {k.record.digest: k for k in by_id.values()}
         if records and not self.has_keys:
             self.has_keys = True
+            self._log_rows = self.logging_rows
             for callback in self.on_keys:
                 callback()
 
@@ -357,6 +348,11 @@ class Accounts:
                     await self._refresh()
             except Exception:
                 log.exception("refreshing keys from the store failed; retrying")
+
+
+def _by_period(charges: dict[LiveKey | tuple[LiveKey, str], int]) -> list[tuple[tuple[LiveKey, str], int]]:
+    """The queued charges as ((key, period), units), a key without periods in period ""."""
+    return [(due if isinstance(due, tuple) else (due, ""), units) for due, units in charges.items()]
 
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})

@@ -79,14 +79,17 @@ def cost_units(price: Price, usage: Usage | None, media: MediaUnits | None = Non
     # Sum in units x tokens (exact integers), divide by a million once.
     total = 0
     if usage is not None:
-        cached = usage.cached_tokens or 0
-        written = usage.cache_write_tokens or 0
-        plain_in = max(0, usage.input_tokens - cached - written)
-        total += plain_in * price.input
-        total += cached * (price.input if price.cached_input is None else price.cached_input)
-        total += written * (price.input if price.cache_write is None else price.cache_write)
-        reasoning = usage.reasoning_tokens or 0
-        if price.reasoning is None:
+        cached = usage.cached_tokens
+        written = usage.cache_write_tokens
+        if cached or written:
+            cached, written = cached or 0, written or 0
+            total = max(0, usage.input_tokens - cached - written) * price.input
+            total += cached * (price.input if price.cached_input is None else price.cached_input)
+            total += written * (price.input if price.cache_write is None else price.cache_write)
+        else:  # most calls: nothing cached (the checks above cost more than this line)
+            total = usage.input_tokens * price.input
+        reasoning = usage.reasoning_tokens
+        if price.reasoning is None or not reasoning:
             total += usage.output_tokens * price.output
         else:
             total += max(0, usage.output_tokens - reasoning) * price.output + reasoning * price.reasoning

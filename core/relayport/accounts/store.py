@@ -8,10 +8,12 @@ holds every statement, the backends only run them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, NamedTuple
 
 import attrs
@@ -74,6 +76,9 @@ class SQLStore(ABC):
     """Keys and usage over a DB-API-like backend; subclasses run statements."""
 
     day_expr: str  # SQL for the UTC day of `u.ts`
+    # Usage rows per INSERT statement (at most; a power of two). 1: one row per statement,
+    # which `_batch` runs over the batch with executemany.
+    rows_per_insert = 1
 
     @abstractmethod
     async def open(self) -> None: ...
@@ -147,7 +152,7 @@ class SQLStore(ABC):
         """
         statements: list[tuple[str, list[Sequence[Any]]]] = []
         if rows:
-            statements.append(_usage_insert(rows))
+            statements += _usage_inserts(rows, self.rows_per_insert)
         if charges:
             statements.append((
                 "UPDATE rp_keys SET spent = spent + ?, "
@@ -218,6 +223,10 @@ class SQLiteStore(SQLStore):
             for name, kind in _ADDED_USAGE_COLUMNS:
                 if name not in have:
                     db.execute(f"ALTER TABLE rp_usage ADD COLUMN {name} {kind}")
+            # As many rows to a statement as the library's parameter limit allows (999 before
+            # SQLite 3.32), up to 128: beyond that a row costs no less.
+            fit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(USAGE_COLUMNS)
+            self.rows_per_insert = 1 << (min(fit, 128).bit_length() - 1) if fit else 1
             return db
 
         self._db = await asyncio.to_thread(setup)
@@ -272,18 +281,44 @@ class SQLiteStore(SQLStore):
         return isinstance(exc, sqlite3.IntegrityError)
 
 
-def _usage_insert(rows: list[Sequence[Any]]) -> tuple[str, list[Sequence[Any]]]:
-    """The INSERT for a batch of usage rows, naming only the columns some row fills: most calls
+def _usage_inserts(rows: list[Sequence[Any]], most: int) -> list[tuple[str, list[Sequence[Any]]]]:
+    """The INSERTs for a batch of usage rows, naming only the columns some row fills: most calls
     report no audio, image, video or media figures, and a column left out is NULL just the same
-    while costing nothing to bind (a bound NULL costs about as much as a number)."""
+    while costing nothing to bind (a bound NULL costs about as much as a number).
+
+    With `most` > 1, rows go `most` (then 64, 32, ... for the rest) to a statement, as one
+    multi-row VALUES list of flattened parameters: SQLite then runs one statement per chunk
+    instead of one per row, which halves the cost of a row (1.5 against 3.1 us, measured on a
+    500-row batch). Chunk sizes are powers of two so that a few statement texts, compiled once
+    and kept in the connection's statement cache, serve every batch."""
     # The batch turned into columns and back by zip (C loops): half the instructions per row of
     # an itemgetter per column (callgrind: ~5k against ~10k per row of a 500-row batch).
     columns = list(zip(*rows, strict=True))
-    keep = [i for i, column in enumerate(columns) if column.count(None) != len(rows)]
+    # A column whose first row has a value is kept without counting: counting compares every
+    # value with None, which is cheap only for the Nones themselves (an identity check).
+    keep = tuple(i for i, column in enumerate(columns) if column[0] is not None or column.count(None) != len(rows))
     if len(keep) < len(USAGE_COLUMNS):
         rows = list(zip(*[columns[i] for i in keep], strict=True))
-    names = [USAGE_COLUMNS[i] for i in keep]
-    return f"INSERT INTO rp_usage ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows
+    if most <= 1:
+        return [(_insert_sql(keep, 1), rows)]
+    statements: list[tuple[str, list[Sequence[Any]]]] = []
+    start, size, total = 0, most, len(rows)
+    while start < total:
+        while size > total - start:
+            size //= 2
+        end = start + (total - start) // size * size
+        statements.append((_insert_sql(keep, size),
+                           [list(chain.from_iterable(rows[i:i + size])) for i in range(start, end, size)]))
+        start = end
+    return statements
+
+
+@functools.cache
+def _insert_sql(keep: tuple[int, ...], count: int) -> str:
+    """INSERT of `count` rows of the USAGE_COLUMNS at indices `keep` (a few dozen texts at most)."""
+    marks = "(" + ", ".join("?" * len(keep)) + ")"
+    return (f"INSERT INTO rp_usage ({', '.join(USAGE_COLUMNS[i] for i in keep)}) "
+            f"VALUES {', '.join([marks] * count)}")
 
 
 def _fast_null_binding() -> None:

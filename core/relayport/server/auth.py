@@ -74,7 +74,7 @@ def owner_identity(request: web.Request) -> str | None:
     """Whom what a call leaves behind (media tasks, stored responses) belongs to: a store key's
     id, so that rotating its secret keeps its tasks and responses; a TOML key itself otherwise
     (callers store only a digest of it)."""
-    key_id = calls.caller.get()
+    key_id = calls.caller_id()
     return f"store-key:{key_id}" if key_id else presented_key(request)
 
 

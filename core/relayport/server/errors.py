@@ -8,9 +8,10 @@ import secrets
 import orjson
 from aiohttp import web
 from aiohttp.web_middlewares import Handler
+from multidict import istr
 
-from relayport.accounts.live import account
 from relayport.accounts.money import format_amount
+from relayport.calls import caller
 from relayport.calltime import CallClock, clock
 from relayport.ids import random_hex
 from relayport.logs import request_id
@@ -70,12 +71,18 @@ def _call_id(request: web.Request) -> str:
 async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare`: every answer, streams and errors included, names its call and
     says how much of its time was the gateway's own (the rest was the vendor's)."""
-    response.headers["x-request-id"] = request_id.get()
+    headers = response.headers
+    headers[_REQUEST_ID] = request_id.get()
     if (c := clock.get()) is not None:
-        response.headers["x-relayport-gateway-ms"] = c.gateway_ms()
-    key = account.get()
-    if key is not None and (balance := key.balance()) is not None:
-        response.headers["X-Account-Balance"] = format_amount(balance)
+        headers[_GATEWAY_MS] = c.gateway_ms()
+    current = caller.get()
+    if current is not None and (balance := current.balance()) is not None:
+        headers[_BALANCE] = format_amount(balance)
+
+
+# Header names made case-insensitive once, not on every answer (multidict folds a plain str
+# each time it is set).
+_REQUEST_ID, _GATEWAY_MS, _BALANCE = istr("x-request-id"), istr("x-relayport-gateway-ms"), istr("X-Account-Balance")
 
 
 @web.middleware
@@ -84,15 +91,14 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     clock.set(CallClock())
     try:
         keyring = request.app[KEYRING]
-        if keyring.enabled and request.path not in PUBLIC_PATHS and request.path not in OWN_AUTH_PATHS:
+        if keyring.enabled and (path := request.path) not in PUBLIC_PATHS and path not in OWN_AUTH_PATHS:
             token = presented_key(request)
-            if not keyring.check(token):
+            # /admin/* checks its own keys (relayport.server.admin_routes).
+            if not keyring.check(token) and not path.startswith(ADMIN_PREFIX):
                 accounts = keyring.accounts
-                if accounts is not None and token is not None and not request.path.startswith(ADMIN_PREFIX):
+                if accounts is not None and token is not None:
                     return await accounts.serve(accounts.lookup(token), request, handler)
-                # /admin/* checks its own keys (relayport.server.admin_routes).
-                if not request.path.startswith(ADMIN_PREFIX):
-                    raise unauthorized(token is not None)
+                raise unauthorized(token is not None)
         return await handler(request)
     except GatewayError as err:
         return error_response(request, err)

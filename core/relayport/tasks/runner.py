@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 
 from relayport import upstream, urlguard
-from relayport.calls import CallRecord, caller
+from relayport.calls import CallRecord, caller_id
 from relayport.config import TasksConfig
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse
@@ -191,7 +191,7 @@ class TaskRunner:
             vendor_state=dict(submitted.vendor_state),
             origin=origin,
             adjustments=list(up.adjustments),
-            caller=caller.get(),
+            caller=caller_id(),
         )
         task.next_poll_at = now + self._jittered(self.interval(task.provider))
         if submitted.update is not None:
