@@ -51,23 +51,6 @@ class Window:
                 entries.append([end, amount])
             self.total += amount
 
-    def take(self, now: float, limit: int) -> bool:
-        """Count one more unit (a request) unless the window already holds `limit`: `used`
-        and `add` in one call, as every request of a key with an RPM limit does both."""
-        entries = self.entries
-        cutoff = now - WINDOW
-        while entries and entries[0][0] <= cutoff:
-            self.total -= int(entries.popleft()[1])
-        if self.total >= limit:
-            return False
-        end = float(int(now) + 1)
-        if entries and entries[-1][0] == end:
-            entries[-1][1] += 1
-        else:
-            entries.append([end, 1])
-        self.total += 1
-        return True
-
     def reset_in(self, now: float, limit: int) -> float:
         """Seconds until enough of the window has passed for one more unit under `limit`."""
         over = self.total - limit + 1

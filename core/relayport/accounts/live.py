@@ -108,11 +108,11 @@ class _Grant:
     def admit(self, model: str) -> None:
         key = self.key
         rec = key.record
-        if key._patterns and not (key._allowed.get(model) or key.allows(model)):  # the cache first
+        if not key.allows(model):
             raise limits.model_not_allowed(model, rec.name)
         if self.counted:
             return
-        if rec.balance is not None and rec.balance - key.pending <= 0:
+        if (balance := key.balance()) is not None and balance <= 0:
             raise limits.out_of_funds(rec.name, balance=True)
         if rec.budget is not None and key.spent_now(time.time()) >= rec.budget:
             raise limits.out_of_funds(rec.name, balance=False)
@@ -120,14 +120,15 @@ class _Grant:
             now = time.monotonic()
             if rec.tpm is not None and (used := key.tokens.used(now)) >= rec.tpm:
                 raise limits.rate_limited("tokens", rec.tpm, used, key.tokens.reset_in(now, rec.tpm), rec.name)
-            if rec.rpm is not None and not key.requests.take(now, rec.rpm):
-                raise limits.rate_limited("requests", rec.rpm, key.requests.total,
-                                          key.requests.reset_in(now, rec.rpm), rec.name)
+            if rec.rpm is not None:
+                if (used := key.requests.used(now)) >= rec.rpm:
+                    raise limits.rate_limited("requests", rec.rpm, used, key.requests.reset_in(now, rec.rpm),
+                                              rec.name)
+                key.requests.add(now, 1)
         self.counted = True
 
     def balance(self) -> int | None:
-        balance = self.key.record.balance
-        return None if balance is None else balance - self.key.pending
+        return self.key.balance()
 
 
 class Accounts:
@@ -149,10 +150,8 @@ class Accounts:
         # open the gateway).
         self.has_keys = False
         self._rows: list[Sequence[Any]] = []
-        # Units charged since the last flush by (key, budget period), or by key for a key without
-        # periods: the key's `pending` holds them.
-        self._charges: dict[LiveKey | tuple[LiveKey, str], int] = {}
-        self._log_rows = usage_log is True  # `logging_rows`, kept as a plain attribute for `observe`
+        # Units charged since the last flush by (key, budget period): the key's `pending` holds them.
+        self._charges: dict[tuple[LiveKey, str], int] = {}
         # One flush or refresh at a time: a refresh that read the store before a concurrent
         # write must not replace the view after it.
         self._sync = asyncio.Lock()
@@ -280,12 +279,11 @@ class Accounts:
                     self.shared.add_tokens(record.id, used)
             if units:
                 key.pending += units
-                # Summed per key (and budget period) until the flush writes them, one UPDATE
-                # each; a key without periods is its own entry, with no tuple to make and hash.
-                due = key if record.period is None else (key, period_of(record.period, time.time()))
+                # Summed per key and period until the flush writes them (one UPDATE each).
+                due = (key, "" if record.period is None else period_of(record.period, time.time()))
                 charges = self._charges
                 charges[due] = charges.get(due, 0) + units
-        if self._log_rows:
+        if self.logging_rows:
             rows = self._rows
             rows.append(_usage_row(rec, units))
             if len(rows) >= BATCH:
@@ -308,7 +306,7 @@ class Accounts:
         self._rows, self._charges = [], {}
         try:
             await self.store.write(rows, [Charge(key.record.id, units, period)
-                                          for (key, period), units in _by_period(charges)])
+                                          for (key, period), units in charges.items()])
         except Exception as exc:
             # Keep them for the next try; the store may be restarting.
             log.warning("usage store write failed (%s); %d rows kept for the next try", exc, len(rows))
@@ -316,7 +314,7 @@ class Accounts:
             for due, units in charges.items():
                 self._charges[due] = self._charges.get(due, 0) + units
             return
-        for (key, _), units in _by_period(charges):
+        for (key, _), units in charges.items():
             key.pending -= units
 
     async def _refresh(self) -> None:
@@ -333,7 +331,6 @@ class Accounts:
         self.by_digest = {k.record.digest: k for k in by_id.values()}
         if records and not self.has_keys:
             self.has_keys = True
-            self._log_rows = self.logging_rows
             for callback in self.on_keys:
                 callback()
 
@@ -348,11 +345,6 @@ class Accounts:
                     await self._refresh()
             except Exception:
                 log.exception("refreshing keys from the store failed; retrying")
-
-
-def _by_period(charges: dict[LiveKey | tuple[LiveKey, str], int]) -> list[tuple[tuple[LiveKey, str], int]]:
-    """The queued charges as ((key, period), units), a key without periods in period ""."""
-    return [(due if isinstance(due, tuple) else (due, ""), units) for due, units in charges.items()]
 
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
