@@ -68,11 +68,17 @@ class ExpiringFiles:
     def __init__(self, lifetime: float = 3600.0) -> None:
         self.lifetime = lifetime
         self.files: dict[str, tuple[bytes, str]] = {}
+        # When each signed URL really expires: its `Expires` is whole seconds, as the vendors'
+        # are, which would cut a 1 s lifetime to anything from 0 to 1 s (a test racing that
+        # lost whenever the file was published late in a second).
+        self.deadlines: dict[tuple[str, int], float] = {}
         self.downloads = 0
 
     def publish(self, base: str, name: str, data: bytes, content_type: str) -> str:
         self.files[name] = (data, content_type)
-        expires = int(time.time() + self.lifetime)
+        deadline = time.time() + self.lifetime
+        expires = int(deadline)
+        self.deadlines[(name, expires)] = deadline
         return f"{base}/files/{name}?Expires={expires}&Signature={self._sign(name, expires)}"
 
     @staticmethod
@@ -92,7 +98,7 @@ class ExpiringFiles:
         if found is None or rec.query.get("Signature") != self._sign(name, expires):
             return web.Response(status=403, text="<Error><Code>SignatureDoesNotMatch</Code></Error>",
                                 content_type="application/xml")
-        if time.time() > expires:
+        if time.time() > self.deadlines.get((name, expires), expires):
             return web.Response(status=403, text="<Error><Code>AccessDenied</Code><Message>Request has expired"
                                 "</Message></Error>", content_type="application/xml")
         self.downloads += 1
