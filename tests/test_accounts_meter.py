@@ -118,7 +118,7 @@ async def test_a_key_stops_when_it_expires_between_refreshes() -> None:
 
 
 async def test_usage_rows_store_the_columns_some_row_fills_and_null_elsewhere(tmp_path: Path) -> None:
-    from relayport.accounts.live import _usage_row
+    from relayport.accounts.live import record_row
 
     store = SQLiteStore(str(tmp_path / "state.sqlite3"), inline_writes=True)
     await store.open()
@@ -126,11 +126,11 @@ async def test_usage_rows_store_the_columns_some_row_fills_and_null_elsewhere(tm
         media = _call("k1", 0, 0)
         media.usage, media.media = None, MediaUnits(images=2)
         tokens = _call("k1", 30, 40)
-        await store.write([_usage_row(tokens, 7), _usage_row(media, 9)], [])
+        await store.write([record_row(tokens, 7), record_row(media, 9)], [])
         got = await store._fetch("SELECT prompt_tokens, completion_tokens, images, media_seconds, audio_tokens, "
                                  "cost FROM rp_usage ORDER BY cost")
         assert [tuple(r) for r in got] == [(30, 40, None, None, None, 7), (None, None, 2, 0.0, None, 9)]
-        await store.write([_usage_row(tokens, 5)], [])  # a batch with no media: those columns are left out
+        await store.write([record_row(tokens, 5)], [])  # a batch with no media: those columns are left out
         got = await store._fetch("SELECT prompt_tokens, images, cost FROM rp_usage WHERE cost = 5")
         assert [tuple(r) for r in got] == [(30, None, 5)]
     finally:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from relayport.accounts import manage
-from relayport.accounts.live import _usage_row
+from relayport.accounts.live import record_row
 from relayport.accounts.money import to_units
 from relayport.accounts.records import digest, period_of
 from relayport.accounts.store import USAGE_COLUMNS, Charge, StoreError, open_store
@@ -93,10 +93,10 @@ def _record(key: str | None, model: str, usage: Usage | None, status: int = 200)
 async def test_usage_report_groups_by_key_model_and_day(store) -> None:
     _, a = await manage.create_key(store, {"name": "alpha"})
     rows = [
-        _usage_row(_record(a.id, "m1", Usage(10, 5, cached_tokens=4, reasoning_tokens=2)), 100),
-        _usage_row(_record(a.id, "m2", Usage(1, 1)), 3),
-        _usage_row(_record(None, "m1", Usage(7, 0)), 0),
-        _usage_row(_record(a.id, "m1", None, status=502), 0),
+        record_row(_record(a.id, "m1", Usage(10, 5, cached_tokens=4, reasoning_tokens=2)), 100),
+        record_row(_record(a.id, "m2", Usage(1, 1)), 3),
+        record_row(_record(None, "m1", Usage(7, 0)), 0),
+        record_row(_record(a.id, "m1", None, status=502), 0),
     ]
     await store.write(rows, [])
     by_key = {r["key"]: r for r in await store.usage("key")}
@@ -118,7 +118,7 @@ async def test_a_batch_of_any_size_lands_row_for_row(store, count) -> None:
     row fills is kept."""
     rows = []
     for i in range(count):
-        row = list(_usage_row(_record("k", f"m{i % 3}", Usage(i, 2 * i, cached_tokens=i % 2 or None)), i))
+        row = list(record_row(_record("k", f"m{i % 3}", Usage(i, 2 * i, cached_tokens=i % 2 or None)), i))
         row[0] = 1_000_000.0 + i  # ts: the order to read them back in
         if i == count // 2:
             row[USAGE_COLUMNS.index("error")] = "vendor_error"
@@ -128,3 +128,4 @@ async def test_a_batch_of_any_size_lands_row_for_row(store, count) -> None:
     await store.write(rows, [])
     got = await store._fetch(f"SELECT {', '.join(USAGE_COLUMNS)} FROM rp_usage ORDER BY ts")
     assert [tuple(r) for r in got] == rows
+

@@ -16,7 +16,9 @@ import openai
 import pytest
 
 from relayport.accounts.records import digest
+from relayport.calls import CallRecord
 from relayport.cli import main
+from relayport.server.keys import GATEWAY
 from relayport_anthropic.testing import FakeAnthropic
 from tests.accounts_helpers import store_url  # noqa: F401  (fixture)
 from tests.test_accounts_gateway import ADMIN, admin, create
@@ -42,10 +44,14 @@ def fake_anthropic():
     fake.stop()
 
 
+# The gateway charges its calls through the meter's direct entry when the meter is its only
+# observer, and through a CallRecord when others watch too: both must charge and log the same.
+@pytest.mark.parametrize("watched", [False, True], ids=["meter-alone", "other-observers"])
 def test_mixed_run_matches_hand_computed_totals(relayport_gateway, store_url, fake_openai,  # noqa: F811
-                                                fake_anthropic, caplog) -> None:
+                                                fake_anthropic, caplog, watched: bool) -> None:
     caplog.set_level(logging.DEBUG)
     gw = relayport_gateway({"server": {"store": store_url}, "auth": {"admin_keys": [ADMIN]},
+                            "metrics": {"enabled": watched},
                             "billing": {"currency": "EUR"}, "models": [
         {"name": "gpt", "provider": "openai", "base_url": fake_openai.base_url, "api_key": fake_openai.api_key,
          "price": GPT},
@@ -54,6 +60,12 @@ def test_mixed_run_matches_hand_computed_totals(relayport_gateway, store_url, fa
     ]}, env={"RELAYPORT_LOAD_PLUGINS": "openai,anthropic"})
     secret = create(gw, name="mixed", balance="10")
     other = create(gw, name="other")
+    gateway = gw.server.app[GATEWAY]
+    seen: list[CallRecord] = []
+    if watched:
+        gateway.observers.append(seen.append)
+    else:
+        assert gateway.meter is not None and len(gateway.observers) == 1  # the direct entry serves
     oa = openai.OpenAI(base_url=gw.openai_base_url, api_key=secret, max_retries=0)
     an = anthropic.Anthropic(base_url=gw.url, api_key=secret, max_retries=0)
     msgs = [{"role": "user", "content": "hi"}]
@@ -104,6 +116,9 @@ def test_mixed_run_matches_hand_computed_totals(relayport_gateway, store_url, fa
     assert Decimal(by_key["other"]["cost"]) == gpt_cost(10, 0, 10, 0)
     shown = admin(gw, "GET", "/admin/keys/mixed").json()
     assert Decimal(shown["balance"]) == Decimal(10) - gpt - claude and Decimal(shown["spent"]) == gpt + claude
+
+    if watched:  # the other observers saw every call, with the cost the meter found
+        assert len(seen) == 7 and sum(Decimal(r.cost or 0) for r in seen) == gpt + claude + gpt_cost(10, 0, 10, 0)
 
     table = list(csv.DictReader(io.StringIO(admin(gw, "GET", "/admin/usage?by=model&format=csv").text)))
     assert {r["model"]: Decimal(r["cost"]) for r in table} == {

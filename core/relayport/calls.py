@@ -78,3 +78,8 @@ class CallRecord:
 
 
 Observer = Callable[[CallRecord], None]
+# A usage meter's entry taking a model call's record as arguments, in CallRecord's field order
+# (`kind`, `units` and `cost_units` left out); returns the cost in money units (None: no price).
+# See `Gateway.meter`.
+CallMeter = Callable[[str, str | None, str, str, str, str, int, str | None, Usage | None, float,
+                      float | None, bool, MediaUnits | None], int | None]

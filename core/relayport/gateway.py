@@ -21,7 +21,7 @@ from aiohttp import web
 
 from relayport import retries, upstream, vendor_headers
 from relayport.accounts.prices import MediaUnits
-from relayport.calls import CallRecord, Observer, caller_id
+from relayport.calls import CallMeter, CallRecord, Observer, caller, caller_id
 from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
@@ -58,6 +58,10 @@ class Gateway:
         self.call_log: Callable[[str], None] | None = None
         # Told of every finished attempt (usage meters, metrics): see relayport.calls.
         self.observers: list[Observer] = []
+        # The usage meter's direct entry (`Accounts.charge`), set with its observer put first in
+        # `observers`: while that observer is the only one, a call is charged without building
+        # the `CallRecord` nobody else would read.
+        self.meter: CallMeter | None = None
         # `[server] max_response_bytes`: the most of a non-streamed vendor answer kept in memory.
         self.max_response_bytes = upstream.MAX_RESPONSE_BYTES
         # Ask vendors for a stream's usage even when the client did not (and strip it again for
@@ -472,8 +476,16 @@ class Gateway:
         """The call's log line: what was asked, of whom, how it ended, what it cost; and the
         call's record for the observers. `ttfb`: a stream's seconds to its first byte; `media`:
         what a media call produced, for prices per unit."""
-        if self.observers:
-            self._observe(dep, status, usage, started, error, ttfb, stream, media)
+        observers = self.observers
+        if observers:
+            if (meter := self.meter) is not None and len(observers) == 1:
+                current = caller.get()
+                meter(request_id.get(), None if current is None else current.id, dep.name, dep.provider.name,
+                      self.router.health(dep).label, dep.model, status,
+                      None if error is None else (error.code or error.type), usage,
+                      time.perf_counter() - started, ttfb, stream, media)
+            else:
+                self._observe(dep, status, usage, started, error, ttfb, stream, media)
         if not self.log_requests:
             return
         info = self.call_log or (log.info if log.isEnabledFor(logging.INFO) else None)

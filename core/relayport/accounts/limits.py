@@ -11,7 +11,7 @@ from collections import deque
 
 from relayport.model.errors import GatewayError
 
-WINDOW = 60.0
+WINDOW = 60  # seconds
 
 
 def duration(seconds: float) -> str:
@@ -23,41 +23,71 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-class Window:
-    """Amounts (1 per request, or tokens) seen in the last minute, in per-second buckets (at
-    most 61 whatever the rate). A bucket counts as of the end of its second, so it leaves the
-    window late rather than early: the limit is never exceeded over any 60 seconds."""
+class Rates:
+    """One key's requests and tokens in the last minute, in per-second buckets (at most 61
+    whatever the rate). A bucket counts as of the end of its second, so it leaves the window late
+    rather than early: a limit is never exceeded over any 60 seconds.
 
-    __slots__ = ("entries", "total")
+    Buckets end on whole seconds, so which of them have left the window changes only when the
+    second does: a call in the same second as the last one finds its bucket and the totals
+    ready, and checks and counts itself in one method call (`admit`)."""
+
+    __slots__ = ("buckets", "requests", "tokens", "_second", "_bucket")
 
     def __init__(self) -> None:
-        self.entries: deque[list[float]] = deque()  # [end of the second, amount]
-        self.total = 0
+        self.buckets: deque[list[int]] = deque()  # [end of the second, requests, tokens]
+        self.requests = 0
+        self.tokens = 0
+        self._second: int | None = None  # the second of the newest bucket, `_bucket`
+        self._bucket: list[int] = []
 
-    def used(self, now: float) -> int:
-        entries = self.entries
-        cutoff = now - WINDOW
-        while entries and entries[0][0] <= cutoff:
-            self.total -= int(entries.popleft()[1])
-        return self.total
+    def _current(self, now: float) -> list[int]:
+        """The bucket of `now`'s second, the totals counting only the last minute's buckets."""
+        second = int(now)
+        if second == self._second:
+            return self._bucket
+        buckets = self.buckets
+        # A bucket ending at `end` (whole seconds) has left the window once end + WINDOW <= now,
+        # that is, from the second end + WINDOW on.
+        cutoff = second - WINDOW
+        while buckets and buckets[0][0] <= cutoff:
+            _, requests, tokens = buckets.popleft()
+            self.requests -= requests
+            self.tokens -= tokens
+        self._second = second
+        self._bucket = bucket = [second + 1, 0, 0]
+        buckets.append(bucket)
+        return bucket
 
-    def add(self, now: float, amount: int) -> None:
-        if amount:
-            entries = self.entries
-            end = float(int(now) + 1)
-            if entries and entries[-1][0] == end:
-                entries[-1][1] += amount
-            else:
-                entries.append([end, amount])
-            self.total += amount
+    def admit(self, now: float, rpm: int | None, tpm: int | None, name: str) -> None:
+        """Let one more request in, counted, or raise the 429 of the limit it would break (key
+        `name`'s tokens per minute first: a request in that window would spend more)."""
+        bucket = self._current(now)
+        if tpm is not None and self.tokens >= tpm:
+            raise rate_limited("tokens", tpm, self.tokens, self.reset_in(now, 2, tpm), name)
+        if rpm is not None:
+            if self.requests >= rpm:
+                raise rate_limited("requests", rpm, self.requests, self.reset_in(now, 1, rpm), name)
+            bucket[1] += 1
+            self.requests += 1
 
-    def reset_in(self, now: float, limit: int) -> float:
-        """Seconds until enough of the window has passed for one more unit under `limit`."""
-        over = self.total - limit + 1
-        for at, amount in self.entries:
-            over -= int(amount)
+    def add_tokens(self, now: float, tokens: int) -> None:
+        self._current(now)[2] += tokens
+        self.tokens += tokens
+
+    def used(self, now: float) -> tuple[int, int]:
+        """(requests, tokens) in the minute up to `now`."""
+        self._current(now)
+        return self.requests, self.tokens
+
+    def reset_in(self, now: float, field: int, limit: int) -> float:
+        """Seconds until enough of the window has passed for one more unit under `limit` of
+        requests (`field` 1) or tokens (2)."""
+        over = (self.requests if field == 1 else self.tokens) - limit + 1
+        for bucket in self.buckets:
+            over -= bucket[field]
             if over <= 0:
-                return max(0.0, at + WINDOW - now)
+                return max(0.0, bucket[0] + WINDOW - now)
         return WINDOW
 
 

@@ -16,19 +16,20 @@ import fnmatch
 import logging
 import math
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_middlewares import Handler
 
 from relayport.accounts import limits
-from relayport.accounts.prices import PriceTable, cost_units
+from relayport.accounts.prices import MediaUnits, PriceTable, cost_units
 from relayport.accounts.records import KeyRecord, digest, period_of
 from relayport.accounts.shared_limits import RedisLimits, Refusal, Unavailable
 from relayport.accounts.store import Charge, SQLStore
 from relayport.calls import CallRecord, caller
 from relayport.model.errors import GatewayError
+from relayport.model.usage import Usage
 
 log = logging.getLogger("relayport.accounts")
 
@@ -45,11 +46,10 @@ class LiveKey:
     record: KeyRecord
     stops: float | None
 
-    __slots__ = ("record", "requests", "tokens", "in_flight", "pending", "_patterns", "_allowed", "stops")
+    __slots__ = ("record", "rates", "in_flight", "pending", "_patterns", "_allowed", "stops")
 
     def __init__(self, record: KeyRecord) -> None:
-        self.requests = limits.Window()
-        self.tokens = limits.Window()
+        self.rates = limits.Rates()
         self.in_flight = 0
         self.pending = 0  # charged here, not yet in the store
         self.patterns = record.models
@@ -117,14 +117,7 @@ class _Grant:
         if rec.budget is not None and key.spent_now(time.time()) >= rec.budget:
             raise limits.out_of_funds(rec.name, balance=False)
         if self.rates and (rec.tpm is not None or rec.rpm is not None):
-            now = time.monotonic()
-            if rec.tpm is not None and (used := key.tokens.used(now)) >= rec.tpm:
-                raise limits.rate_limited("tokens", rec.tpm, used, key.tokens.reset_in(now, rec.tpm), rec.name)
-            if rec.rpm is not None:
-                if (used := key.requests.used(now)) >= rec.rpm:
-                    raise limits.rate_limited("requests", rec.rpm, used, key.requests.reset_in(now, rec.rpm),
-                                              rec.name)
-                key.requests.add(now, 1)
+            key.rates.admit(time.monotonic(), rec.rpm, rec.tpm, rec.name)
         self.counted = True
 
     def balance(self) -> int | None:
@@ -158,6 +151,11 @@ class Accounts:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.on_keys: list[Any] = []  # callbacks when the store first holds keys
+        # Run the handler as a key: its concurrency slot, identity and admission check. A plain
+        # function handing back the coroutine to await (one coroutine per call, not two), and
+        # the in-process one itself unless windows are shared (one call less per request).
+        self.serve: Callable[[LiveKey, web.Request, Handler], Awaitable[web.StreamResponse]] = (
+            self._serve_local if shared is None else self._serve_either)
 
     @property
     def logging_rows(self) -> bool:
@@ -197,9 +195,9 @@ class Accounts:
                                type="invalid_request_error", code="invalid_api_key")
         return key
 
-    def serve(self, key: LiveKey, request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
-        """Run the handler as `key`: its concurrency slot, identity and admission check. A plain
-        function handing back the coroutine to await: one coroutine per call, not two."""
+    def _serve_either(self, key: LiveKey, request: web.Request,
+                      handler: Handler) -> Awaitable[web.StreamResponse]:
+        """`serve` with shared windows: a key with limits is checked in Redis."""
         rec = key.record
         if self.shared is not None and (rec.rpm is not None or rec.tpm is not None
                                         or rec.max_concurrency is not None):
@@ -261,20 +259,28 @@ class Accounts:
     # ------------------------------------------------------------------ metering
 
     def observe(self, rec: CallRecord) -> None:
-        """Price the call, charge its key now, queue its usage row (never blocks)."""
-        usage = rec.usage
+        """A `Gateway.observers` entry: price the record's call, charge its key, queue its row."""
+        rec.cost_units = self.charge(
+            rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
+            rec.status, rec.error, rec.usage, rec.latency, rec.ttfb, rec.stream, rec.media)
+
+    def charge(self, request_id: str, key_id: str | None, model: str, provider: str, deployment: str,
+               upstream_model: str, status: int, error: str | None, usage: Usage | None, latency: float,
+               ttfb: float | None, stream: bool, media: MediaUnits | None) -> int | None:
+        """Price a finished call, charge its key now and queue its usage row (never blocks);
+        the cost in money units, None when the model has no price. A `CallRecord`'s fields as
+        arguments (in its order; `kind` and `units` are a model call's): the gateway calls this directly when the meter is its only observer
+        (`Gateway.meter`), and builds no record for it."""
         units = 0
-        price = self.prices.get(rec.model, rec.provider, rec.upstream_model)
-        if price is not None:
-            if usage is not None or rec.media is not None:
-                units = cost_units(price, usage, rec.media)
-            rec.cost_units = units
-        key = self.by_id.get(rec.caller) if rec.caller else None
+        price = self.prices.get(model, provider, upstream_model)
+        if price is not None and (usage is not None or media is not None):
+            units = cost_units(price, usage, media)
+        key = self.by_id.get(key_id) if key_id else None
         if key is not None:
             record = key.record
             if usage is not None and record.tpm is not None:
                 used = usage.input_tokens + usage.output_tokens
-                key.tokens.add(time.monotonic(), used)
+                key.rates.add_tokens(time.monotonic(), used)
                 if self.shared is not None:
                     self.shared.add_tokens(record.id, used)
             if units:
@@ -283,11 +289,13 @@ class Accounts:
                 due = (key, "" if record.period is None else period_of(record.period, time.time()))
                 charges = self._charges
                 charges[due] = charges.get(due, 0) + units
-        if self.logging_rows:
+        if self.usage_log if self.usage_log is not None else self.has_keys:
             rows = self._rows
-            rows.append(_usage_row(rec, units))
+            rows.append(_usage_row(key_id, request_id, model, provider, deployment, upstream_model, status, error,
+                                   usage, latency, ttfb, stream, media, units))
             if len(rows) >= BATCH:
                 self._wake.set()
+        return None if price is None else units
 
     async def flush(self) -> None:
         """Write the queued usage rows and charges (then they count in the store, not here)."""
@@ -356,24 +364,30 @@ def _refused(refusal: Refusal, name: str) -> GatewayError:
     return limits.rate_limited(refusal.kind, refusal.limit, refusal.used, refusal.reset, name)
 
 
-def _usage_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
-    """The call's rp_usage row (USAGE_COLUMNS order), built now as one tuple of plain values:
+def _usage_row(key_id: str | None, request_id: str, model: str, provider: str, deployment: str,
+               upstream_model: str, status: int, error: str | None, usage: Usage | None, latency: float,
+               ttfb: float | None, stream: bool, media: MediaUnits | None, units: int) -> tuple[Any, ...]:
+    """A call's rp_usage row (USAGE_COLUMNS order), built now as one tuple of plain values:
     the garbage collector stops tracking it, where a queued record would keep its usage alive."""
-    u = rec.usage
+    u = usage
     audio = image = video = None
     if u is not None:
         if u.input_audio_tokens is not None or u.output_audio_tokens is not None:
             audio = (u.input_audio_tokens or 0) + (u.output_audio_tokens or 0)
         image, video = u.input_image_tokens, u.input_video_tokens
-    m = rec.media
-    ttfb = rec.ttfb
+    m = media
     return (
-        time.time(), rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
-        rec.status, rec.error, int(rec.stream),
+        time.time(), request_id, key_id, model, provider, deployment, upstream_model, status, error, int(stream),
         None if u is None else u.input_tokens, None if u is None else u.output_tokens,
         None if u is None else u.cached_tokens, None if u is None else u.cache_write_tokens,
         None if u is None else u.reasoning_tokens, audio, image, video,
         None if m is None else m.images, None if m is None else float(m.video_seconds),
-        rec.latency * 1000, None if ttfb is None else ttfb * 1000, units,
+        latency * 1000, None if ttfb is None else ttfb * 1000, units,
         None if m is None else m.speech_chars,
     )
+
+
+def record_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
+    """`rec`'s usage row, as `Accounts.observe` queues it (for tests and tools)."""
+    return _usage_row(rec.caller, rec.request_id, rec.model, rec.provider, rec.deployment, rec.upstream_model,
+                      rec.status, rec.error, rec.usage, rec.latency, rec.ttfb, rec.stream, rec.media, units)

@@ -1,7 +1,7 @@
 """RPM, TPM and concurrency windows shared by gateway instances, in Redis (`relayport[redis]`).
 
 Selected by `[server] limits = "redis://host:6379/0"`. Without it each process keeps its own
-windows (`relayport.accounts.limits.Window`): N instances allow a key N times its rates.
+windows (`relayport.accounts.limits.Rates`): N instances allow a key N times its rates.
 
 Why Redis and not the PostgreSQL store: a limit is checked on every call of a limited key, and
 in Redis that is one round trip to one atomic script (the check and the count in one step, so
@@ -10,7 +10,7 @@ of one key to queue on. The same check in PostgreSQL would be an UPDATE of one h
 
 Per key (one Redis hash tag, so a cluster keeps a key's windows on one node):
 - `{prefix}:{id}:r` and `:t`: requests and tokens per second of the last minute, as a hash of
-  (end of second -> amount), the same buckets as the in-process `Window`, on Redis's clock;
+  (end of second -> amount), the same buckets as the in-process `Rates`, on Redis's clock;
 - `{prefix}:{id}:c`: calls in flight, a sorted set of leases scored by their expiry, so a call
   held by an instance that died stops counting after `LEASE` seconds.
 

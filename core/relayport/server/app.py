@@ -176,6 +176,7 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
     def meter() -> None:
         if accounts.observe not in gateway.observers:
             gateway.observers.insert(0, accounts.observe)  # first, so the others see the cost
+            gateway.meter = accounts.charge
 
     if accounts.logging_rows or accounts.has_keys:
         meter()
