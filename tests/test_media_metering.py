@@ -148,7 +148,7 @@ def test_mixed_media_run_costs_the_hand_computed_total(relayport_gateway, store_
 
 async def test_a_store_from_before_media_units_gains_the_column(store_url: str) -> None:  # noqa: F811
     """rp_usage as the first release made it (no `characters`): opened, altered, written, reported."""
-    from relayport.accounts.live import _usage_row
+    from relayport.accounts.live import record_row
     from relayport.accounts.store import open_store
     from relayport.calls import CallRecord
 
@@ -180,7 +180,7 @@ async def test_a_store_from_before_media_units_gains_the_column(store_url: str) 
         rec = CallRecord(request_id="task_1", caller=None, model="tts", provider="openai", deployment="tts",
                          upstream_model="tts-1", status=200, error=None, usage=None, latency=1.0,
                          media=MediaUnits(speech_chars=1234))
-        await store.write([_usage_row(rec, 7)], [])
+        await store.write([record_row(rec, 7)], [])
         (row,) = await store.usage("model")
         assert (row["model"], row["characters"], row["cost"], row["media_seconds"]) == ("tts", 1234, 7, 0.0)
     finally:
