@@ -144,7 +144,7 @@ async def test_a_serving_gateway_checkpoints_the_wal_off_the_loop(tmp_path, monk
     try:
         db = serving._conn()
         assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-        for batch in range(40):
+        for _ in range(40):
             rows = [record_row(_record("k", "m", Usage(i, i)), i) for i in range(300)]
             await serving.write(rows, [])
             while serving._checkpoint is not None:  # (each write starts one: CHECKPOINT_EVERY is 0)
