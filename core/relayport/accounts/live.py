@@ -343,15 +343,22 @@ class Accounts:
                 callback()
 
     async def _run(self) -> None:
+        """Write the queue every REFRESH seconds, or as soon as BATCH rows wait; reload the keys
+        every REFRESH seconds (not after each early flush: under load those come ten times a
+        second, and the keys would be read, and every LiveKey updated, as often)."""
+        due = time.monotonic() + REFRESH
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), REFRESH)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, due - time.monotonic()))
             self._wake.clear()
             try:
                 async with self._sync:
                     await self._flush()
-                    await self._refresh()
+                    if time.monotonic() >= due:
+                        due = time.monotonic() + REFRESH
+                        await self._refresh()
             except Exception:
+                due = time.monotonic() + REFRESH
                 log.exception("refreshing keys from the store failed; retrying")
 
 
