@@ -21,6 +21,7 @@ from relayport.error_kinds import CONTENT_POLICY, CONTEXT_WINDOW, fallback_kind
 from relayport.model.errors import GatewayError
 from relayport.routing import sticky_key
 from relayport.testing.fakes import FakeUpstream, Reply, openai_error
+from relayport.testing.waiting import wait_for
 
 MSG = [{"role": "user", "content": "hi"}]
 ANSWER = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
@@ -57,7 +58,7 @@ def test_full_deployment_queues_then_answers_429_with_retry_after(relayport_gate
     slow.replies[0].delay = 1.0
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(_post, gw, {"model": "m"})
-        time.sleep(0.2)
+        wait_for(lambda: len(slow.requests) == 1)  # the first call holds the slot
         started = time.monotonic()
         second = _post(gw, {"model": "m"})
         waited = time.monotonic() - started
@@ -91,7 +92,7 @@ def test_full_deployment_sends_the_call_to_a_free_one_without_waiting(relayport_
     slow.replies[0].delay = 1.0
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(_post, gw, {"model": "m"})
-        time.sleep(0.2)
+        wait_for(lambda: len(slow.requests) == 1)  # the first call holds the slot
         started = time.monotonic()
         second = _post(gw, {"model": "m"})
         assert time.monotonic() - started < 0.5
@@ -107,7 +108,9 @@ def test_max_connections_caps_upstream_calls_gateway_wide(relayport_gateway, slo
     slow.replies[0].delay = 1.0
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(_post, gw, {"model": "a"})
-        time.sleep(0.2)
+        # The first call holds the one connection once its vendor has it (it answers 1 s later);
+        # a fixed sleep lost that race on a loaded machine and the other call got the slot.
+        wait_for(lambda: len(slow.requests) == 1)
         other = _post(gw, {"model": "b"})  # another model, another vendor: the cap is global
         assert first.result().status_code == 200
     assert other.status_code == 503 and other.headers["Retry-After"] == "1"
@@ -384,7 +387,7 @@ def test_openai_sdk_sees_busy_as_rate_limit(relayport_gateway, slow):
     client = openai.OpenAI(base_url=gw.openai_base_url, api_key="x", max_retries=0)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.chat.completions.create, model="m", messages=MSG)
-        time.sleep(0.2)
+        wait_for(lambda: len(slow.requests) == 1)  # the first call holds the slot
         with pytest.raises(openai.RateLimitError) as info:
             client.chat.completions.create(model="m", messages=MSG)
         assert first.result().choices[0].message.content == "slow"
