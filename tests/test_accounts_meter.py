@@ -3,6 +3,7 @@ survives a store that cannot be written; the balance header's text; a key's expi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from relayport.accounts.live import Accounts
+from relayport.accounts.live import OVERLAP, Accounts
 from relayport.accounts.money import format_amount, from_units, to_units
 from relayport.accounts.prices import MediaUnits, Price, PriceTable
 from relayport.accounts.records import KeyRecord, digest, period_of
@@ -42,6 +43,9 @@ class FlakyStore:
 
     async def keys(self) -> list[KeyRecord]:
         return self.records
+
+    async def keys_changed(self, since: float) -> tuple[float, list[KeyRecord]]:
+        return time.time(), self.records  # as if every key changed each time
 
     async def write(self, rows: list[Sequence[Any]], charges: list[Charge]) -> None:
         if self.failures:
@@ -146,3 +150,54 @@ async def test_a_rotated_key_old_secret_stops_at_the_next_refresh() -> None:
         accounts.lookup("sk-old")
     assert err.value.status == 401
     assert accounts.lookup("sk-new").record.id == "k1"
+
+
+async def test_a_refresh_reads_only_the_keys_another_process_changed(tmp_path: Path) -> None:
+    """The gateway's view follows the store (another process here: the CLI) while reading only
+    what changed: 300 keys, one revoked, one rotated, one topped up."""
+    from relayport.accounts import manage
+
+    path = str(tmp_path / "state.sqlite3")
+    cli = SQLiteStore(path)
+    await cli.open()
+    serving = SQLiteStore(path, inline_writes=True)
+    await serving.open()
+    accounts = Accounts(serving, PriceTable({}), usage_log=None)
+    try:
+        secrets = {}
+        for i in range(300):
+            secrets[i], _ = await manage.create_key(cli, {"name": f"k{i}", "balance": "1"})
+        read: list[int] = []
+        real = serving.keys_changed
+
+        async def counted(since: float) -> tuple[float, list[KeyRecord]]:
+            clock, keys = await real(since)
+            read.append(len(keys))
+            return clock, keys
+
+        serving.keys_changed = counted  # type: ignore[method-assign]
+        await accounts.refresh()
+        assert read == [300] and accounts.lookup(secrets[7]).record.name == "k7"
+        await accounts.refresh()  # the stamps since the last look, less OVERLAP seconds, are read
+        assert read[-1] == 300  # (all 300 were made within the last OVERLAP seconds)
+        await asyncio.sleep(OVERLAP + 0.1)
+        await accounts.refresh()
+        await accounts.refresh()  # looking from a moment OVERLAP past the creations
+        assert read[-1] == 0
+
+        await cli.revoke("k1", time.time())
+        await cli.topup("k2", to_units(4))
+        await cli.rotate("k3", digest("sk-rotated"), "sk-r...ated")
+        await accounts.refresh()
+        assert read[-1] == 3
+        with pytest.raises(GatewayError) as err:
+            accounts.lookup(secrets[1])
+        assert "revoked" in err.value.message
+        assert accounts.lookup(secrets[2]).balance() == to_units(5)
+        with pytest.raises(GatewayError):
+            accounts.lookup(secrets[3])  # the old secret stops ...
+        assert accounts.lookup("sk-rotated").record.name == "k3"  # ... the new one works
+        assert len(accounts.by_id) == len(accounts.by_digest) == 300
+    finally:
+        await serving.close()
+        await cli.close()

@@ -158,3 +158,28 @@ async def test_a_serving_gateway_checkpoints_the_wal_off_the_loop(tmp_path, monk
     reader = sqlite3.connect(path)
     assert reader.execute("SELECT COUNT(*), SUM(cost) FROM rp_usage").fetchone() == (12_000, 40 * sum(range(300)))
     reader.close()
+
+
+async def test_keys_changed_names_only_what_changed_since(store) -> None:
+    """Every statement that writes a key stamps it on the store's clock: a serving gateway
+    reads back only those, twice a second, instead of every key."""
+    made = [(await manage.create_key(store, {"name": f"k{i}", "balance": "1"}))[1] for i in range(4)]
+    await asyncio.sleep(0.01)  # (a stamp equal to the clock read counts as changed then)
+    clock, everything = await store.keys_changed(float("-inf"))
+    assert sorted(k.name for k in everything) == ["k0", "k1", "k2", "k3"]
+    assert abs(clock - time.time()) < 5  # seconds since the epoch, on the store's clock
+    assert (await store.keys_changed(clock + 1))[1] == []
+
+    await asyncio.sleep(0.01)
+    await store.write([], [Charge(made[0].id, to_units("0.25"), "")])  # a gateway's spend
+    await store.revoke("k1", time.time())
+    await store.topup("k2", to_units(2))
+    await asyncio.sleep(0.01)
+    after, changed = await store.keys_changed(clock)
+    assert {k.name: (k.balance, k.revoked_at is not None) for k in changed} == {
+        "k0": (to_units("0.75"), False), "k1": (to_units(1), True), "k2": (to_units(3), False)}
+    assert after >= clock
+    rotated = await store.rotate("k3", digest("sk-new"), "sk-n...new")
+    assert rotated is not None
+    _, last = await store.keys_changed(after)
+    assert [k.digest for k in last] == [digest("sk-new")]

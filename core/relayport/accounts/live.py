@@ -1,8 +1,8 @@
 """A running gateway's view of the store: who a key is, whether a call may go, what it cost.
 
-Everything on the request path is in memory: the keys (reloaded from the store every
-`REFRESH` seconds, so a revocation or top-up by another process lands within a second), rate
-windows, and spend not yet written. With `[server] limits` the rate and concurrency windows of
+Everything on the request path is in memory: the keys (those changed in the store read again
+every `REFRESH` seconds, so a revocation, top-up or another instance's spend lands within a
+second), rate windows, and spend not yet written. With `[server] limits` the rate and concurrency windows of
 keys that have limits live in Redis instead, shared by instances (`relayport.accounts.shared_limits`). `observe` (a `Gateway.observers` entry) prices a call,
 charges its key at once and queues the usage row; one background task writes the queue in
 batches and then reloads the keys.
@@ -34,6 +34,11 @@ from relayport.model.usage import Usage
 log = logging.getLogger("relayport.accounts")
 
 REFRESH = 0.5
+# A refresh reads the keys changed since the last one's start on the store's clock, less this
+# much (a change stamped just before a read but committed after it is read again next time).
+OVERLAP = 2.0
+# And every key this often, whatever the stamps say (say, rows edited by hand).
+FULL_REFRESH = 60.0
 # A flush starts early when this many rows wait.
 BATCH = 500
 # Rows kept for a store that cannot be written (then the oldest are dropped, with a warning).
@@ -142,6 +147,10 @@ class Accounts:
         # Set once the store holds any key (revoked ones too: revoking the last key must not
         # open the gateway).
         self.has_keys = False
+        # The store's clock at the last refresh (None: none yet), and when the next one reads
+        # every key (see _refresh).
+        self._seen: float | None = None
+        self._full_due = 0.0
         self._rows: list[Sequence[Any]] = []
         # Units charged since the last flush by (key, budget period): the key's `pending` holds them.
         self._charges: dict[tuple[LiveKey, str], int] = {}
@@ -326,17 +335,35 @@ class Accounts:
             key.pending -= units
 
     async def _refresh(self) -> None:
-        records = await self.store.keys()
-        by_id: dict[str, LiveKey] = {}
-        for rec in records:
-            key = self.by_id.get(rec.id)
-            if key is None:
-                key = LiveKey(rec)
-            else:
-                key.hold(rec)
-            by_id[rec.id] = key
-        self.by_id = by_id
-        self.by_digest = {k.record.digest: k for k in by_id.values()}
+        """Bring the keys up to date: those changed since the last look (on the store's clock,
+        with OVERLAP seconds to spare), and all of them at start and every FULL_REFRESH seconds.
+        Reading every key twice a second took 8 ms of the event loop per 1,000 keys."""
+        now = time.monotonic()
+        if self._seen is None or now >= self._full_due:
+            clock, records = await self.store.keys_changed(-math.inf)
+            self._full_due = now + FULL_REFRESH
+            by_id: dict[str, LiveKey] = {}
+            for rec in records:
+                key = self.by_id.get(rec.id)
+                if key is None:
+                    key = LiveKey(rec)
+                else:
+                    key.hold(rec)
+                by_id[rec.id] = key
+            self.by_id = by_id
+            self.by_digest = {k.record.digest: k for k in by_id.values()}
+        else:
+            clock, records = await self.store.keys_changed(self._seen - OVERLAP)
+            for rec in records:
+                key = self.by_id.get(rec.id)
+                if key is None:
+                    key = self.by_id[rec.id] = LiveKey(rec)
+                else:
+                    if key.record.digest != rec.digest:  # rotated: the old secret stops here
+                        self.by_digest.pop(key.record.digest, None)
+                    key.hold(rec)
+                self.by_digest[rec.digest] = key
+        self._seen = clock
         if records and not self.has_keys:
             self.has_keys = True
             for callback in self.on_keys:

@@ -45,8 +45,12 @@ _SCHEMA = (
         ttfb_ms DOUBLE PRECISION, cost BIGINT NOT NULL, characters BIGINT)""",
     "CREATE INDEX IF NOT EXISTS rp_usage_ts ON rp_usage (ts)",
 )
-# Columns added to rp_usage after its first release: (name, type), ALTERed into older stores.
+# Columns added after a table's first release: (name, type), ALTERed into older stores.
 _ADDED_USAGE_COLUMNS = (("characters", "BIGINT"),)
+# `changed`: when the row last changed, on the store's own clock (every statement that writes a
+# key sets it), so a serving gateway reads only the keys changed since its last look.
+_ADDED_KEY_COLUMNS = (("changed", "DOUBLE PRECISION NOT NULL DEFAULT 0"),)
+_KEY_INDEXES = ("CREATE INDEX IF NOT EXISTS rp_keys_changed ON rp_keys (changed)",)
 
 _KEY_COLUMNS = [f.name for f in attrs.fields(KeyRecord)]
 USAGE_COLUMNS = (
@@ -83,6 +87,7 @@ class SQLStore(ABC):
     """Keys and usage over a DB-API-like backend; subclasses run statements."""
 
     day_expr: str  # SQL for the UTC day of `u.ts`
+    now_expr: str  # SQL for the store's clock, in seconds since the epoch (the `changed` stamps)
     # Usage rows per INSERT statement (at most; a power of two). 1: one row per statement,
     # which `_batch` runs over the batch with executemany.
     rows_per_insert = 1
@@ -114,7 +119,8 @@ class SQLStore(ABC):
         row[_KEY_COLUMNS.index("models")] = json.dumps(rec.models)
         marks = ", ".join("?" * len(_KEY_COLUMNS))
         try:
-            await self._run(f"INSERT INTO rp_keys ({', '.join(_KEY_COLUMNS)}) VALUES ({marks})", row)
+            await self._run(f"INSERT INTO rp_keys ({', '.join(_KEY_COLUMNS)}, changed) "
+                            f"VALUES ({marks}, {self.now_expr})", row)
         except Exception as exc:
             if self._is_conflict(exc):
                 raise StoreError(f"a key named {rec.name!r} already exists") from None
@@ -124,9 +130,16 @@ class SQLStore(ABC):
         rows = await self._fetch_keys(f"SELECT {', '.join(_KEY_COLUMNS)} FROM rp_keys ORDER BY created_at, id")
         return [_row_to_key(r) for r in rows]
 
-    async def _fetch_keys(self, sql: str) -> list[Sequence[Any]]:
-        """The key table (a serving gateway reads it twice a second)."""
-        return await self._fetch(sql)
+    async def keys_changed(self, since: float) -> tuple[float, list[KeyRecord]]:
+        """The store's clock now, and the keys changed at or after `since` on that clock (the
+        clock is read first, so a change made between the two reads comes again next time)."""
+        ((now,),) = await self._fetch_keys(f"SELECT {self.now_expr}")
+        rows = await self._fetch_keys(f"SELECT {', '.join(_KEY_COLUMNS)} FROM rp_keys WHERE changed >= ?", [since])
+        return float(now), [_row_to_key(r) for r in rows]
+
+    async def _fetch_keys(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Rows of the key table (a serving gateway reads the changed ones twice a second)."""
+        return await self._fetch(sql, args)
 
     async def find(self, ref: str) -> KeyRecord | None:
         """A key by id or by name."""
@@ -135,19 +148,20 @@ class SQLStore(ABC):
         return _row_to_key(rows[0]) if rows else None
 
     async def revoke(self, ref: str, now: float) -> KeyRecord | None:
-        await self._run("UPDATE rp_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
-                        [now, ref, ref])
+        await self._run(f"UPDATE rp_keys SET revoked_at = ?, changed = {self.now_expr} "
+                        "WHERE (id = ? OR name = ?) AND revoked_at IS NULL", [now, ref, ref])
         return await self.find(ref)
 
     async def rotate(self, ref: str, digest: str, hint: str) -> KeyRecord | None:
         """A new secret for the same key (limits, spend and usage stay); the old one stops."""
-        changed = await self._run("UPDATE rp_keys SET digest = ?, hint = ? WHERE id = ? OR name = ?",
-                                  [digest, hint, ref, ref])
+        changed = await self._run(f"UPDATE rp_keys SET digest = ?, hint = ?, changed = {self.now_expr} "
+                                  "WHERE id = ? OR name = ?", [digest, hint, ref, ref])
         return await self.find(ref) if changed else None
 
     async def topup(self, ref: str, units: int) -> KeyRecord | None:
         changed = await self._run(
-            "UPDATE rp_keys SET balance = COALESCE(balance, 0) + ? WHERE id = ? OR name = ?", [units, ref, ref])
+            f"UPDATE rp_keys SET balance = COALESCE(balance, 0) + ?, changed = {self.now_expr} "
+            "WHERE id = ? OR name = ?", [units, ref, ref])
         return await self.find(ref) if changed else None
 
     # ------------------------------------------------------------------ usage
@@ -164,7 +178,8 @@ class SQLStore(ABC):
             statements.append((
                 "UPDATE rp_keys SET spent = spent + ?, "
                 "period_spent = CASE WHEN period_start = ? THEN period_spent + ? ELSE ? END, period_start = ?, "
-                "balance = CASE WHEN balance IS NULL THEN NULL ELSE balance - ? END WHERE id = ?",
+                f"balance = CASE WHEN balance IS NULL THEN NULL ELSE balance - ? END, changed = {self.now_expr} "
+                "WHERE id = ?",
                 [(c.units, c.period_start, c.units, c.units, c.period_start, c.units, c.key_id) for c in charges],
             ))
         if statements:
@@ -215,6 +230,7 @@ class SQLiteStore(SQLStore):
     """
 
     day_expr = "strftime('%Y-%m-%d', u.ts, 'unixepoch')"
+    now_expr = "((julianday('now') - 2440587.5) * 86400.0)"  # milliseconds; any SQLite version
 
     def __init__(self, path: str, inline_writes: bool = False) -> None:
         self.path = path
@@ -237,10 +253,13 @@ class SQLiteStore(SQLStore):
                 db.execute("PRAGMA wal_autocheckpoint=0")
             for ddl in _SCHEMA:
                 db.execute(ddl)
-            have = {row[1] for row in db.execute("PRAGMA table_info(rp_usage)")}
-            for name, kind in _ADDED_USAGE_COLUMNS:
-                if name not in have:
-                    db.execute(f"ALTER TABLE rp_usage ADD COLUMN {name} {kind}")
+            for table, added in (("rp_usage", _ADDED_USAGE_COLUMNS), ("rp_keys", _ADDED_KEY_COLUMNS)):
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in added:
+                    if name not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            for ddl in _KEY_INDEXES:
+                db.execute(ddl)
             # As many rows to a statement as the library's parameter limit allows (999 before
             # SQLite 3.32), up to 128: beyond that a row costs no less.
             fit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(USAGE_COLUMNS)
@@ -294,12 +313,12 @@ class SQLiteStore(SQLStore):
         async with self._lock:
             return await asyncio.to_thread(lambda: db.execute(sql, args).fetchall())
 
-    async def _fetch_keys(self, sql: str) -> list[Sequence[Any]]:
+    async def _fetch_keys(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
         if not self.inline_writes:
-            return await self._fetch(sql)
+            return await self._fetch(sql, args)
         db = self._conn()
         async with self._lock:  # a few rows, read on the loop like a usage batch is written
-            return db.execute(sql).fetchall()
+            return db.execute(sql, args).fetchall()
 
     async def _batch(self, statements: list[tuple[str, list[Sequence[Any]]]]) -> None:
         db = self._conn()
@@ -393,6 +412,8 @@ class PostgresStore(SQLStore):
     """
 
     day_expr = "to_char(to_timestamp(u.ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    # The transaction's start: a change is stamped no later than it becomes visible.
+    now_expr = "CAST(EXTRACT(EPOCH FROM now()) AS DOUBLE PRECISION)"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -409,8 +430,11 @@ class PostgresStore(SQLStore):
             await conn.execute("SELECT pg_advisory_xact_lock(7261390)")
             for ddl in _SCHEMA:
                 await conn.execute(ddl)
-            for name, kind in _ADDED_USAGE_COLUMNS:
-                await conn.execute(f"ALTER TABLE rp_usage ADD COLUMN IF NOT EXISTS {name} {kind}")
+            for table, added in (("rp_usage", _ADDED_USAGE_COLUMNS), ("rp_keys", _ADDED_KEY_COLUMNS)):
+                for name, kind in added:
+                    await conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
+            for ddl in _KEY_INDEXES:
+                await conn.execute(ddl)
 
     async def close(self) -> None:
         if self._pool is not None:
