@@ -44,7 +44,7 @@ class FlakyStore:
     async def keys(self) -> list[KeyRecord]:
         return self.records
 
-    async def keys_changed(self, since: float) -> tuple[float, list[KeyRecord]]:
+    async def keys_changed(self, since: float | None) -> tuple[float, list[KeyRecord]]:
         return time.time(), self.records  # as if every key changed each time
 
     async def write(self, rows: list[Sequence[Any]], charges: list[Charge]) -> None:
@@ -170,7 +170,7 @@ async def test_a_refresh_reads_only_the_keys_another_process_changed(tmp_path: P
         read: list[int] = []
         real = serving.keys_changed
 
-        async def counted(since: float) -> tuple[float, list[KeyRecord]]:
+        async def counted(since: float | None) -> tuple[float, list[KeyRecord]]:
             clock, keys = await real(since)
             read.append(len(keys))
             return clock, keys

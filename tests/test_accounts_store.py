@@ -165,7 +165,7 @@ async def test_keys_changed_names_only_what_changed_since(store) -> None:
     reads back only those, twice a second, instead of every key."""
     made = [(await manage.create_key(store, {"name": f"k{i}", "balance": "1"}))[1] for i in range(4)]
     await asyncio.sleep(0.01)  # (a stamp equal to the clock read counts as changed then)
-    clock, everything = await store.keys_changed(float("-inf"))
+    clock, everything = await store.keys_changed(None)
     assert sorted(k.name for k in everything) == ["k0", "k1", "k2", "k3"]
     assert abs(clock - time.time()) < 5  # seconds since the epoch, on the store's clock
     assert (await store.keys_changed(clock + 1))[1] == []
