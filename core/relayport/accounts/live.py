@@ -278,8 +278,8 @@ class Accounts:
                ttfb: float | None, stream: bool, media: MediaUnits | None) -> int | None:
         """Price a finished call, charge its key now and queue its usage row (never blocks);
         the cost in money units, None when the model has no price. A `CallRecord`'s fields as
-        arguments (in its order; `kind` and `units` are a model call's): the gateway calls this directly when the meter is its only observer
-        (`Gateway.meter`), and builds no record for it."""
+        arguments (in its order; `kind` and `units` are a model call's): the gateway calls this
+        directly when the meter is its only observer (`Gateway.meter`), and builds no record."""
         units = 0
         price = self.prices.get(model, provider, upstream_model)
         if price is not None and (usage is not None or media is not None):
@@ -298,9 +298,9 @@ class Accounts:
                 due = (key, "" if record.period is None else period_of(record.period, time.time()))
                 charges = self._charges
                 charges[due] = charges.get(due, 0) + units
-        if self.usage_log if self.usage_log is not None else self.has_keys:
+        if self.logging_rows:
             rows = self._rows
-            rows.append(_usage_row(key_id, request_id, model, provider, deployment, upstream_model, status, error,
+            rows.append(_usage_row(request_id, key_id, model, provider, deployment, upstream_model, status, error,
                                    usage, latency, ttfb, stream, media, units))
             if len(rows) >= BATCH:
                 self._wake.set()
@@ -342,32 +342,29 @@ class Accounts:
         if self._seen is None or now >= self._full_due:
             clock, records = await self.store.keys_changed(None)
             self._full_due = now + FULL_REFRESH
-            by_id: dict[str, LiveKey] = {}
-            for rec in records:
-                key = self.by_id.get(rec.id)
-                if key is None:
-                    key = LiveKey(rec)
-                else:
-                    key.hold(rec)
-                by_id[rec.id] = key
+            by_id = {rec.id: self._live(rec) for rec in records}
             self.by_id = by_id
             self.by_digest = {k.record.digest: k for k in by_id.values()}
         else:
             clock, records = await self.store.keys_changed(self._seen - OVERLAP)
             for rec in records:
-                key = self.by_id.get(rec.id)
-                if key is None:
-                    key = self.by_id[rec.id] = LiveKey(rec)
-                else:
-                    if key.record.digest != rec.digest:  # rotated: the old secret stops here
-                        self.by_digest.pop(key.record.digest, None)
-                    key.hold(rec)
-                self.by_digest[rec.digest] = key
+                old = self.by_id.get(rec.id)
+                if old is not None and old.record.digest != rec.digest:  # rotated: the old secret stops
+                    self.by_digest.pop(old.record.digest, None)
+                self.by_id[rec.id] = self.by_digest[rec.digest] = self._live(rec)
         self._seen = clock
         if records and not self.has_keys:
             self.has_keys = True
             for callback in self.on_keys:
                 callback()
+
+    def _live(self, rec: KeyRecord) -> LiveKey:
+        """The live key of `rec`: the one held already (its counts kept), brought up to date."""
+        key = self.by_id.get(rec.id)
+        if key is None:
+            return LiveKey(rec)
+        key.hold(rec)
+        return key
 
     async def _run(self) -> None:
         """Write the queue every REFRESH seconds, or as soon as BATCH rows wait; reload the keys
@@ -398,7 +395,7 @@ def _refused(refusal: Refusal, name: str) -> GatewayError:
     return limits.rate_limited(refusal.kind, refusal.limit, refusal.used, refusal.reset, name)
 
 
-def _usage_row(key_id: str | None, request_id: str, model: str, provider: str, deployment: str,
+def _usage_row(request_id: str, key_id: str | None, model: str, provider: str, deployment: str,
                upstream_model: str, status: int, error: str | None, usage: Usage | None, latency: float,
                ttfb: float | None, stream: bool, media: MediaUnits | None, units: int) -> tuple[Any, ...]:
     """A call's rp_usage row (USAGE_COLUMNS order), built now as one tuple of plain values:
@@ -423,5 +420,5 @@ def _usage_row(key_id: str | None, request_id: str, model: str, provider: str, d
 
 def record_row(rec: CallRecord, units: int) -> tuple[Any, ...]:
     """`rec`'s usage row, as `Accounts.observe` queues it (for tests and tools)."""
-    return _usage_row(rec.caller, rec.request_id, rec.model, rec.provider, rec.deployment, rec.upstream_model,
+    return _usage_row(rec.request_id, rec.caller, rec.model, rec.provider, rec.deployment, rec.upstream_model,
                       rec.status, rec.error, rec.usage, rec.latency, rec.ttfb, rec.stream, rec.media, units)

@@ -46,12 +46,15 @@ _SCHEMA = (
         ttfb_ms DOUBLE PRECISION, cost BIGINT NOT NULL, characters BIGINT)""",
     "CREATE INDEX IF NOT EXISTS rp_usage_ts ON rp_usage (ts)",
 )
-# Columns added after a table's first release: (name, type), ALTERed into older stores.
-_ADDED_USAGE_COLUMNS = (("characters", "BIGINT"),)
-# `changed`: when the row last changed, on the store's own clock (every statement that writes a
-# key sets it), so a serving gateway reads only the keys changed since its last look.
-_ADDED_KEY_COLUMNS = (("changed", "DOUBLE PRECISION NOT NULL DEFAULT 0"),)
-_KEY_INDEXES = ("CREATE INDEX IF NOT EXISTS rp_keys_changed ON rp_keys (changed)",)
+# Columns added after a table's first release: table -> (name, type), ALTERed into older stores.
+# rp_keys.changed: when the row last changed, on the store's own clock (every statement that
+# writes a key sets it), so a serving gateway reads only the keys changed since its last look.
+_ADDED_COLUMNS = {
+    "rp_usage": (("characters", "BIGINT"),),
+    "rp_keys": (("changed", "DOUBLE PRECISION NOT NULL DEFAULT 0"),),
+}
+# Indexes on added columns, made after them.
+_ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS rp_keys_changed ON rp_keys (changed)",)
 
 _KEY_COLUMNS = [f.name for f in attrs.fields(KeyRecord)]
 USAGE_COLUMNS = (
@@ -122,7 +125,7 @@ class SQLStore(ABC):
 
     async def create_key(self, rec: KeyRecord) -> None:
         row = [getattr(rec, c) for c in _KEY_COLUMNS]
-        row[_KEY_COLUMNS.index("models")] = json.dumps(rec.models)
+        row[_MODELS] = json.dumps(rec.models)
         marks = ", ".join("?" * len(_KEY_COLUMNS))
         try:
             await self._run(f"INSERT INTO rp_keys ({', '.join(_KEY_COLUMNS)}, changed) "
@@ -264,12 +267,12 @@ class SQLiteStore(SQLStore):
                 db.execute("PRAGMA wal_autocheckpoint=0")
             for ddl in _SCHEMA:
                 db.execute(ddl)
-            for table, added in (("rp_usage", _ADDED_USAGE_COLUMNS), ("rp_keys", _ADDED_KEY_COLUMNS)):
+            for table, added in _ADDED_COLUMNS.items():
                 have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
                 for name, kind in added:
                     if name not in have:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-            for ddl in _KEY_INDEXES:
+            for ddl in _ADDED_INDEXES:
                 db.execute(ddl)
             # As many rows to a statement as the library's parameter limit allows (999 before
             # SQLite 3.32), up to 128: beyond that a row costs no less.
@@ -441,10 +444,10 @@ class PostgresStore(SQLStore):
             await conn.execute("SELECT pg_advisory_xact_lock(7261390)")
             for ddl in _SCHEMA:
                 await conn.execute(ddl)
-            for table, added in (("rp_usage", _ADDED_USAGE_COLUMNS), ("rp_keys", _ADDED_KEY_COLUMNS)):
+            for table, added in _ADDED_COLUMNS.items():
                 for name, kind in added:
                     await conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
-            for ddl in _KEY_INDEXES:
+            for ddl in _ADDED_INDEXES:
                 await conn.execute(ddl)
 
     async def close(self) -> None:
