@@ -211,3 +211,7 @@ def test_no_meter_until_the_store_has_keys(relayport_gateway, store_url, fake_op
     assert httpx.post(gw.openai_base_url + "/chat/completions", timeout=10, json={
         "model": "gpt", "messages": [{"role": "user", "content": "hi"}]}).status_code == 401
     assert chat(gw, key).status_code == 200
+    # And from then on every call is logged (no [billing] usage_log: the store having keys decides);
+    # the open call before the first key was not.
+    rows = admin(gw, "GET", "/admin/usage?by=key").json()["data"]
+    assert [(r["key"], r["calls"]) for r in rows] == [("first", 1)]

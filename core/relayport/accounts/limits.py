@@ -42,7 +42,9 @@ class Rates:
         self._bucket: list[int] = []
 
     def _current(self, now: float) -> list[int]:
-        """The bucket of `now`'s second, the totals counting only the last minute's buckets."""
+        """The bucket of `now`'s second, the totals counting only the last minute's buckets.
+        (Callers on the request path compare the second themselves and call this only when it
+        changed: a method call costs more than the comparison.)"""
         second = int(now)
         if second == self._second:
             return self._bucket
@@ -62,7 +64,7 @@ class Rates:
     def admit(self, now: float, rpm: int | None, tpm: int | None, name: str) -> None:
         """Let one more request in, counted, or raise the 429 of the limit it would break (key
         `name`'s tokens per minute first: a request in that window would spend more)."""
-        bucket = self._current(now)
+        bucket = self._bucket if int(now) == self._second else self._current(now)
         if tpm is not None and self.tokens >= tpm:
             raise rate_limited("tokens", tpm, self.tokens, self.reset_in(now, 2, tpm), name)
         if rpm is not None:
@@ -72,7 +74,8 @@ class Rates:
             self.requests += 1
 
     def add_tokens(self, now: float, tokens: int) -> None:
-        self._current(now)[2] += tokens
+        bucket = self._bucket if int(now) == self._second else self._current(now)
+        bucket[2] += tokens
         self.tokens += tokens
 
     def used(self, now: float) -> tuple[int, int]:

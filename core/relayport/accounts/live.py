@@ -101,7 +101,7 @@ class _Grant:
     it resolves (fallbacks and task look-ups included), the funds and rate checks once. One
     method for all of it, as it runs on every call a store key makes."""
 
-    __slots__ = ("key", "id", "counted", "rates")
+    __slots__ = ("key", "id", "counted", "rates", "balance")
 
     def __init__(self, key: LiveKey, rates: bool = True) -> None:
         self.key = key
@@ -109,6 +109,8 @@ class _Grant:
         self.counted = False
         # False: the shared windows already checked and counted this request's rates.
         self.rates = rates
+        # The key's own method (Caller.balance): the balance header calls it on every answer.
+        self.balance = key.balance
 
     def admit(self, model: str) -> None:
         key = self.key
@@ -125,9 +127,6 @@ class _Grant:
             key.rates.admit(time.monotonic(), rec.rpm, rec.tpm, rec.name)
         self.counted = True
 
-    def balance(self) -> int | None:
-        return self.key.balance()
-
 
 class Accounts:
     def __init__(self, store: SQLStore, prices: PriceTable, usage_log: bool | None,
@@ -137,6 +136,9 @@ class Accounts:
         self.prices = prices
         # None: log usage when the store has keys; True/False: always/never (keys are charged anyway).
         self.usage_log = usage_log
+        # Whether calls are logged now: `usage_log`, or when None, whether the store has keys
+        # (set when it first does: an attribute, as every metered call reads it).
+        self.logging_rows = bool(usage_log)
         self.by_digest: dict[str, LiveKey] = {}
         # The digests of keys presented that matched one, so a call skips the SHA-256. Kept
         # across refreshes: the digest is looked up in `by_digest` on every call, so a rotated or
@@ -165,10 +167,6 @@ class Accounts:
         # the in-process one itself unless windows are shared (one call less per request).
         self.serve: Callable[[LiveKey, web.Request, Handler], Awaitable[web.StreamResponse]] = (
             self._serve_local if shared is None else self._serve_either)
-
-    @property
-    def logging_rows(self) -> bool:
-        return self.usage_log if self.usage_log is not None else self.has_keys
 
     async def start(self) -> None:
         if self.shared is not None:
@@ -355,6 +353,8 @@ class Accounts:
         self._seen = clock
         if records and not self.has_keys:
             self.has_keys = True
+            if self.usage_log is None:
+                self.logging_rows = True
             for callback in self.on_keys:
                 callback()
 
