@@ -130,6 +130,7 @@ KEY_VARIANTS = {
     "store": ("no-usage-log", True),
     "store-log": ("usage-log", True),
     "store-log-nometrics": ("usage-log", False),
+    "store-log-balance": ("balance-usage-log", True),  # a key with a balance only (no allow-list, no limits)
 }
 
 
@@ -246,7 +247,7 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--target", choices=["both", "gateway", "forwarder"], default="both")
-    p.add_argument("--store-key", choices=["usage-log", "no-usage-log"],
+    p.add_argument("--store-key", choices=["usage-log", "no-usage-log", "balance-usage-log"],
                    help="the client key is a store key (see run.py --store-key)")
     p.add_argument("--no-callgrind", dest="callgrind", action="store_false",
                    help="with --keys: skip the instruction counts (wrk only)")

@@ -115,7 +115,9 @@ def two_deployments(config: str) -> str:
 
 def store_key_config(toml: str, workdir: Path, mode: str) -> str:
     """The config with `sk-bench` as a store key instead of an `[auth] keys` entry: every call
-    then pays the store key's checks and metering (and a usage row unless `no-usage-log`)."""
+    then pays the store key's checks and metering (and a usage row unless `no-usage-log`). The
+    key has an allow-list, RPM and TPM limits and a balance, or with `balance-usage-log` only
+    the balance (a prepaid key as the hosted services sell them)."""
     import asyncio
 
     from relayport.accounts.records import KeyRecord, digest
@@ -127,14 +129,14 @@ def store_key_config(toml: str, workdir: Path, mode: str) -> str:
         store = SQLiteStore(str(state))
         await store.open()
         await store.create_key(KeyRecord(
-            id="key_bench", name="bench", digest=digest(CLIENT_KEY), hint="sk-b...ench", models=["bench-*"],
-            rpm=10**9, tpm=10**12, balance=10**18))
+            id="key_bench", name="bench", digest=digest(CLIENT_KEY), hint="sk-b...ench", balance=10**18,
+            **({} if mode == "balance-usage-log" else {"models": ["bench-*"], "rpm": 10**9, "tpm": 10**12})))
         await store.close()
 
     asyncio.run(add_key())
     toml = toml.replace(f'[auth]\nkeys = ["{CLIENT_KEY}"]\n', "")
     toml = toml.replace("[server]\n", f'[server]\nstate_path = "{state}"\n', 1)
-    toml += f"\n[billing]\nusage_log = {'true' if mode == 'usage-log' else 'false'}\n"
+    toml += f"\n[billing]\nusage_log = {'false' if mode == 'no-usage-log' else 'true'}\n"
     return toml.replace('api_key = "', 'price = { input = 0.15, output = 0.6, cached_input = 0.075 }\napi_key = "')
 
 
@@ -194,9 +196,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="give every model two weighted deployments (routing on)")
     p.add_argument(
         "--store-key",
-        choices=["usage-log", "no-usage-log"],
+        choices=["usage-log", "no-usage-log", "balance-usage-log"],
         help="the client key is a store key (allow-list, RPM/TPM, balance, priced models) instead of "
-        "[auth] keys, with or without the usage log",
+        "[auth] keys, with or without the usage log; balance-usage-log: a key with a balance only",
     )
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs)")
