@@ -30,11 +30,8 @@ def format_amount(units: int) -> str:
     """`format(from_units(units), "f")` (no exponent, no trailing zeros), cut from the
     integer's digits: it is the X-Account-Balance header of every call a key with a balance
     makes, and slicing `str(units)` costs half of divmod and a format spec."""
-    if units >= SCALE:  # a whole unit or more (most balances): no sign, no padding
-        digits = str(units)
-        frac = digits[-_DIGITS:].rstrip("0")
-        return digits[:-_DIGITS] + "." + frac if frac else digits[:-_DIGITS]
-    digits = str(-units if units < 0 else units).rjust(_DIGITS + 1, "0")
+    # A whole unit or more (most balances) needs no sign and no padding.
+    digits = str(units) if units >= SCALE else str(-units if units < 0 else units).rjust(_DIGITS + 1, "0")
     whole, frac = digits[:-_DIGITS], digits[-_DIGITS:].rstrip("0")
     text = whole + "." + frac if frac else whole
     return "-" + text if units < 0 else text
