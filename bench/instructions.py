@@ -136,7 +136,7 @@ KEY_VARIANTS = {
 
 def variant_config(mock_port: int, port: int, work: Path, variant: str) -> str:
     """The bench config for one --keys variant (a fresh state file per store-key variant)."""
-    mode, metrics = KEY_VARIANTS[variant]
+    mode, metrics = KEY_VARIANTS[variant.partition("#")[0]]
     toml = gateway_config(mock_port, port)
     if mode is not None:
         state_dir = work / variant
@@ -151,7 +151,11 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
     """Instructions per request of the gateway under each variant (callgrind), then requests/s
     of the variants side by side (wrk, alternating short rounds), each as a ratio to the first:
     issue 14's "store key and usage log within 10% of the TOML key" check."""
-    unknown = [v for v in variants if v not in KEY_VARIANTS]
+    # `toml#2`: a second gateway of the same config, the control for what processes differ by.
+    unknown = [v for v in variants if v.partition("#")[0] not in KEY_VARIANTS]
+    if len(set(variants)) != len(variants):
+        print("error: a variant twice; name the second one VARIANT#2", file=sys.stderr)
+        return 2
     if unknown or not variants:
         print(f"error: unknown variant(s) {unknown}; known: {', '.join(KEY_VARIANTS)}", file=sys.stderr)
         return 2
@@ -171,6 +175,8 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
     counts: dict[str, int] = {}
     rounds: list[dict[str, float]] = []
     cpu_us: dict[str, list[float]] = {}
+    sets: dict[int, list[dict[str, float]]] = {}
+    kernel_us: dict[str, list[float]] = {}  # the kernel's part of cpu_us
     with tempfile.TemporaryDirectory(prefix="relayport-instr-") as tmp:
         work = Path(tmp)
         group = ProcGroup(work)
@@ -197,31 +203,44 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
                 print(f"{a.case} {variant}: {counts[variant] / 1e6:.3f} M instructions per request", flush=True)
             if a.wrk:
                 lua = write_script(work / "wrk.lua", body, HEADERS)
-                urls, pids = {}, {}
-                for variant in variants:  # all up at once, on the same core; loaded one at a time
-                    port = procs.free_port()
-                    proc = group.spawn(f"wrk-{variant}", argv_for(variant, port, "wrk"), server_cpu)
-                    procs.wait_ready(proc, port, timeout=60)
-                    urls[variant], pids[variant] = f"http://{HOST}:{port}/v1/chat/completions", proc.pid
-                    run_wrk(urls[variant], lua, 32, 1, load_cpu)  # warm-up
-                for r in range(a.wrk_rounds):
-                    order = variants[r % len(variants):] + variants[:r % len(variants)]
-                    got = {}
-                    for variant in order:
-                        ticks = procs.proc_ticks(pids[variant])
-                        result = run_wrk(urls[variant], lua, 32, a.wrk, load_cpu)
-                        if result.errors:
-                            print(f"error: {variant} answered {result.non_2xx} non-2xx, "
-                                  f"socket errors {result.socket_errors}", file=sys.stderr)
-                            return 1
-                        got[variant] = result.rps
-                        # The server's own CPU (user + kernel) per request: steadier than req/s
-                        # on a shared host, as time the host takes away is not counted.
-                        used = (procs.proc_ticks(pids[variant]) - ticks) / procs.CLK_TCK
-                        cpu_us.setdefault(variant, []).append(used / max(1, result.requests) * 1e6)
-                    rounds.append(got)
-                    print("wrk round " + str(r + 1) + ": " + ", ".join(
-                        f"{v} {got[v]:.0f}/s ({cpu_us[v][-1]:.0f} us CPU/request)" for v in variants), flush=True)
+                for s in range(a.sets):
+                    # Each set starts every variant afresh (new hash seeds, heap layout, state file):
+                    # two processes of one config differ by several points on a shared host, so
+                    # one process per variant would measure the processes as much as the code.
+                    tag = f"wrk{s}"
+                    urls, pids, running = {}, {}, []
+                    for variant in variants:  # all up at once, on the same core; loaded one at a time
+                        port = procs.free_port()
+                        proc = group.spawn(f"{tag}-{variant}", argv_for(variant, port, tag), server_cpu)
+                        running.append(proc)
+                        procs.wait_ready(proc, port, timeout=60)
+                        urls[variant], pids[variant] = f"http://{HOST}:{port}/v1/chat/completions", proc.pid
+                        run_wrk(urls[variant], lua, 32, 1, load_cpu)  # warm-up
+                    for r in range(a.wrk_rounds):
+                        order = variants[r % len(variants):] + variants[:r % len(variants)]
+                        got = {}
+                        for variant in order:
+                            user0, kernel0 = procs.proc_times(pids[variant])
+                            result = run_wrk(urls[variant], lua, 32, a.wrk, load_cpu)
+                            if result.errors:
+                                print(f"error: {variant} answered {result.non_2xx} non-2xx, "
+                                      f"socket errors {result.socket_errors}", file=sys.stderr)
+                                return 1
+                            got[variant] = result.rps
+                            # The server's own CPU (user + kernel) per request: steadier than req/s
+                            # on a shared host, as time the host takes away is not counted.
+                            user, kernel = procs.proc_times(pids[variant])
+                            per = 1e6 / procs.CLK_TCK / max(1, result.requests)
+                            cpu_us.setdefault(variant, []).append((user - user0 + kernel - kernel0) * per)
+                            kernel_us.setdefault(variant, []).append((kernel - kernel0) * per)
+                        rounds.append(got)
+                        sets.setdefault(s, []).append(got)
+                        print(f"wrk set {s + 1} round {r + 1}: " + ", ".join(
+                            f"{v} {got[v]:.0f}/s ({cpu_us[v][-1]:.0f} us CPU/request)" for v in variants),
+                            flush=True)
+                    for proc in running:
+                        group.stop(proc)
+                        group.procs.remove(proc)
         finally:
             group.stop_all()
             time.sleep(0.1)
@@ -234,9 +253,15 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
             ratios = sorted(r[variant] / r[base] for r in rounds)
             parts.append(f"wrk c=32 req/s {statistics.median(ratios):.1%} (rounds {ratios[0]:.1%}.."
                          f"{ratios[-1]:.1%})")
-            cpu = {v: sum(cpu_us[v]) / len(cpu_us[v]) for v in (base, variant)}
+            if len(sets) > 1:
+                medians = [statistics.median(r[variant] / r[base] for r in got) for got in sets.values()]
+                parts.append("per set of processes " + ", ".join(f"{m:.1%}" for m in medians)
+                             + f" (median {statistics.median(medians):.1%})")
+            cpu = {v: statistics.mean(cpu_us[v]) for v in (base, variant)}
+            kernel = {v: statistics.mean(kernel_us[v]) for v in (base, variant)}
             parts.append(f"server CPU per request {cpu[variant]:.0f} us against {cpu[base]:.0f} us "
-                         f"({cpu[variant] / cpu[base]:.1%}; requests per CPU-second {cpu[base] / cpu[variant]:.1%})")
+                         f"({cpu[variant] / cpu[base]:.1%}; requests per CPU-second {cpu[base] / cpu[variant]:.1%}; "
+                         f"in the kernel {kernel[variant]:.0f} us against {kernel[base]:.0f} us)")
         print(f"{variant} vs {base}: " + "; ".join(parts))
     return 0
 
@@ -255,10 +280,13 @@ def main() -> int:
                    help="with --keys: keep the instructions spent idle (timers) in the per-request count")
     p.add_argument("--wrk", type=int, default=0, metavar="S",
                    help="with --keys: also S-second wrk rounds against every variant, alternating")
-    p.add_argument("--wrk-rounds", type=int, default=4, help="with --wrk: rounds (default 4)")
+    p.add_argument("--wrk-rounds", type=int, default=4, help="with --wrk: rounds per set (default 4)")
+    p.add_argument("--sets", type=int, default=1, metavar="N",
+                   help="with --wrk: start every variant afresh N times, WRK_ROUNDS rounds each (default 1)")
     p.add_argument("--keys", metavar="VARIANT,...",
                    help="compare gateway variants in one run, each against the first: "
-                        f"{', '.join(KEY_VARIANTS)} (e.g. toml,store,store-log,store-log-nometrics)")
+                        f"{', '.join(KEY_VARIANTS)} (e.g. toml,store,store-log,store-log-nometrics); "
+                        "VARIANT#2 runs one again as a control (toml,toml#2)")
     p.add_argument("--keep", type=Path, metavar="DIR",
                    help="copy each target's callgrind dump there (read with callgrind_annotate --inclusive=yes)")
     a = p.parse_args()

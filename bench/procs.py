@@ -241,15 +241,21 @@ def cpu_busy_ticks(cpu: int) -> int:
 
 def proc_ticks(pid: int) -> int:
     """utime + stime of pid and its descendants."""
-    total = 0
+    return sum(proc_times(pid))
+
+
+def proc_times(pid: int) -> tuple[int, int]:
+    """(utime, stime) of pid and its descendants, in clock ticks."""
+    user = kernel = 0
     for p in [pid, *_descendants(pid)]:
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat
-    return total
+        user += int(fields[11])  # fields 14 and 15 of stat
+        kernel += int(fields[12])
+    return user, kernel
 
 
 def _own_cpu_seconds() -> float:
