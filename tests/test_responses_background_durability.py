@@ -2,7 +2,8 @@
 killed while the vendor call is open and started again on the same state file, runs the
 response again by itself (the client only polls), keeps it bound to the key that created it,
 and cancels it across the restart. A graceful stop leaves it for the next start, not cancelled.
-A job the gateway keeps dying on is failed after `MAX_RUNS` starts instead of crash-looping."""
+A job the gateway keeps dying on is failed after `MAX_RUNS` starts instead of crash-looping.
+A store key's job run again is charged to that key, and fails when the key was revoked."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from relayport.responses.store import ResponseStore, owner_of
 from relayport.server import responses_background
 from relayport.testing import openapi
 from relayport.testing.fakes import FakeOpenAI, Reply
+from tests.test_cli import run
 from tests.test_media_durability import kill9, serve, wait_for
 
 CONFIG = """\
@@ -185,7 +187,7 @@ def test_a_job_the_gateway_keeps_dying_on_is_failed(tmp_path: Path) -> None:
         # A job this code cannot read (written by another version, say) must not stop the start.
         await store.put_job(owner, "resp_garbled", {"body": None, "history": None})
         await store.put(owner, {**shell, "id": "resp_garbled"}, [])
-        started = await responses_background.resume(store, gateway=None)  # type: ignore[arg-type]
+        started = await responses_background.resume(store, gateway=None, accounts=None)  # type: ignore[arg-type]
         found = await store.get(owner, "resp_crashy")
         left = await store.jobs()
         await store.close()
@@ -196,3 +198,98 @@ def test_a_job_the_gateway_keeps_dying_on_is_failed(tmp_path: Path) -> None:
     assert failed["status"] == "failed" and failed["error"]["code"] == "server_error"
     assert "stopped unexpectedly 3 times" in failed["error"]["message"]
     assert orjson.dumps(failed)
+
+
+# The same gateway with a store key and a priced model, no TOML keys.
+STORE_KEY_CONFIG = """\
+[server]
+state_path = "{state}"
+
+[billing]
+currency = "USD"
+
+[[models]]
+name = "ds"
+provider = "deepseek"
+model = "deepseek-reasoner"
+base_url = "{base_url}"
+api_key = "{api_key}"
+price = {{ input = 2, output = 8 }}
+"""
+
+
+def _store_key_setup(tmp_path: Path) -> tuple[FakeOpenAI, dict[str, str]]:
+    (tmp_path / "home").mkdir()
+    fake = FakeOpenAI(api_key="sk-ds-vendor").start()
+    (tmp_path / "relayport.toml").write_text(STORE_KEY_CONFIG.format(
+        state=tmp_path / "state" / "relayport.sqlite3", base_url=fake.base_url, api_key=fake.api_key))
+    made = run(tmp_path, "keys", "create", "--name", "bg", "--balance", "1", "--config", "relayport.toml")
+    assert made.returncode == 0, made.stderr
+    return fake, {"Authorization": f"Bearer {made.stdout.splitlines()[-1]}"}
+
+
+def _create_as(url: str, headers: dict[str, str]) -> str:
+    r = httpx.post(url + "/v1/responses", headers=headers, timeout=10, json={
+        "model": "ds", "input": "Take your time.", "background": True})
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def _cli_json(tmp_path: Path, *args: str) -> Any:
+    done = run(tmp_path, *args, "--config", "relayport.toml")
+    assert done.returncode == 0, done.stderr
+    return orjson.loads(done.stdout)
+
+
+def test_a_store_keys_job_run_again_is_charged_to_it(tmp_path: Path) -> None:
+    fake, key = _store_key_setup(tmp_path)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        proc, url = serve(tmp_path, 0)
+        procs.append(proc)
+        fake.push(Reply(hang=True))
+        response_id = _create_as(url, key)
+        wait_for(lambda: len(_chat_calls(fake)) == 1)
+        kill9(proc)  # the first run's call never finished: nothing was charged for it
+
+        fake.queue_text("Done.", usage=fake.usage(1000, 250))
+        proc, url = serve(tmp_path, 1)
+        procs.append(proc)
+        wait_for(lambda: _get(url, response_id, key).json()["status"] == "completed")
+        # 1000 x 2 + 250 x 8 per million tokens: 0.004 USD, charged to the key that made it.
+        wait_for(lambda: _cli_json(tmp_path, "usage", "--by", "key", "--format", "json"))
+        [row] = _cli_json(tmp_path, "usage", "--by", "key", "--format", "json")
+        assert (row["key"], row["calls"], row["prompt_tokens"], row["completion_tokens"], row["cost"]) == (
+            "bg", 1, 1000, 250, "0.004")
+        wait_for(lambda: _cli_json(tmp_path, "keys", "show", "bg", "--json")["balance"] == "0.996")
+    finally:
+        _stop(procs, fake)
+
+
+def test_a_revoked_keys_job_is_not_run_again(tmp_path: Path) -> None:
+    fake, key = _store_key_setup(tmp_path)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        proc, url = serve(tmp_path, 0)
+        procs.append(proc)
+        fake.push(Reply(hang=True))
+        response_id = _create_as(url, key)
+        wait_for(lambda: len(_chat_calls(fake)) == 1)
+        kill9(proc)
+        assert run(tmp_path, "keys", "revoke", "bg", "--config", "relayport.toml").returncode == 0
+
+        proc, url = serve(tmp_path, 1)
+        procs.append(proc)
+        with sqlite3.connect(tmp_path / "state" / "relayport.sqlite3") as db:
+            # Settled at start, before the server answers: failed with the key's 401, job gone.
+            assert db.execute("SELECT count(*) FROM response_jobs").fetchone() == (0,)
+            stored = orjson.loads(db.execute("SELECT response FROM responses WHERE id = ?",
+                                             (response_id,)).fetchone()[0])
+        # (`server_error`: the spec's ResponseError codes have no word for a key refused)
+        assert stored["status"] == "failed"
+        assert stored["error"] == {"code": "server_error",
+                                   "message": "The API key that made this request was revoked."}
+        assert len(_chat_calls(fake)) == 1  # the vendor was not called again
+        assert _get(url, response_id, key).status_code == 401  # and the key itself is shut out
+    finally:
+        _stop(procs, fake)

@@ -197,10 +197,21 @@ class Accounts:
                                code="invalid_api_key")
         stops = key.stops
         if stops is not None and stops <= (now := time.time()):
-            status = key.record.status(now)
-            raise GatewayError(401, f"This API key was {'revoked' if status == 'revoked' else 'expired'}.",
-                               type="invalid_request_error", code="invalid_api_key")
+            raise _stopped(key.record, now, "This API key")
         return key
+
+    def resumed(self, key_id: str) -> _Grant:
+        """The grant for work a key started in a process that has since died (a background
+        response run again at start): charged to that key, its funds and allow-list checked
+        again, its request rate not (the request was counted when it came). The 401 a client
+        would get when the key is gone, revoked or expired."""
+        key = self.by_id.get(key_id)
+        if key is None:
+            raise GatewayError(401, "The API key that made this request no longer exists.",
+                               type="invalid_request_error", code="invalid_api_key")
+        if (stops := key.stops) is not None and stops <= (now := time.time()):
+            raise _stopped(key.record, now, "The API key that made this request")
+        return _Grant(key, rates=False)
 
     def _serve_either(self, key: LiveKey, request: web.Request,
                       handler: Handler) -> Awaitable[web.StreamResponse]:
@@ -395,6 +406,12 @@ class Accounts:
 
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+def _stopped(record: KeyRecord, now: float, which: str) -> GatewayError:
+    """The 401 of a key that was revoked or has expired (`which`: how the message names it)."""
+    how = "revoked" if record.status(now) == "revoked" else "expired"
+    return GatewayError(401, f"{which} was {how}.", type="invalid_request_error", code="invalid_api_key")
 
 
 def _refused(refusal: Refusal, name: str) -> GatewayError:

@@ -9,6 +9,10 @@ the client's body, the previous response's items as they were, and the web searc
 model was given), so the re-run sees the conversation the client created it with, even if the
 previous response was deleted since, and its `url_citation` annotations match the same results.
 
+A job runs as the store key that created it (`caller` in the job): a run started again is
+charged to that key and checked against its funds and allow-list as any call is, and fails
+with the key's 401 when the key was revoked, has expired or is gone.
+
 A job is started at most `MAX_RUNS` times by processes that died during it (a graceful stop
 does not count): a request that takes the gateway down with it (memory, a crash in a vendor
 library) is failed with a clear error instead of crash-looping.
@@ -21,12 +25,14 @@ One gateway process per state file: two processes sharing one would both resume 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from relayport.calls import caller, caller_id
 from relayport.gateway import Gateway
 from relayport.model.errors import GatewayError
 from relayport.provider import Deployment
@@ -36,6 +42,9 @@ from relayport.search_tool import Search
 from relayport.server import keys
 from relayport.webservices import SearchResult
 from relayport.wire import openai_responses as codec
+
+if TYPE_CHECKING:
+    from relayport.accounts.live import Accounts
 
 log = logging.getLogger("relayport.server")
 
@@ -78,17 +87,20 @@ async def start(store: ResponseStore, gateway: Gateway, req: codec.ResponsesRequ
     shell["status"] = "queued"
     # The job first: a crash between the two writes leaves a job without a response, which the
     # next start drops; the other order would leave a queued response nobody runs.
-    await store.put_job(owner, response_id, {"body": req.body, "history": history, "search": _search_state(search)})
+    await store.put_job(owner, response_id, {"body": req.body, "history": history, "search": _search_state(search),
+                                             "caller": caller_id()})
     await store.put(owner, shell, kept)
-    _launch(store, gateway, req, deployments, shell, owner, kept, search)
+    _launch(store, gateway, req, deployments, shell, owner, kept, search, contextvars.copy_context())
     return shell
 
 
 def _launch(store: ResponseStore, gateway: Gateway, req: codec.ResponsesRequest, deployments: list[Deployment],
-            shell: dict[str, Any], owner: bytes, kept: list[dict[str, Any]], search: Search | None) -> None:
+            shell: dict[str, Any], owner: bytes, kept: list[dict[str, Any]], search: Search | None,
+            context: contextvars.Context) -> None:
+    """Run the job in `context`: the request's, or at a restart one holding the key's grant."""
     response_id = shell["id"]
     task = asyncio.get_running_loop().create_task(
-        _run(store, gateway, req, deployments, shell, owner, kept, search), name=response_id)
+        _run(store, gateway, req, deployments, shell, owner, kept, search), name=response_id, context=context)
     store.running[response_id] = task
 
 
@@ -130,12 +142,13 @@ def _restarted(shell: dict[str, Any], runs: int) -> dict[str, Any]:
         "it was not started again.")}}
 
 
-async def resume(store: ResponseStore, gateway: Gateway) -> int:
-    """Start again every background job a previous process left unfinished; how many were started."""
+async def resume(store: ResponseStore, gateway: Gateway, accounts: Accounts) -> int:
+    """Start again every background job a previous process left unfinished; how many were started.
+    `accounts`: the store keys, one of which a job may run as."""
     started = 0
     for response_id, owner, runs, job in await store.jobs():
         try:
-            started += await _resume_one(store, gateway, response_id, owner, runs, job)
+            started += await _resume_one(store, gateway, accounts, response_id, owner, runs, job)
         except Exception:  # one job the code cannot read must not keep the gateway from starting
             log.exception("background response %s could not be resumed", response_id)
             await store.drop_job(response_id)
@@ -144,8 +157,8 @@ async def resume(store: ResponseStore, gateway: Gateway) -> int:
     return started
 
 
-async def _resume_one(store: ResponseStore, gateway: Gateway, response_id: str, owner: bytes, runs: int,
-                      job: dict[str, Any]) -> int:
+async def _resume_one(store: ResponseStore, gateway: Gateway, accounts: Accounts, response_id: str,
+                      owner: bytes, runs: int, job: dict[str, Any]) -> int:
     """Start one job again (1), or settle it (0)."""
     found = await store.get(owner, response_id)
     if found is None or found[0].get("status") in _FINAL:
@@ -157,10 +170,14 @@ async def _resume_one(store: ResponseStore, gateway: Gateway, response_id: str, 
         await store.put(owner, _restarted(shell, runs), kept)
         await store.drop_job(response_id)
         return 0
+    # The run's own context, holding the grant of the key that created it (if a store key did).
+    context = contextvars.copy_context()
     try:
+        if (key_id := job.get("caller")) is not None:
+            context.run(caller.set, accounts.resumed(key_id))
         req = codec.decode_request(job["body"], job["history"])
-        deployments = gateway.resolve(req.body["model"], req.body)
-    except GatewayError as err:  # the model is no longer configured, say
+        deployments = context.run(gateway.resolve, req.body["model"], req.body)
+    except GatewayError as err:  # the model is no longer configured or allowed, the key revoked, say
         await store.put(owner, {**shell, "status": "failed", "error": codec.response_error(err)}, kept)
         await store.drop_job(response_id)
         return 0
@@ -170,12 +187,12 @@ async def _resume_one(store: ResponseStore, gateway: Gateway, response_id: str, 
         req.chat.extra.pop("web_search_options", None)
         search.brief(req.chat)
     await store.put(owner, shell, kept)
-    _launch(store, gateway, req, deployments, shell, owner, kept, search)
+    _launch(store, gateway, req, deployments, shell, owner, kept, search, context)
     return 1
 
 
 async def resume_on_start(app: web.Application) -> AsyncIterator[None]:
     """A cleanup context after the response store's: jobs resume once the gateway can call out,
     and stop (left for the next start) before the store closes."""
-    await resume(app[keys.RESPONSES], app[keys.GATEWAY])
+    await resume(app[keys.RESPONSES], app[keys.GATEWAY], app[keys.ACCOUNTS])
     yield
