@@ -145,9 +145,13 @@ class Gateway:
                 route.attempts -= 1
                 route.used -= 1
                 raise
-            except BaseException:
+            except BaseException as exc:
                 health.probing = False  # a cancelled probe must not keep the deployment out
                 router.release(health)
+                if isinstance(exc, asyncio.CancelledError) and not route.answering:
+                    # The client went away while the attempt waited for the vendor (aiohttp
+                    # cancels the handler), or a background response was cancelled.
+                    self.record(dep, CLIENT_GONE.status, None, started, CLIENT_GONE)
                 raise
             router.succeeded(health, time.perf_counter() - started)
             if isinstance(result, ChatStream):
@@ -351,6 +355,7 @@ class Gateway:
                 if route.timer is not None:
                     route.timer.reschedule(None)  # the answer started: the deadline is met
                 if plan.request.stream and (resp.content_type == "text/event-stream" or plan.transcode):
+                    route.answering = True
                     return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip)
                 return await self._pipe_body(dep, resp, plan, started, extra)
 
@@ -387,86 +392,101 @@ class Gateway:
                            resp: aiohttp.ClientResponse, plan: Passthrough,
                            started: float, extra: dict[str, str], strip: bool = False) -> web.StreamResponse:
         """Pipe a vendor's SSE stream to the client, whole events at a time. `strip`: the
-        gateway asked for usage the client did not ask for, and takes it out again."""
+        gateway asked for usage the client did not ask for, and takes it out again. Records
+        its own end, a client that went away included (`Route.answering`)."""
         content: Any = resp.content
         if plan.transcode is not None:  # the vendor's framing is not the client's (Bedrock)
             content = Transcoded(content, plan.transcode(), plan.stream_error)
-        chunk = await _first_events(dep, content)
-        ttfb: float | None = time.perf_counter() - started
-        # Only now does the client get a byte: a vendor that failed before its first whole
-        # event (reset, stall, garbage) was an attempt that failed, and the call goes on.
-        headers = {**SSE_HEADERS, **answer_headers(plan.request.adjustments, resp), **extra}
-        out = web.StreamResponse(status=resp.status, headers=headers)
-        await out.prepare(http_request)
-        marker = plan.marker
-        inspect = plan.patch is not None or plan.usage is not None
         usage: Usage | None = None
-        failure: GatewayError | None = None
-        pending = b""
+        ttfb: float | None = None
+        recorded = False
         try:
-            while chunk:
-                if b"\r" in chunk:
-                    chunk = chunk.replace(b"\r\n", b"\n")
-                data = pending + chunk if pending else chunk
-                cut = data.rfind(b"\n\n")
-                if cut < 0:
-                    pending = data
-                    chunk = await content.readany()
-                    continue
-                # Forward whole events only: a client never sees half an event, and an event
-                # to patch is always complete in our hands.
-                complete, pending = data[: cut + 2], data[cut + 2:]
-                if len(complete) > 2 and complete[-3] not in _JSON_ENDS and (bad := _malformed_tail(complete)) >= 0:
-                    # The read's last event is a data line that cannot be JSON (truncated or
-                    # garbled): forward what came before it, then end with an error event.
-                    await out.write(complete[:bad])
-                    failure = _malformed(dep)
-                    resp.close()
-                    break
-                last = not pending and complete.endswith(_DONE_EVENT)
-                if strip and marker == _USAGE:
-                    # Only usage events need decoding: read, patch and take them out at once.
-                    complete, found = _strip_usage(complete, plan)
-                    usage = found or usage
-                    look = False
-                else:
-                    look = inspect and marker in complete
-                if look and plan.patch is not None:
-                    complete, found = _inspect_events(complete, plan)
-                    usage = found or usage
-                    look = False
-                elif look and last:
-                    usage = _last_usage(complete, plan) or usage  # recorded before the last write
-                    look = False
-                if strip and marker != _USAGE:
-                    complete = _strip_usage(complete, None)[0]  # every event was patched above
-                if last:
-                    # The stream's last event: it and the end of the response in one write.
-                    self.record(dep, resp.status, usage, started, ttfb=ttfb, stream=True)
-                    await out.write_eof(complete)
-                    await upstream.finish_body(resp)
-                    return out
-                await out.write(complete)
-                if look:
-                    # Only reading usage: the client got the bytes first, accounting comes after.
-                    usage = _last_usage(complete, plan, exact=False) or usage
-                chunk = await content.readany()
-            else:
-                if pending.strip():
-                    if _malformed_tail(pending + b"\n\n") >= 0:
-                        failure = _malformed(dep)  # the vendor stopped in the middle of an event
+            chunk = await _first_events(dep, content)
+            ttfb = time.perf_counter() - started
+            # Only now does the client get a byte: a vendor that failed before its first whole
+            # event (reset, stall, garbage) was an attempt that failed, and the call goes on.
+            headers = {**SSE_HEADERS, **answer_headers(plan.request.adjustments, resp), **extra}
+            out = web.StreamResponse(status=resp.status, headers=headers)
+            await out.prepare(http_request)
+            marker = plan.marker
+            inspect = plan.patch is not None or plan.usage is not None
+            failure: GatewayError | None = None
+            pending = b""
+            try:
+                while chunk:
+                    if b"\r" in chunk:
+                        chunk = chunk.replace(b"\r\n", b"\n")
+                    data = pending + chunk if pending else chunk
+                    cut = data.rfind(b"\n\n")
+                    if cut < 0:
+                        pending = data
+                        chunk = await content.readany()
+                        continue
+                    # Forward whole events only: a client never sees half an event, and an event
+                    # to patch is always complete in our hands.
+                    complete, pending = data[: cut + 2], data[cut + 2:]
+                    if len(complete) > 2 and complete[-3] not in _JSON_ENDS and (bad := _malformed_tail(complete)) >= 0:
+                        # The read's last event is a data line that cannot be JSON (truncated or
+                        # garbled): forward what came before it, then end with an error event.
+                        await out.write(complete[:bad])
+                        failure = _malformed(dep)
+                        resp.close()
+                        break
+                    last = not pending and complete.endswith(_DONE_EVENT)
+                    if strip and marker == _USAGE:
+                        # Only usage events need decoding: read, patch and take them out at once.
+                        complete, found = _strip_usage(complete, plan)
+                        usage = found or usage
+                        look = False
                     else:
-                        await out.write(pending)
-        except TimeoutError:
-            failure = upstream.timed_out(dep)
-        except aiohttp.ClientError as exc:
-            failure = upstream.unreachable(dep, exc)
-        if failure is not None:
-            await out.write(plan.stream_error(failure))
-        self.record(dep, failure.status if failure else resp.status, usage, started, failure,
-                    ttfb=ttfb, stream=True)
-        await out.write_eof()
-        return out
+                        look = inspect and marker in complete
+                    if look and plan.patch is not None:
+                        complete, found = _inspect_events(complete, plan)
+                        usage = found or usage
+                        look = False
+                    elif look and last:
+                        usage = _last_usage(complete, plan) or usage  # recorded before the last write
+                        look = False
+                    if strip and marker != _USAGE:
+                        complete = _strip_usage(complete, None)[0]  # every event was patched above
+                    if last:
+                        # The stream's last event: it and the end of the response in one write.
+                        recorded = True
+                        self.record(dep, resp.status, usage, started, ttfb=ttfb, stream=True)
+                        await out.write_eof(complete)
+                        await upstream.finish_body(resp)
+                        return out
+                    await out.write(complete)
+                    if look:
+                        # Only reading usage: the client got the bytes first, accounting comes after.
+                        usage = _last_usage(complete, plan, exact=False) or usage
+                    chunk = await content.readany()
+                else:
+                    if pending.strip():
+                        if _malformed_tail(pending + b"\n\n") >= 0:
+                            failure = _malformed(dep)  # the vendor stopped in the middle of an event
+                        else:
+                            await out.write(pending)
+            except ConnectionResetError:
+                raise  # the client's side (aiohttp's ClientConnectionResetError is a ClientError too)
+            except TimeoutError:
+                failure = upstream.timed_out(dep)
+            except aiohttp.ClientError as exc:
+                failure = upstream.unreachable(dep, exc)
+            if failure is not None:
+                await out.write(plan.stream_error(failure))
+            recorded = True
+            self.record(dep, failure.status if failure else resp.status, usage, started, failure,
+                        ttfb=ttfb, stream=True)
+            await out.write_eof()
+            return out
+        except (ConnectionResetError, asyncio.CancelledError):
+            # The client went away (a write failed, or aiohttp cancelled the handler) before the
+            # stream's end: logged as such, with what usage came, and the vendor's answer dropped.
+            resp.close()
+            if not recorded:
+                self.record(dep, CLIENT_GONE.status, usage, started, CLIENT_GONE, ttfb=ttfb, stream=True)
+            raise
 
     # ------------------------------------------------------------------ accounting
 
@@ -584,6 +604,10 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
         err.retryable = True
         raise err
     return data
+
+
+# A call whose client left before its answer ended (nginx's 499): so in the usage log and /metrics.
+CLIENT_GONE = GatewayError(499, "The client went away before the answer ended.", code="client_closed_request")
 
 
 def _malformed(dep: Deployment) -> GatewayError:
@@ -824,6 +848,9 @@ class ChatStream:
         self.headers: dict[str, str] = {}
         self._error: GatewayError | None = None
         self._started = time.perf_counter()
+        # The vendor's stream was read to its end (else, with no error and the parser not done,
+        # the reader stopped early: the client went away).
+        self._ended = False
         # Set by the gateway: the deployment's in-flight count drops when the stream ends.
         self.health: Health | None = None
         self._ttfb: float | None = None
@@ -891,6 +918,7 @@ class ChatStream:
                             if parser.done or (batch and isinstance(batch[-1], StreamError)):
                                 return
                     chunk = await content.readany()
+                self._ended = True
                 tail: list[StreamEvent] = []
                 for ev in decoder.flush():
                     tail.extend(parser.feed(ev))
@@ -925,6 +953,8 @@ class ChatStream:
         if self.health is not None:
             self.gateway.router.release(self.health)
         err = self._error
+        if err is None and not self._ended and not self._parser.done:
+            err = CLIENT_GONE
         self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
                             self._started, err, ttfb=self._ttfb, stream=True)
         # Closing (not releasing) when the parser did not finish drops the connection so an

@@ -103,8 +103,11 @@ class Metrics:
             series = self.series[key] = _Series(self.config)
         series.requests += 1
         if rec.error is not None:
-            err = (rec.model, rec.provider, str(rec.status), rec.error)
-            self.errors[err] = self.errors.get(err, 0) + 1
+            # 499: the client ended the call (went away, cancelled a task), not the vendor's
+            # failure; counted in relayport_requests_total with its status only.
+            if rec.status != 499:
+                err = (rec.model, rec.provider, str(rec.status), rec.error)
+                self.errors[err] = self.errors.get(err, 0) + 1
         else:
             series.latency.observe(rec.latency)
             if rec.ttfb is not None:

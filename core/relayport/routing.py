@@ -91,6 +91,9 @@ class Route(list[Deployment]):
     retries: int  # retries of one deployment after a backoff, for the next backoff's length
     # The running attempt's deadline (`[router] deadline`), lifted once its answer starts.
     timer: asyncio.Timeout | None = None
+    # The running attempt is answering the client itself (a passthrough stream) and records
+    # its own end, a client that goes away included.
+    answering: bool = False
 
     @classmethod
     def of(cls, deps: Iterable[Deployment], groups: list[int] | None = None,
@@ -100,6 +103,7 @@ class Route(list[Deployment]):
         route.tiers = tiers if tiers is not None else [0] * len(route)
         route.failed, route.cooling, route.attempts, route.used, route.retries = set(), set(), 0, 0, 0
         route.timer = None
+        route.answering = False
         return route
 
     def rest(self, start: int) -> Route:
