@@ -235,6 +235,18 @@ def _create_as(url: str, headers: dict[str, str]) -> str:
     return str(r.json()["id"])
 
 
+def _killed_mid_run(tmp_path: Path, fake: FakeOpenAI, key: dict[str, str],
+                    procs: list[subprocess.Popen[bytes]]) -> str:
+    """A background response created with `key`, its gateway killed while the vendor call is open."""
+    proc, url = serve(tmp_path, 0)
+    procs.append(proc)
+    fake.push(Reply(hang=True))
+    response_id = _create_as(url, key)
+    wait_for(lambda: len(_chat_calls(fake)) == 1)
+    kill9(proc)
+    return response_id
+
+
 def _cli_json(tmp_path: Path, *args: str) -> Any:
     done = run(tmp_path, *args, "--config", "relayport.toml")
     assert done.returncode == 0, done.stderr
@@ -245,12 +257,8 @@ def test_a_store_keys_job_run_again_is_charged_to_it(tmp_path: Path) -> None:
     fake, key = _store_key_setup(tmp_path)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        proc, url = serve(tmp_path, 0)
-        procs.append(proc)
-        fake.push(Reply(hang=True))
-        response_id = _create_as(url, key)
-        wait_for(lambda: len(_chat_calls(fake)) == 1)
-        kill9(proc)  # the first run's call never finished: nothing was charged for it
+        # The first run's call never finished: nothing was charged for it.
+        response_id = _killed_mid_run(tmp_path, fake, key, procs)
 
         fake.queue_text("Done.", usage=fake.usage(1000, 250))
         proc, url = serve(tmp_path, 1)
@@ -270,12 +278,7 @@ def test_a_revoked_keys_job_is_not_run_again(tmp_path: Path) -> None:
     fake, key = _store_key_setup(tmp_path)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        proc, url = serve(tmp_path, 0)
-        procs.append(proc)
-        fake.push(Reply(hang=True))
-        response_id = _create_as(url, key)
-        wait_for(lambda: len(_chat_calls(fake)) == 1)
-        kill9(proc)
+        response_id = _killed_mid_run(tmp_path, fake, key, procs)
         assert run(tmp_path, "keys", "revoke", "bg", "--config", "relayport.toml").returncode == 0
 
         proc, url = serve(tmp_path, 1)
