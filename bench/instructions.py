@@ -240,7 +240,6 @@ def compare_keys(a: argparse.Namespace, variants: list[str]) -> int:
                             flush=True)
                     for proc in running:
                         group.stop(proc)
-                        group.procs.remove(proc)
         finally:
             group.stop_all()
             time.sleep(0.1)

@@ -96,6 +96,9 @@ class ProcGroup:
         return proc
 
     def stop(self, proc: Proc, grace: float = 5.0) -> None:
+        """Stop `proc` (and its process group); the group no longer holds it."""
+        if proc in self.procs:
+            self.procs.remove(proc)
         pid = proc.pid
         if proc.popen.returncode is None:
             # Not reaped yet, so the group id is still ours: SIGTERM the group,

@@ -133,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
         if made != args.tasks:
             return 1
         group.stop(gw)
-        group.procs.remove(gw)
 
         results: dict[str, list[WrkResult]] = {label: [] for label in states}
         polls_per_s: list[float] = []
@@ -149,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
             polls = mock_stats(mock_port)["videos"]["polls"] - before  # type: ignore[index,operator]
             alive = gw.alive()
             group.stop(gw)
-            group.procs.remove(gw)
             if r.errors or not alive:
                 log(f"FAIL: {label}: {r.errors} errors, gateway alive: {alive}")
                 return 1
