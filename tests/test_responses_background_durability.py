@@ -24,13 +24,7 @@ from relayport.testing.fakes import FakeOpenAI, Reply
 from tests.test_cli import run
 from tests.test_media_durability import kill9, serve, wait_for
 
-CONFIG = """\
-[server]
-state_path = "{state}"
-
-[auth]
-keys = ["gw-key", "other-key"]
-
+MODEL = """\
 [[models]]
 name = "ds"
 provider = "deepseek"
@@ -38,6 +32,14 @@ model = "deepseek-reasoner"
 base_url = "{base_url}"
 api_key = "{api_key}"
 """
+CONFIG = """\
+[server]
+state_path = "{state}"
+
+[auth]
+keys = ["gw-key", "other-key"]
+
+""" + MODEL
 KEY = {"Authorization": "Bearer gw-key"}
 OTHER = {"Authorization": "Bearer other-key"}
 
@@ -57,16 +59,16 @@ def _status(url: str, response_id: str) -> str:
     return str(r.json()["status"])
 
 
-def _setup(tmp_path: Path) -> FakeOpenAI:
+def _setup(tmp_path: Path, config: str = CONFIG) -> FakeOpenAI:
     (tmp_path / "home").mkdir()
     fake = FakeOpenAI(api_key="sk-ds-vendor").start()
-    (tmp_path / "relayport.toml").write_text(CONFIG.format(
+    (tmp_path / "relayport.toml").write_text(config.format(
         state=tmp_path / "state" / "relayport.sqlite3", base_url=fake.base_url, api_key=fake.api_key))
     return fake
 
 
-def _create(url: str, text: str) -> dict[str, Any]:
-    r = httpx.post(url + "/v1/responses", headers=KEY, timeout=10, json={
+def _create(url: str, text: str, headers: dict[str, str] = KEY) -> dict[str, Any]:
+    r = httpx.post(url + "/v1/responses", headers=headers, timeout=10, json={
         "model": "ds", "input": [{"role": "user", "content": text}], "instructions": "Think hard.",
         "background": True})
     assert r.status_code == 200, r.text
@@ -208,31 +210,15 @@ state_path = "{state}"
 [billing]
 currency = "USD"
 
-[[models]]
-name = "ds"
-provider = "deepseek"
-model = "deepseek-reasoner"
-base_url = "{base_url}"
-api_key = "{api_key}"
-price = {{ input = 2, output = 8 }}
+""" + MODEL + """price = {{ input = 2, output = 8 }}
 """
 
 
 def _store_key_setup(tmp_path: Path) -> tuple[FakeOpenAI, dict[str, str]]:
-    (tmp_path / "home").mkdir()
-    fake = FakeOpenAI(api_key="sk-ds-vendor").start()
-    (tmp_path / "relayport.toml").write_text(STORE_KEY_CONFIG.format(
-        state=tmp_path / "state" / "relayport.sqlite3", base_url=fake.base_url, api_key=fake.api_key))
+    fake = _setup(tmp_path, STORE_KEY_CONFIG)
     made = run(tmp_path, "keys", "create", "--name", "bg", "--balance", "1", "--config", "relayport.toml")
     assert made.returncode == 0, made.stderr
     return fake, {"Authorization": f"Bearer {made.stdout.splitlines()[-1]}"}
-
-
-def _create_as(url: str, headers: dict[str, str]) -> str:
-    r = httpx.post(url + "/v1/responses", headers=headers, timeout=10, json={
-        "model": "ds", "input": "Take your time.", "background": True})
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
 
 
 def _killed_mid_run(tmp_path: Path, fake: FakeOpenAI, key: dict[str, str],
@@ -241,7 +227,7 @@ def _killed_mid_run(tmp_path: Path, fake: FakeOpenAI, key: dict[str, str],
     proc, url = serve(tmp_path, 0)
     procs.append(proc)
     fake.push(Reply(hang=True))
-    response_id = _create_as(url, key)
+    response_id = str(_create(url, "Take your time.", key)["id"])
     wait_for(lambda: len(_chat_calls(fake)) == 1)
     kill9(proc)
     return response_id
