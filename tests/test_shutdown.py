@@ -106,6 +106,10 @@ def test_sigterm_drains_a_running_stream_and_reports_draining(serve, fake_openai
             httpx.get(url + "/healthz")
         except httpx.ConnectError:
             break
+        except httpx.RemoteProtocolError:
+            # accepted in the instant the listener closed, then dropped with the idle
+            # connections; the next try meets the closed socket
+            pass
         time.sleep(0.1)
     else:
         pytest.fail("still accepting connections long after drain_delay")

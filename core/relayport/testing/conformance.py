@@ -440,7 +440,7 @@ class ProviderConformance:
     def test_keys_never_shown(self, gateway: GatewayHandle) -> None:
         import httpx
 
-        r = httpx.get(gateway.url + "/-/plugins", headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        r = httpx.get(gateway.url + "/-/plugins", headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30)
         assert r.status_code == 200
         assert VENDOR_KEY not in r.text and GATEWAY_KEY not in r.text
 
@@ -528,15 +528,17 @@ class MediaConformance:
         deadline = time.time() + 20
         while task["status"] not in ("succeeded", "failed", "cancelled") and time.time() < deadline:
             time.sleep(0.05)
-            task = httpx.get(f"{gateway.url}{route}/{task['id']}", headers=headers).json()
+            task = httpx.get(f"{gateway.url}{route}/{task['id']}", headers=headers, timeout=30).json()
         assert task["status"] == "succeeded", task
         assert task["progress"] == 100 and task["error"] is None and task["vendor"] is not None
         assert set(task) >= {"model", "created_at", "updated_at", "completed_at", "result", "usage"}
         content = httpx.get(task["result"]["outputs"][0]["url"], headers=headers, timeout=30)
         assert content.status_code == 200 and content.content
-        part = httpx.get(task["result"]["outputs"][0]["url"], headers={**headers, "Range": "bytes=0-0"})
+        part = httpx.get(task["result"]["outputs"][0]["url"], headers={**headers, "Range": "bytes=0-0"},
+                         timeout=30)
         assert part.status_code == 206 and part.content == content.content[:1]
-        other = httpx.get(f"{gateway.url}{route}/{task['id']}", headers={"Authorization": f"Bearer {OTHER_GATEWAY_KEY}"})
+        other = httpx.get(f"{gateway.url}{route}/{task['id']}",
+                          headers={"Authorization": f"Bearer {OTHER_GATEWAY_KEY}"}, timeout=30)
         assert other.status_code == 404
         for text in (r.text, orjson.dumps(task).decode()):
             assert self.vendor_key not in text
@@ -544,6 +546,6 @@ class MediaConformance:
     def test_keys_never_shown(self, gateway: GatewayHandle) -> None:
         import httpx
 
-        r = httpx.get(gateway.url + "/-/plugins", headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        r = httpx.get(gateway.url + "/-/plugins", headers={"Authorization": f"Bearer {GATEWAY_KEY}"}, timeout=30)
         assert r.status_code == 200
         assert self.vendor_key not in r.text and GATEWAY_KEY not in r.text
