@@ -188,6 +188,35 @@ def test_balance_is_shown_spent_and_topped_up(relayport_gateway, store_url, fake
     assert "X-Account-Balance" not in chat(gw, plain).headers
 
 
+def test_hanging_up_midway_still_spends_the_balance(relayport_gateway, store_url, fake_openai) -> None:  # noqa: F811
+    """The vendor's usage comes at a stream's end: a client that hangs up before it is charged an
+    estimate (relayport.interrupted), at least a token per word it got, so a prepaid key cannot
+    stream free, and its row says how the call ended."""
+    from decimal import Decimal
+
+    gw = start(relayport_gateway, store_url, fake_openai)
+    key = create(gw, name="leaver", balance="1")
+    fake_openai.queue_text(" ".join(f"w{i}" for i in range(400)), delay=0.01)
+    got = b""
+    with httpx.stream("POST", gw.openai_base_url + "/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "gpt", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+                      timeout=10) as r:
+        for part in r.iter_raw():
+            got += part
+            if b'" w20"' in got:
+                break  # 21 words read (w0..w20), then the client hangs up
+    deadline = time.monotonic() + 5
+    while fake_openai.open_streams and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [row] = admin(gw, "GET", "/admin/usage?by=key").json()["data"]
+    assert row["key"] == "leaver" and row["calls"] == 1
+    assert row["prompt_tokens"] == 5  # "hi": 1 token + 4 of framing
+    assert 21 <= row["completion_tokens"] <= 60  # what it got, and what the gateway read on before it saw
+    cost = Decimal(row["cost"])
+    assert cost == (5 + row["completion_tokens"]) * Decimal("0.01")  # 10,000 per million tokens
+    assert Decimal(admin(gw, "GET", "/admin/keys/leaver").json()["balance"]) == 1 - cost
+
+
 def test_toml_keys_keep_working_beside_store_keys(relayport_gateway, store_url, fake_openai) -> None:  # noqa: F811
     gw = start(relayport_gateway, store_url, fake_openai, auth={"keys": ["sk-toml-key"]})
     stored = create(gw, name="stored")

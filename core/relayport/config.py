@@ -78,6 +78,9 @@ class BillingConfig:
     # Billing-currency units per unit of another currency, for shipped prices in it:
     # `rates = { CNY = 0.14 }`. A sheet in a currency not here is not used.
     rates: dict[str, float] = attrs.field(factory=dict)
+    # Charge a stream cut short before the vendor's usage came (the client left, the vendor's
+    # connection dropped) an estimate of its tokens, not nothing (relayport.interrupted).
+    estimate_interrupted: bool = True
 
 
 @attrs.define

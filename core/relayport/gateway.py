@@ -19,7 +19,7 @@ import attrs
 import orjson
 from aiohttp import web
 
-from relayport import retries, upstream, vendor_headers
+from relayport import interrupted, retries, upstream, vendor_headers
 from relayport.accounts.prices import MediaUnits
 from relayport.calls import CallMeter, CallRecord, Observer, caller_id
 from relayport.logs import request_id
@@ -31,6 +31,7 @@ from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParser
 from relayport.routing import Health, Route, Router, sticky_key
+from relayport.token_estimate import body_input_tokens, input_tokens
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.wire import newapi_usage
 from relayport.wire.eventstream import RawChunks
@@ -69,6 +70,9 @@ class Gateway:
         self.meter_streams: bool | None = None
         # OpenAI chat answers' usage gets new-api's fields too (relayport.wire.newapi_usage).
         self.new_api_usage = False
+        # `[billing] estimate_interrupted`: a stream cut short before its usage came is charged
+        # an estimate (relayport.interrupted), not nothing.
+        self.estimate_interrupted = True
 
     @property
     def metering(self) -> bool:
@@ -287,7 +291,7 @@ class Gateway:
             except BaseException:
                 await cm.__aexit__(*sys.exc_info())
                 raise
-            stream = ChatStream(self, dep, cm, resp, parser, first)
+            stream = ChatStream(self, dep, cm, resp, parser, first, request)
             stream.headers.update(answer_headers(up.adjustments, resp))
             return stream
 
@@ -356,7 +360,8 @@ class Gateway:
                     route.timer.reschedule(None)  # the answer started: the deadline is met
                 if plan.request.stream and (resp.content_type == "text/event-stream" or plan.transcode):
                     route.answering = True
-                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip)
+                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip,
+                                                   body if dep is dep0 else copy)
                 return await self._pipe_body(dep, resp, plan, started, extra)
 
         try:
@@ -390,16 +395,21 @@ class Gateway:
 
     async def _pipe_stream(self, http_request: web.Request, dep: Deployment,
                            resp: aiohttp.ClientResponse, plan: Passthrough,
-                           started: float, extra: dict[str, str], strip: bool = False) -> web.StreamResponse:
+                           started: float, extra: dict[str, str], strip: bool = False,
+                           body: dict[str, Any] | None = None) -> web.StreamResponse:
         """Pipe a vendor's SSE stream to the client, whole events at a time. `strip`: the
         gateway asked for usage the client did not ask for, and takes it out again. Records
-        its own end, a client that went away included (`Route.answering`)."""
+        its own end, a client that went away included (`Route.answering`); `body`, the request
+        as sent, is what a stream cut short is charged for (relayport.interrupted)."""
         content: Any = resp.content
         if plan.transcode is not None:  # the vendor's framing is not the client's (Bedrock)
             content = Transcoded(content, plan.transcode(), plan.stream_error)
         usage: Usage | None = None
         ttfb: float | None = None
         recorded = False
+        # Bytes of the vendor's stream read, and the last read as read (what an estimate samples:
+        # before usage is stripped, as `received` counts it).
+        received, sample = 0, b""
         try:
             chunk = await _first_events(dep, content)
             ttfb = time.perf_counter() - started
@@ -424,7 +434,9 @@ class Gateway:
                         continue
                     # Forward whole events only: a client never sees half an event, and an event
                     # to patch is always complete in our hands.
-                    complete, pending = data[: cut + 2], data[cut + 2:]
+                    sample = complete = data[: cut + 2]
+                    pending = data[cut + 2:]
+                    received += len(complete)
                     if len(complete) > 2 and complete[-3] not in _JSON_ENDS and (bad := _malformed_tail(complete)) >= 0:
                         # The read's last event is a data line that cannot be JSON (truncated or
                         # garbled): forward what came before it, then end with an error event.
@@ -474,6 +486,7 @@ class Gateway:
             except aiohttp.ClientError as exc:
                 failure = upstream.unreachable(dep, exc)
             if failure is not None:
+                usage = self.cut_short_usage(usage, body, received, sample)
                 await out.write(plan.stream_error(failure))
             recorded = True
             self.record(dep, failure.status if failure else resp.status, usage, started, failure,
@@ -485,8 +498,19 @@ class Gateway:
             # stream's end: logged as such, with what usage came, and the vendor's answer dropped.
             resp.close()
             if not recorded:
+                usage = self.cut_short_usage(usage, body, received, sample)
                 self.record(dep, CLIENT_GONE.status, usage, started, CLIENT_GONE, ttfb=ttfb, stream=True)
             raise
+
+    def cut_short_usage(self, usage: Usage | None, body: dict[str, Any] | ChatRequest | None, received: int,
+                   sample: bytes) -> Usage | None:
+        """The usage to charge a stream that ended before the vendor's usage came: the
+        estimate of relayport.interrupted from the request (`body`) and what was read."""
+        if not self.estimate_interrupted or body is None:
+            return usage
+        if isinstance(body, ChatRequest):
+            return interrupted.estimate(usage, lambda: input_tokens(body), received, sample)
+        return interrupted.estimate(usage, lambda: body_input_tokens(body), received, sample)
 
     # ------------------------------------------------------------------ accounting
 
@@ -834,8 +858,12 @@ class ChatStream:
     """A vendor stream being read: iterate for lists of canonical events, one list per read."""
 
     def __init__(self, gateway: Gateway, dep: Deployment, cm: Any, resp: aiohttp.ClientResponse,
-                 parser: StreamParser, first: bytes = b"") -> None:
+                 parser: StreamParser, first: bytes = b"", request: ChatRequest | None = None) -> None:
         self.gateway = gateway
+        self._request = request  # what a stream cut short is charged for (relayport.interrupted)
+        # Bytes of the vendor's stream read, and the last read (what an estimate samples).
+        self._received = 0
+        self._sample = b""
         self.deployment = dep
         self._cm = cm
         self._resp = resp
@@ -906,6 +934,8 @@ class ChatStream:
                 if self._ttfb is None:
                     self._ttfb = time.perf_counter() - self._started
                 while chunk:
+                    self._received += len(chunk)
+                    self._sample = chunk
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
                     if events:
                         parts = _slice_list(events) if first else [events]
@@ -955,7 +985,10 @@ class ChatStream:
         err = self._error
         if err is None and not self._ended and not self._parser.done:
             err = CLIENT_GONE
-        self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
+        usage = self.usage
+        if err is not None:
+            usage = self.gateway.cut_short_usage(usage, self._request, self._received, self._sample)
+        self.gateway.record(self.deployment, err.status if err else self._resp.status, usage,
                             self._started, err, ttfb=self._ttfb, stream=True)
         # Closing (not releasing) when the parser did not finish drops the connection so an
         # abandoned generation stops upstream.

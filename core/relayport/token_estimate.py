@@ -63,3 +63,54 @@ def input_tokens(request: ChatRequest) -> int:
     for t in request.tools or ():
         chars += len(t.name) + len(t.description or "") + len(orjson.dumps(t.parameters or {}))
     return -(-chars // CHARS_PER_TOKEN) + flat
+
+
+# Keys of a raw request body whose strings are not prompt text (names of things, settings).
+_NOT_TEXT = frozenset({
+    "model", "role", "type", "id", "tool_call_id", "call_id", "tool_use_id", "detail", "media_type",
+    "mime_type", "mimeType", "format", "encoding_format", "service_tier", "reasoning_effort", "user",
+    "metadata", "stream_options", "cache_control", "prompt_cache_key", "safety_identifier",
+    "previous_response_id", "tool_choice", "modalities", "voice", "signature", "status",
+})
+# Keys whose value is a picture, a sound or a file (a URL, base64 or a reference): one flat
+# PER_IMAGE each, never its characters.
+_MEDIA = frozenset({
+    "image_url", "url", "data", "file_data", "file_id", "file_url", "fileUri", "input_audio",
+    "inline_data", "inlineData", "fileData", "source",
+})
+# Top-level lists of turns, each with PER_MESSAGE of framing.
+_TURNS = ("messages", "contents", "input")
+
+
+def body_input_tokens(body: dict[str, object]) -> int:
+    """The estimated input tokens of a request body as a client sent it, in any surface's
+    format (OpenAI chat or Responses, Anthropic messages, Gemini contents), by the module's
+    rule: what a passed-through call is charged when its vendor reported no usage."""
+    chars, flat = _walk(body)
+    for key in _TURNS:
+        turns = body.get(key)
+        if isinstance(turns, list):
+            flat += PER_MESSAGE * len(turns)
+    return -(-chars // CHARS_PER_TOKEN) + flat
+
+
+def _walk(value: object) -> tuple[int, int]:
+    chars = flat = 0
+    if isinstance(value, str):
+        return len(value), 0
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _NOT_TEXT:
+                continue
+            if key in _MEDIA and not (key == "source" and isinstance(item, str)):
+                flat += PER_IMAGE
+                continue
+            c, f = _walk(item)
+            chars += c
+            flat += f
+    elif isinstance(value, list):
+        for item in value:
+            c, f = _walk(item)
+            chars += c
+            flat += f
+    return chars, flat

@@ -44,6 +44,7 @@ async def _observers(app: web.Application) -> AsyncIterator[None]:
     gateway = app[keys.GATEWAY]
     gateway.meter_streams = _METER[config.server.meter_streams]
     gateway.new_api_usage = config.server.usage_fields == "new-api"
+    gateway.estimate_interrupted = config.billing.estimate_interrupted
     if config.metrics.enabled and metrics.available():
         found = app[METRICS] = Metrics(config.metrics, app[keys.ROUTER])
         gateway.observers.append(found.observe)
