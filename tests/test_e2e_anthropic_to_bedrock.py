@@ -152,3 +152,32 @@ def test_llama_is_translated_to_converse(client: anthropic.Anthropic, vendor: Fa
     assert body["system"] == [{"text": "be kind"}] and body["inferenceConfig"] == {"maxTokens": 100}
     with client.messages.stream(model="llama", max_tokens=100, messages=[{"role": "user", "content": "hi"}]) as s:
         assert s.get_final_message().content[0].text == "echo: hi"
+
+
+def test_claude_stream_cut_short_is_charged_an_estimate(gateway: GatewayHandle, vendor: FakeBedrock) -> None:
+    """Bedrock's frames are transcoded to SSE: the estimate of a stream the vendor dropped
+    scales a sample of the client's bytes by the client's bytes (relayport.interrupted)."""
+    from relayport.calls import CallRecord
+    from relayport.server.keys import GATEWAY
+
+    seen: list[CallRecord] = []
+    gateway.server.app[GATEWAY].observers.append(seen.append)
+    start = {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                                                  "model": "claude", "content": [], "stop_reason": None,
+                                                  "usage": {"input_tokens": 7, "output_tokens": 1}}}
+    events = [chunk_frame(start),
+              chunk_frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})]
+    events += [chunk_frame({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f" w{i}"}})
+               for i in range(20)]
+    vendor.push(Reply(events=events, drop_after=len(events), headers={"Content-Type": EVENTSTREAM}))
+    resp = httpx.post(gateway.url + "/v1/messages", timeout=10,
+                      headers={"x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01"},
+                      json={"model": "claude", "max_tokens": 50, "stream": True,
+                            "messages": [{"role": "user", "content": "hi"}]})
+    assert b" w19" in resp.content and resp.content.rstrip().split(b"\n\n")[-1].startswith(b"event: error")
+    [rec] = seen
+    assert (rec.status, rec.error) == (502, "upstream_malformed_stream")  # not a 200: it broke
+    assert rec.usage is not None and rec.usage.input_tokens == 7  # the vendor said it at the start
+    # 20 words, within the sample's error: the start events' bytes weigh a little, the error
+    # event's (in the sample, with no text) too
+    assert 18 <= rec.usage.output_tokens <= 24

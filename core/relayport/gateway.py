@@ -407,9 +407,10 @@ class Gateway:
         usage: Usage | None = None
         ttfb: float | None = None
         recorded = False
-        # Bytes of the vendor's stream read, and the last read as read (what an estimate samples:
-        # before usage is stripped, as `received` counts it).
-        received, sample = 0, b""
+        # The last read as read (what an estimate of a stream cut short samples: before usage is
+        # stripped, as `content.total_bytes`, what the stream has read in all, counts it). One
+        # read, not two, on this path: a read that fails raises, so the last is one that came whole.
+        sample = b""
         try:
             chunk = await _first_events(dep, content)
             ttfb = time.perf_counter() - started
@@ -436,7 +437,6 @@ class Gateway:
                     # to patch is always complete in our hands.
                     sample = complete = data[: cut + 2]
                     pending = data[cut + 2:]
-                    received += len(complete)
                     if len(complete) > 2 and complete[-3] not in _JSON_ENDS and (bad := _malformed_tail(complete)) >= 0:
                         # The read's last event is a data line that cannot be JSON (truncated or
                         # garbled): forward what came before it, then end with an error event.
@@ -486,8 +486,12 @@ class Gateway:
             except aiohttp.ClientError as exc:
                 failure = upstream.unreachable(dep, exc)
             if failure is not None:
-                usage = self.cut_short_usage(usage, body, received, sample)
+                usage = self.cut_short_usage(usage, body, content.total_bytes, sample)
                 await out.write(plan.stream_error(failure))
+            elif plan.transcode is not None and (failure := content.failure) is not None:
+                # The transcoder gave the vendor's failure to the client as an error event already
+                # (so the last read is that event: the sample is the one before it).
+                usage = self.cut_short_usage(usage, body, content.total_bytes, content.last)
             recorded = True
             self.record(dep, failure.status if failure else resp.status, usage, started, failure,
                         ttfb=ttfb, stream=True)
@@ -498,7 +502,7 @@ class Gateway:
             # stream's end: logged as such, with what usage came, and the vendor's answer dropped.
             resp.close()
             if not recorded:
-                usage = self.cut_short_usage(usage, body, received, sample)
+                usage = self.cut_short_usage(usage, body, content.total_bytes, sample)
                 self.record(dep, CLIENT_GONE.status, usage, started, CLIENT_GONE, ttfb=ttfb, stream=True)
             raise
 
@@ -861,9 +865,8 @@ class ChatStream:
                  parser: StreamParser, first: bytes = b"", request: ChatRequest | None = None) -> None:
         self.gateway = gateway
         self._request = request  # what a stream cut short is charged for (relayport.interrupted)
-        # Bytes of the vendor's stream read, and the last read (what an estimate samples).
-        self._received = 0
-        self._sample = b""
+        # The last two reads (what that estimate samples: the last may hold only the finish).
+        self._earlier = self._sample = b""
         self.deployment = dep
         self._cm = cm
         self._resp = resp
@@ -934,8 +937,7 @@ class ChatStream:
                 if self._ttfb is None:
                     self._ttfb = time.perf_counter() - self._started
                 while chunk:
-                    self._received += len(chunk)
-                    self._sample = chunk
+                    self._earlier, self._sample = self._sample, chunk
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
                     if events:
                         parts = _slice_list(events) if first else [events]
@@ -987,7 +989,8 @@ class ChatStream:
             err = CLIENT_GONE
         usage = self.usage
         if err is not None:
-            usage = self.gateway.cut_short_usage(usage, self._request, self._received, self._sample)
+            usage = self.gateway.cut_short_usage(usage, self._request, self._resp.content.total_bytes,
+                                                 self._earlier + self._sample)
         self.gateway.record(self.deployment, err.status if err else self._resp.status, usage,
                             self._started, err, ttfb=self._ttfb, stream=True)
         # Closing (not releasing) when the parser did not finish drops the connection so an

@@ -30,7 +30,7 @@ class Transcoder(Protocol):
 class Transcoded:
     """`readany()` over a vendor response, giving the client's bytes."""
 
-    __slots__ = ("_content", "_transcoder", "_error", "_ended")
+    __slots__ = ("_content", "_transcoder", "_error", "_ended", "total_bytes", "last", "failure")
 
     def __init__(self, content: aiohttp.StreamReader, transcoder: Transcoder,
                  error: Callable[[GatewayError], bytes]) -> None:
@@ -38,6 +38,12 @@ class Transcoded:
         self._transcoder = transcoder
         self._error = error
         self._ended = False
+        # The client's bytes given so far, as aiohttp's StreamReader counts the vendor's (the
+        # estimate of a stream cut short scales its sample of them: relayport.interrupted).
+        self.total_bytes = 0
+        self.last = b""  # the last of them that was not an error event (that estimate's sample)
+        # The vendor's failure given to the client as an error event (the call's outcome).
+        self.failure: GatewayError | None = None
 
     async def readany(self) -> bytes:
         while not self._ended:
@@ -49,7 +55,10 @@ class Transcoded:
                 out = self._transcoder.feed(data)
             except GatewayError as exc:
                 self._ended = True
+                self.failure = exc
                 return self._error(exc)
             if out:
+                self.total_bytes += len(out)
+                self.last = out
                 return out
         return b""
