@@ -112,3 +112,23 @@ async def test_error_before_any_audio_raises_and_an_empty_stream_is_an_error():
         await stream.start()
     assert err.value.code == "no_content" and err.value.retryable
     assert records == []  # a failed start is recorded by the route's attempt, not twice
+
+
+async def test_a_client_that_leaves_midway_is_a_499_still_charged_its_characters():
+    """The route closes the stream when its client goes away: one record, status 499 like any
+    call whose client left, with the call's units (the vendor bills the text it took)."""
+    from relayport.accounts.prices import MediaUnits
+
+    one, two = base64.b64encode(b"one").decode(), base64.b64encode(b"two").decode()
+    stream, records, resp = _stream([_sse({"audio": one}), _sse({"audio": two}), _sse({"audio": one})])
+    calls: list[dict[str, Any]] = []
+    stream.gateway = SimpleNamespace(record=lambda *a, **k: calls.append({"args": a, **k}))  # type: ignore[assignment]
+    stream.units = MediaUnits(speech_chars=120)
+    await stream.start()
+    async for _ in stream.chunks():
+        break  # the client's write failed: the route stops reading and closes the stream
+    await stream.close()
+    [call] = calls
+    status, error = call["args"][1], call["args"][4]
+    assert (status, error.code) == (499, "client_closed_request")
+    assert call["media"] == MediaUnits(speech_chars=120) and resp.closed

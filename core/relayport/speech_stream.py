@@ -23,6 +23,7 @@ import orjson
 
 from relayport import upstream
 from relayport.accounts.prices import MediaUnits
+from relayport.gateway import CLIENT_GONE
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_headers
 from relayport.model.usage import Usage
@@ -251,9 +252,13 @@ class AudioStream:
         self._closed = True
         if not failed:
             err = self.error
+            if err is None and not self._ended:
+                # The route closes a stream its client left: logged as such (nginx's 499), and
+                # still charged its characters, which the vendor bills when it takes the text.
+                err = CLIENT_GONE
             self.gateway.record(self.deployment, err.status if err else self._resp.status, self.usage,
                                 self._started, err, ttfb=self._ttfb, stream=True,
-                                media=self.units if err is None else None)
+                                media=self.units if self.error is None else None)
         # An unfinished read (client gone, vendor error) drops the connection so the vendor
         # stops generating for nobody.
         if not self._ended:
