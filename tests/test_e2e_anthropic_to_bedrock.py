@@ -20,7 +20,7 @@ from relayport.testing.fakes import Reply
 from relayport.testing.servers import GatewayHandle, start_gateway
 
 pytest.importorskip("botocore", reason="relayport[aws] not installed")
-from relayport_bedrock.testing import EVENTSTREAM, FakeBedrock, chunk_frame  # noqa: E402
+from relayport_bedrock.testing import EVENTSTREAM, FakeBedrock, chunk_frame, exception_frame  # noqa: E402
 
 ACCESS, SECRET = "AKIDANTHROPICBEDROCK", "anthropic/bedrock/SECRET"
 REGION = "us-west-2"
@@ -181,3 +181,16 @@ def test_claude_stream_cut_short_is_charged_an_estimate(gateway: GatewayHandle, 
     # 20 words, within the sample's error: the start events' bytes weigh a little, the error
     # event's (in the sample, with no text) too
     assert 18 <= rec.usage.output_tokens <= 24
+
+
+def test_exception_as_first_frame_is_the_calls_own_error(client: anthropic.Anthropic, vendor: FakeBedrock) -> None:
+    """Bedrock answers 200 and then says "throttled" in its first frame: nothing has reached the
+    client, so the call fails with the error's own status (the SDK's retry logic sees a 429, a
+    fallback could answer), not a 200 stream holding an error event."""
+    vendor.push(Reply(events=[exception_frame("throttlingException", "Too many tokens, please wait.")],
+                      headers={"Content-Type": EVENTSTREAM}))
+    stream = client.messages.stream(model="claude", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(anthropic.RateLimitError) as caught, stream as events:
+        list(events)
+    assert caught.value.status_code == 429
+    assert caught.value.body["error"]["message"] == "bedrock: Too many tokens, please wait."

@@ -360,8 +360,12 @@ class Gateway:
                     route.timer.reschedule(None)  # the answer started: the deadline is met
                 if plan.request.stream and (resp.content_type == "text/event-stream" or plan.transcode):
                     route.answering = True
-                    return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip,
-                                                   body if dep is dep0 else copy)
+                    try:
+                        return await self._pipe_stream(http_request, dep, resp, plan, started, extra, strip,
+                                                       body if dep is dep0 else copy)
+                    except GatewayError:
+                        route.answering = False  # failed before the client's first byte
+                        raise
                 return await self._pipe_body(dep, resp, plan, started, extra)
 
         try:
@@ -413,6 +417,10 @@ class Gateway:
         sample = b""
         try:
             chunk = await _first_events(dep, content)
+            if plan.transcode is not None and content.failure is not None:
+                # The vendor's first frame was its error (Bedrock's exception frames): a failed
+                # attempt with the error's own status, as any failure before the first byte.
+                raise content.failure
             ttfb = time.perf_counter() - started
             # Only now does the client get a byte: a vendor that failed before its first whole
             # event (reset, stall, garbage) was an attempt that failed, and the call goes on.
