@@ -165,3 +165,39 @@ def test_added_latency_of_one_fallback(relayport_gateway, faulty, fake_openai):
     print(f"\nmedian direct {direct * 1000:.2f} ms, with one fallback {fallback * 1000:.2f} ms "
           f"(+{(fallback - direct) * 1000:.2f} ms)")
     assert fallback - direct < 0.05
+
+
+def test_a_stream_that_opens_with_the_vendors_error_falls_back(relayport_gateway, fake_openai):
+    """A translated stream whose vendor answers 200 and then an error chunk before any output:
+    the client has nothing yet, so the attempt failed (recorded with the error's status) and
+    the fallback answers, as for an error status; with no fallback the client gets the error's
+    status, not a 200 stream holding it."""
+    from relayport.calls import CallRecord
+    from relayport.server.keys import GATEWAY
+    from relayport.testing.fakes import FakeOpenAI
+
+    broken = FakeOpenAI()
+    broken.start()
+    try:
+        translated = {"provider": "openai", "base_url": broken.base_url, "api_key": broken.api_key,
+                      "options": {"passthrough": False}}
+        gw = relayport_gateway({
+            "models": [{"name": "m", **translated}, {"name": "solo", **translated},
+                       {"name": "healthy", "provider": "openai", "base_url": fake_openai.base_url,
+                        "api_key": fake_openai.api_key, "options": {"passthrough": False}}],
+            "router": {"fallbacks": {"m": ["healthy"]}}}, env={})
+        seen: list[CallRecord] = []
+        gw.server.app[GATEWAY].observers.append(seen.append)
+        broken.queue_text("never sent", error_after=0)
+        fake_openai.queue_text("from the fallback")
+        stream = _client(gw).chat.completions.create(model="m", messages=MSG, stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "from the fallback"
+        assert [(r.model, r.status, r.error) for r in seen] == [("m", 502, "upstream_error"), ("healthy", 200, None)]
+        broken.queue_text("never sent", error_after=0)
+        with pytest.raises(openai.APIStatusError) as caught:
+            list(_client(gw).chat.completions.create(model="solo", messages=MSG, stream=True))
+        assert caught.value.status_code == 502
+        assert caught.value.body["message"] == "The vendor's stream failed: The server had an error while " \
+                                               "processing your request."
+    finally:
+        broken.stop()

@@ -26,13 +26,14 @@ from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
 from relayport.model.errors import GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_headers
-from relayport.model.stream import StreamError, StreamEvent, UsageUpdate
+from relayport.model.stream import StreamError, StreamEvent, StreamStart, UsageUpdate
 from relayport.model.usage import Usage
 from relayport.plugins import PluginSet
 from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParser
 from relayport.routing import Health, Route, Router, sticky_key
 from relayport.token_estimate import body_input_tokens, input_tokens
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
+from relayport.vendor_errors import RETRYABLE_STATUSES
 from relayport.wire import newapi_usage
 from relayport.wire.eventstream import RawChunks
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
@@ -292,6 +293,19 @@ class Gateway:
                 await cm.__aexit__(*sys.exc_info())
                 raise
             stream = ChatStream(self, dep, cm, resp, parser, first, request)
+            try:
+                refused = stream.open()
+            except BaseException:
+                await stream.discard()
+                raise
+            if refused is not None:
+                # The vendor opened its 200 stream with an error (a throttling frame, an error
+                # chunk): the client has nothing yet, so the attempt failed with that error's
+                # status, and a fallback or the client's retry sees it (retried as that status
+                # would be: an in-band error is not marked retryable, as mid-stream it is not).
+                await stream.discard()
+                refused.retryable = refused.retryable or refused.status in RETRYABLE_STATUSES
+                raise refused
             stream.headers.update(answer_headers(up.adjustments, resp))
             return stream
 
@@ -893,6 +907,23 @@ class ChatStream:
         # Set by the gateway: the deployment's in-flight count drops when the stream ends.
         self.health: Health | None = None
         self._ttfb: float | None = None
+        # The first read's batches, parsed by `open` before the client gets its headers.
+        self._head: list[list[StreamEvent]] = []
+        decoder: LineDecoder | SSEDecoder | RawChunks
+        if parser.framing == "lines":
+            decoder = LineDecoder()
+            self._split: Callable[[bytes], Any] = decoder.feed
+        elif self._feed_sse is not None:
+            # The parser takes the read's whole events as bytes: no event objects at all.
+            decoder = SSEDecoder()
+            self._split = decoder.take
+        elif parser.framing == "bytes":
+            decoder = RawChunks()  # binary frames (AWS eventstream): the parser joins reads
+            self._split = decoder.feed
+        else:
+            decoder = SSEDecoder()
+            self._split = decoder.feed
+        self._decoder = decoder
 
     def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         return self._events()
@@ -917,50 +948,70 @@ class ChatStream:
             batch.append(StreamError(exc))
         return batch
 
-    async def _events(self) -> AsyncIterator[list[StreamEvent]]:
-        parser = self._parser
-        decoder: LineDecoder | SSEDecoder | RawChunks
-        split: Callable[[bytes], Any]
-        if parser.framing == "lines":
-            decoder = LineDecoder()
-            split = decoder.feed
-        elif self._feed_sse is not None:
-            # The parser takes the read's whole events as bytes: no event objects at all.
-            decoder = SSEDecoder()
-            split = decoder.take
-        elif parser.framing == "bytes":
-            decoder = RawChunks()  # binary frames (AWS eventstream): the parser joins reads
-            split = decoder.feed
-        else:
-            decoder = SSEDecoder()
-            split = decoder.feed
+    def open(self) -> GatewayError | None:
+        """Parse the first read (what `open_stream` read before the client gets its headers);
+        the vendor's error when the stream opens with one, before any output."""
+        chunk, self._first = self._first, b""
+        if not chunk:
+            return None
+        self._ttfb = time.perf_counter() - self._started
+        self._sample = chunk
+        events = self._split(chunk)
+        if not events:
+            return None
         # Cut a large first read, unless the parser takes whole reads: one costs it so little
         # that even a large first one goes in one piece.
-        first = self._feed_sse is None
+        for part in _slice_list(events) if self._feed_sse is None else [events]:
+            batch = self._parse(part)
+            if batch:
+                self._note(batch)
+                self._head.append(batch)
+            if self._parser.done or (batch and isinstance(batch[-1], StreamError)):
+                break
+        for batch in self._head:
+            for ev in batch:
+                if isinstance(ev, StreamError):
+                    return ev.error
+                if not isinstance(ev, StreamStart | UsageUpdate):
+                    return None  # output came first: the error, if any, goes to the client in-band
+        return None
+
+    async def discard(self) -> None:
+        """Close a stream whose attempt failed at its opening (the attempt's error is its record)."""
+        self._closed = True
+        self._resp.close()
+        await self._cm.__aexit__(None, None, None)
+
+    async def _events(self) -> AsyncIterator[list[StreamEvent]]:
+        parser = self._parser
+        split = self._split
         try:
             try:
+                if self._first:
+                    self.open()  # not opened by open_stream: an opening error goes out in-band
+                head, self._head = self._head, []
+                for batch in head:
+                    yield batch
+                if parser.done or (head and isinstance(head[-1][-1], StreamError)):
+                    return
                 content = self._resp.content
-                chunk = self._first or await content.readany()
-                self._first = b""
+                chunk = await content.readany()
                 if self._ttfb is None:
                     self._ttfb = time.perf_counter() - self._started
                 while chunk:
                     self._earlier, self._sample = self._sample, chunk
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
                     if events:
-                        parts = _slice_list(events) if first else [events]
-                        first = False
-                        for part in parts:
-                            batch = self._parse(part)
-                            if batch:
-                                self._note(batch)
-                                yield batch
-                            if parser.done or (batch and isinstance(batch[-1], StreamError)):
-                                return
+                        batch = self._parse(events)
+                        if batch:
+                            self._note(batch)
+                            yield batch
+                        if parser.done or (batch and isinstance(batch[-1], StreamError)):
+                            return
                     chunk = await content.readany()
                 self._ended = True
                 tail: list[StreamEvent] = []
-                for ev in decoder.flush():
+                for ev in self._decoder.flush():
                     tail.extend(parser.feed(ev))
                 tail.extend(parser.close())
                 if tail:

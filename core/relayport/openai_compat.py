@@ -565,7 +565,7 @@ class OpenAIStreamParser:
         # An error chunk may carry a closing choice too (OpenRouter: `finish_reason: "error"`).
         if "error" in obj and (not obj.get("choices") or obj["error"]):
             message, _, code, _ = _error_fields(obj["error"])
-            raise GatewayError(502, f"The vendor failed mid-stream: {message}", code=code)
+            raise GatewayError(502, f"The vendor's stream failed: {message}", code=code)
         if self._normalizer is not None:
             self._normalizer.fix(obj, True)
         if self._patch and isinstance(obj.get("usage"), dict):

@@ -263,7 +263,7 @@ class ResponsesStreamParser:
         if kind in ("response.failed", "error"):
             self._done = True
             err = (ev.get("response") or {}).get("error") or ev
-            raise GatewayError(502, f"The vendor failed mid-stream: {err.get('message', 'unknown error')}",
+            raise GatewayError(502, f"The vendor's stream failed: {err.get('message', 'unknown error')}",
                                code=err.get("code"))
         return []
 

@@ -241,19 +241,49 @@ def test_stream_cut_mid_frame_ends_in_an_error(gw: Any, vendor: FakeBedrock, dro
     assert b"[DONE]" not in raw
 
 
-def test_corrupt_frame_ends_in_an_error(gw: Any, vendor: FakeBedrock) -> None:
+def _corrupt() -> bytes:
     bad = bytearray(event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " garbled"}}))
     bad[-6] ^= 0xFF  # a payload byte: the message CRC no longer matches
-    vendor.push(Reply(events=[*_frames("fine"), bytes(bad)], headers={"Content-Type": EVENTSTREAM}))
+    return bytes(bad)
+
+
+def test_corrupt_frame_ends_in_an_error(gw: Any, vendor: FakeBedrock) -> None:
+    # A frame apart (delay): the stream is under way when the corrupt one comes.
+    vendor.push(Reply(events=[*_frames("fine"), _corrupt()], delay=0.05, headers={"Content-Type": EVENTSTREAM}))
     chunks, _ = raw_stream(gw, {"messages": [{"role": "user", "content": "go"}]})
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")) == "fine"
     assert "error" in chunks[-1] and "corrupt" in chunks[-1]["error"]["message"]
 
 
+def test_corrupt_first_read_is_a_retryable_502(gw: Any, vendor: FakeBedrock) -> None:
+    """All in the first read: the frames cannot be trusted and the client has nothing yet, so
+    the call fails as a broken stream before its first byte does (retryable, for a fallback)."""
+    vendor.push(Reply(events=[b"".join([*_frames("fine"), _corrupt()])],  # one write
+                      headers={"Content-Type": EVENTSTREAM}))
+    with pytest.raises(openai.APIStatusError) as caught:
+        list(client(gw).chat.completions.create(model="claude", stream=True,
+                                                messages=[{"role": "user", "content": "go"}]))
+    assert caught.value.status_code == 502 and caught.value.body["code"] == "upstream_malformed_stream"
+
+
 def test_exception_as_first_frame_is_the_calls_error(gw: Any, vendor: FakeBedrock) -> None:
+    """A 200 stream that opens with an exception frame: the client has nothing yet, so the call
+    fails with the error's own status (a 429 the SDK's retries see), not a stream of one error."""
     vendor.push(Reply(events=[exception_frame("throttlingException", "Too many tokens, please wait.")],
                       headers={"Content-Type": EVENTSTREAM}))
+    with pytest.raises(openai.RateLimitError) as caught:
+        list(client(gw).chat.completions.create(model="claude", stream=True,
+                                                messages=[{"role": "user", "content": "go"}]))
+    assert caught.value.status_code == 429
+    assert caught.value.body["message"] == "bedrock: Too many tokens, please wait."
+
+
+def test_exception_after_output_stays_in_the_stream(gw: Any, vendor: FakeBedrock) -> None:
+    vendor.push(Reply(events=[*_frames("fine")[:3], exception_frame("throttlingException", "Slow down.")],
+                      headers={"Content-Type": EVENTSTREAM}))
     chunks, _ = raw_stream(gw, {"messages": [{"role": "user", "content": "go"}]})
-    assert chunks[-1]["error"]["message"] == "bedrock: Too many tokens, please wait."
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")) == "fine"
+    assert chunks[-1]["error"]["message"] == "bedrock: Slow down."
 
 
 def test_empty_stream_is_a_502_before_any_byte(gw: Any, vendor: FakeBedrock) -> None:
