@@ -887,8 +887,8 @@ class ChatStream:
                  parser: StreamParser, first: bytes = b"", request: ChatRequest | None = None) -> None:
         self.gateway = gateway
         self._request = request  # what a stream cut short is charged for (relayport.interrupted)
-        # The last two reads (what that estimate samples: the last may hold only the finish).
-        self._earlier = self._sample = b""
+        # The last read (what that estimate samples; one, as a store per read is what it costs).
+        self._sample = b""
         self.deployment = dep
         self._cm = cm
         self._resp = resp
@@ -999,7 +999,7 @@ class ChatStream:
                 if self._ttfb is None:
                     self._ttfb = time.perf_counter() - self._started
                 while chunk:
-                    self._earlier, self._sample = self._sample, chunk
+                    self._sample = chunk
                     events: Any = split(chunk)  # event objects, or bytes for feed_sse
                     if events:
                         batch = self._parse(events)
@@ -1049,7 +1049,7 @@ class ChatStream:
         usage = self.usage
         if err is not None:
             usage = self.gateway.cut_short_usage(usage, self._request, self._resp.content.total_bytes,
-                                                 self._earlier + self._sample)
+                                                 self._sample)
         self.gateway.record(self.deployment, err.status if err else self._resp.status, usage,
                             self._started, err, ttfb=self._ttfb, stream=True)
         # Closing (not releasing) when the parser did not finish drops the connection so an

@@ -9,7 +9,7 @@ at a stream's start), the output from what was read of the vendor.
 
 Counting the output exactly would mean decoding every event of a passed-through stream, which
 the gateway otherwise forwards undecoded; instead the stream's byte count (aiohttp's) is taken
-with its last whole read or two as a sample, and the sample's share of generated text is scaled to it:
+with its last read as a sample, and the sample's share of generated text is scaled to it:
 characters / CHARS_PER_TOKEN, or one token per piece of text when that is more (scripts such as
 Chinese run near a token per character). The sample is read for JSON string fields that carry
 generated text, whatever the framing (SSE, JSON lines, AWS event-stream frames).
@@ -51,7 +51,7 @@ def generated(sample: bytes) -> tuple[int, int]:
 
 
 def output_tokens(received: int, sample: bytes) -> int:
-    """The estimated output tokens of `received` bytes of a stream whose last reads were `sample`."""
+    """The estimated output tokens of `received` bytes of a stream whose last read was `sample`."""
     if not received or not sample:
         return 0
     chars, pieces = generated(sample)
