@@ -192,6 +192,9 @@ def test_a_stream_that_opens_with_the_vendors_error_falls_back(relayport_gateway
         fake_openai.queue_text("from the fallback")
         stream = _client(gw).chat.completions.create(model="m", messages=MSG, stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "from the fallback"
+        deadline = time.monotonic() + 5  # a stream is recorded as it closes, after its last bytes
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert [(r.model, r.status, r.error) for r in seen] == [("m", 502, "upstream_error"), ("healthy", 200, None)]
         broken.queue_text("never sent", error_after=0)
         with pytest.raises(openai.APIStatusError) as caught:
