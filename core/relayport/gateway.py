@@ -529,7 +529,7 @@ class Gateway:
             raise
 
     def cut_short_usage(self, usage: Usage | None, body: dict[str, Any] | ChatRequest | None, received: int,
-                   sample: bytes) -> Usage | None:
+                        sample: bytes) -> Usage | None:
         """The usage to charge a stream that ended before the vendor's usage came: the
         estimate of relayport.interrupted from the request (`body`) and what was read."""
         if not self.estimate_interrupted or body is None:
