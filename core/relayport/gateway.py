@@ -880,8 +880,13 @@ def _inspect_events(complete: bytes, plan: Passthrough) -> tuple[bytes, Usage | 
     return b"\n\n".join(blocks), usage
 
 
+# What a stream may say before its first output (an error after only these is an opening error).
+_BEFORE_OUTPUT = (StreamStart, UsageUpdate)
+
+
 class ChatStream:
-    """A vendor stream being read: iterate for lists of canonical events, one list per read."""
+    """A vendor stream being read: iterate for lists of canonical events, one list per read.
+    `Gateway.open_stream` makes it and calls `open` (the first read) before handing it out."""
 
     def __init__(self, gateway: Gateway, dep: Deployment, cm: Any, resp: aiohttp.ClientResponse,
                  parser: StreamParser, first: bytes = b"", request: ChatRequest | None = None) -> None:
@@ -972,7 +977,7 @@ class ChatStream:
             for ev in batch:
                 if isinstance(ev, StreamError):
                     return ev.error
-                if not isinstance(ev, StreamStart | UsageUpdate):
+                if not isinstance(ev, _BEFORE_OUTPUT):
                     return None  # output came first: the error, if any, goes to the client in-band
         return None
 
@@ -987,8 +992,6 @@ class ChatStream:
         split = self._split
         try:
             try:
-                if self._first:
-                    self.open()  # not opened by open_stream: an opening error goes out in-band
                 head, self._head = self._head, []
                 for batch in head:
                     yield batch
