@@ -17,7 +17,7 @@ import redis
 from aiohttp import web
 
 from relayport.testing.servers import GatewayHandle, ServerThread
-from tests.accounts_helpers import PG, _pg
+from tests.accounts_helpers import pg_schema
 from tests.test_accounts_gateway import ADMIN, create
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -64,12 +64,8 @@ def upstream() -> Iterator[Upstream]:
 
 @pytest.fixture
 def pg_store() -> Iterator[str]:
-    schema = "rp_test_" + secrets.token_hex(6)
-    asyncio.run(_pg(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG}?search_path={schema}"
-    finally:
-        asyncio.run(_pg(f"DROP SCHEMA {schema} CASCADE"))
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

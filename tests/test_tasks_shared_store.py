@@ -14,7 +14,7 @@ import pytest
 
 from relayport.tasks.callbacks import SIGNATURE_HEADER, verify
 from relayport.testing.fakes import FakeOpenAI
-from tests.accounts_helpers import PG, _pg
+from tests.accounts_helpers import pg_schema
 from tests.test_media_durability import serve, wait_for
 from tests.test_media_tasks import Receiver
 
@@ -47,15 +47,8 @@ HEADERS = {"Authorization": "Bearer gw-key"}
 
 @pytest.fixture
 def pg_store() -> Iterator[str]:
-    import asyncio
-    import secrets
-
-    schema = "rp_test_" + secrets.token_hex(6)
-    asyncio.run(_pg(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG}?search_path={schema}"
-    finally:
-        asyncio.run(_pg(f"DROP SCHEMA {schema} CASCADE"))
+    with pg_schema() as url:
+        yield url
 
 
 def test_two_gateways_poll_a_task_once_per_interval_and_call_back_once(tmp_path: Path, pg_store: str) -> None:
