@@ -23,8 +23,7 @@ import orjson
 
 from relayport import upstream
 from relayport.accounts.prices import MediaUnits
-from relayport.gateway import CLIENT_GONE
-from relayport.model.errors import GatewayError
+from relayport.model.errors import CLIENT_GONE, GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_headers
 from relayport.model.usage import Usage
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, SSEEvent
