@@ -195,12 +195,69 @@ def test_a_stream_that_opens_with_the_vendors_error_falls_back(relayport_gateway
         deadline = time.monotonic() + 5  # a stream is recorded as it closes, after its last bytes
         while len(seen) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert [(r.model, r.status, r.error) for r in seen] == [("m", 502, "upstream_error"), ("healthy", 200, None)]
+        assert [(r.model, r.status, r.error) for r in seen] == [("m", 502, "server_error"), ("healthy", 200, None)]
         broken.queue_text("never sent", error_after=0)
         with pytest.raises(openai.APIStatusError) as caught:
             list(_client(gw).chat.completions.create(model="solo", messages=MSG, stream=True))
         assert caught.value.status_code == 502
         assert caught.value.body["message"] == "The vendor's stream failed: The server had an error while " \
                                                "processing your request."
+    finally:
+        broken.stop()
+
+
+@pytest.mark.parametrize("opening", [
+    # OpenAI's in-band error chunk as the first event.
+    [],
+    # OpenRouter: a keep-alive comment first, in the same read as its error (the upstream's
+    # status as `code`). A comment read alone is relayed at once (it keeps proxies from timing
+    # out), and an error after it is in-band.
+    [b": OPENROUTER PROCESSING\n\n"],
+])
+def test_a_passed_through_stream_that_opens_with_the_vendors_error_falls_back(
+        relayport_gateway, fake_openai, opening):
+    """The same on the passthrough path (an OpenAI client, an OpenAI-compatible vendor, the
+    bytes relayed as they come): a 200 whose first event with data is the vendor's error is a
+    failed attempt with that error's status, so the fallback answers; alone, the client gets
+    the status and the vendor's message in an error envelope."""
+    from relayport.calls import CallRecord
+    from relayport.server.keys import GATEWAY
+    from relayport.testing.fakes import FakeOpenAI, Reply
+
+    code, event = (502, b'data: {"error":{"message":"The server had an error while processing your request.",'
+                   b'"type":"server_error","param":null,"code":null}}\n\n')
+    if opening:
+        code, event = 429, b'data: {"error":{"code":429,"message":"Provider returned error"}}\n\n'
+    broken = FakeOpenAI()
+    broken.start()
+    try:
+        direct = {"provider": "openai", "base_url": broken.base_url, "api_key": broken.api_key}
+        gw = relayport_gateway({
+            "models": [{"name": "m", **direct}, {"name": "solo", **direct},
+                       {"name": "healthy", "provider": "openai", "base_url": fake_openai.base_url,
+                        "api_key": fake_openai.api_key}],
+            "router": {"fallbacks": {"m": ["healthy"]}}}, env={})
+        seen: list[CallRecord] = []
+        gw.server.app[GATEWAY].observers.append(seen.append)
+        broken.push(Reply.sse([b"".join([*opening, event])]))
+        fake_openai.queue_text("from the fallback")
+        stream = _client(gw).chat.completions.create(model="m", messages=MSG, stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "from the fallback"
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [(r.model, r.status) for r in seen] == [("m", code), ("healthy", 200)]
+        broken.push(Reply.sse([b"".join([*opening, event])]))
+        r = httpx.post(gw.openai_base_url + "/chat/completions", headers={"Authorization": "Bearer unused"},
+                       json={"model": "solo", "messages": MSG, "stream": True}, timeout=10)
+        assert r.status_code == code and r.headers["content-type"].startswith("application/json")
+        message = r.json()["error"]["message"]
+        assert message.startswith("The vendor's stream failed: ") and ("server had an error" in message
+                                                                       or "Provider returned error" in message)
+        # Output first, then the error: the client has bytes already, so the error stays in-band.
+        broken.queue_text("partial words here", error_after=2)
+        r = httpx.post(gw.openai_base_url + "/chat/completions", headers={"Authorization": "Bearer unused"},
+                       json={"model": "solo", "messages": MSG, "stream": True}, timeout=10)
+        assert r.status_code == 200 and b'"error"' in r.content and b"server had an error" in r.content
     finally:
         broken.stop()

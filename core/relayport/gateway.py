@@ -24,7 +24,7 @@ from relayport.accounts.prices import MediaUnits
 from relayport.calls import CallMeter, CallRecord, Observer, caller_id
 from relayport.logs import request_id
 from relayport.model.chat import ChatRequest, ChatResponse
-from relayport.model.errors import GatewayError
+from relayport.model.errors import CLIENT_GONE, GatewayError
 from relayport.model.http import UpstreamRequest, UpstreamResponse, adjustment_headers
 from relayport.model.stream import StreamError, StreamEvent, StreamStart, UsageUpdate
 from relayport.model.usage import Usage
@@ -33,7 +33,7 @@ from relayport.provider import OPENAI_CHAT, Deployment, Passthrough, StreamParse
 from relayport.routing import Health, Route, Router, sticky_key
 from relayport.token_estimate import body_input_tokens, input_tokens
 from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
-from relayport.vendor_errors import RETRYABLE_STATUSES
+from relayport.vendor_errors import RETRYABLE_STATUSES, stream_failure
 from relayport.wire import newapi_usage
 from relayport.wire.eventstream import RawChunks
 from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
@@ -435,6 +435,11 @@ class Gateway:
                 # The vendor's first frame was its error (Bedrock's exception frames): a failed
                 # attempt with the error's own status, as any failure before the first byte.
                 raise content.failure
+            if b'"error"' in chunk and (opening := _opening_failure(chunk)) is not None:
+                # A 200 whose first event is the vendor's error: no output yet, so a failed
+                # attempt as well (another deployment may answer), not an error event in-band.
+                resp.close()
+                raise opening
             ttfb = time.perf_counter() - started
             # Only now does the client get a byte: a vendor that failed before its first whole
             # event (reset, stall, garbage) was an attempt that failed, and the call goes on.
@@ -656,8 +661,20 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
     return data
 
 
-# A call whose client left before its answer ended (nginx's 499): so in the usage log and /metrics.
-CLIENT_GONE = GatewayError(499, "The client went away before the answer ended.", code="client_closed_request")
+def _opening_failure(data: bytes) -> GatewayError | None:
+    """The vendor's error when the first event with data in `data` (a stream's first read) is
+    one (`relayport.vendor_errors.stream_failure`); comments and keep-alives before it are
+    passed over (OpenRouter's `: OPENROUTER PROCESSING`)."""
+    for event in data.replace(b"\r\n", b"\n").split(b"\n\n"):
+        lines = [line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")]
+        if not lines:
+            continue
+        try:
+            obj = orjson.loads(b"\n".join(lines))
+        except orjson.JSONDecodeError:
+            return None  # not JSON (a broken event is the stream's own check)
+        return stream_failure(obj) if isinstance(obj, dict) else None
+    return None
 
 
 def _malformed(dep: Deployment) -> GatewayError:
@@ -971,7 +988,7 @@ class ChatStream:
             if batch:
                 self._note(batch)
                 self._head.append(batch)
-            if self._parser.done or (batch and isinstance(batch[-1], StreamError)):
+            if self._last(batch):
                 break
         for batch in self._head:
             for ev in batch:
@@ -995,7 +1012,7 @@ class ChatStream:
                 head, self._head = self._head, []
                 for batch in head:
                     yield batch
-                if parser.done or (head and isinstance(head[-1][-1], StreamError)):
+                if parser.done or (head and self._last(head[-1])):
                     return
                 content = self._resp.content
                 chunk = await content.readany()
@@ -1009,7 +1026,7 @@ class ChatStream:
                         if batch:
                             self._note(batch)
                             yield batch
-                        if parser.done or (batch and isinstance(batch[-1], StreamError)):
+                        if self._last(batch):
                             return
                     chunk = await content.readany()
                 self._ended = True
@@ -1031,6 +1048,11 @@ class ChatStream:
                 yield [StreamError(self._error)]
         finally:
             await self.aclose()
+
+    def _last(self, batch: list[StreamEvent]) -> bool:
+        """Whether nothing is read after `batch`: the vendor said the stream is complete, or the
+        batch ends in an error (a stream error is the last thing a client gets)."""
+        return self._parser.done or (bool(batch) and isinstance(batch[-1], StreamError))
 
     def _note(self, batch: list[StreamEvent]) -> None:
         for ev in batch:

@@ -23,6 +23,7 @@ from relayport.model.http import UpstreamRequest, UpstreamResponse
 from relayport.model.stream import Finish, ReasoningDelta, StreamError, StreamEvent, TextDelta
 from relayport.model.usage import Usage
 from relayport.provider import Deployment, Passthrough
+from relayport.vendor_errors import stream_failure
 from relayport.wire import openai_chat
 from relayport.wire.runs import FieldRuns
 from relayport.wire.sse import DONE, SSEEvent, payloads
@@ -562,10 +563,8 @@ class OpenAIStreamParser:
             raise GatewayError(502, "The vendor sent a stream event that is not JSON.") from None
         if not isinstance(obj, dict):
             return []
-        # An error chunk may carry a closing choice too (OpenRouter: `finish_reason: "error"`).
-        if "error" in obj and (not obj.get("choices") or obj["error"]):
-            message, _, code, _ = _error_fields(obj["error"])
-            raise GatewayError(502, f"The vendor's stream failed: {message}", code=code)
+        if "error" in obj and (failure := stream_failure(obj)) is not None:
+            raise failure
         if self._normalizer is not None:
             self._normalizer.fix(obj, True)
         if self._patch and isinstance(obj.get("usage"), dict):
@@ -608,10 +607,3 @@ class OpenAIStreamParser:
         if not self._done and not self._finished:
             raise GatewayError(502, "The vendor closed the stream before it finished.")
         return self._flush_think()
-
-
-def _error_fields(err: Any) -> tuple[str, str | None, str | None, str | None]:
-    from relayport.vendor_errors import error_message
-
-    message, kind, code, param = error_message({"error": err})
-    return message or "unknown error", kind, code, param

@@ -79,6 +79,32 @@ def error_message(obj: Any) -> tuple[str | None, str | None, str | None, str | N
     return (str(message) if message else None), None, (None if code is None else str(code)), None
 
 
+# A stream's error event names no HTTP status; these words in it do (else 502: the vendor failed).
+_STREAM_ERROR_STATUS = {"rate_limit_error": 429, "rate_limit_exceeded": 429, "overloaded_error": 529,
+                        "RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503}
+
+
+def stream_failure(obj: dict[str, Any]) -> GatewayError | None:
+    """The error a stream event (a decoded `data:` object) reports, or None when it is not one:
+    OpenAI's and Google's `{"error": {...}}` (with a choice it closes, too: OpenRouter's
+    `finish_reason: "error"`), Anthropic's `{"type": "error", "error": {...}}` and the Responses
+    API's `{"type": "error", "message": ...}`. Its status is the error's own numeric code when it
+    has one (Google's, OpenRouter's), else what its words mean, else 502."""
+    err = obj.get("error")
+    if not err and obj.get("type") != "error":
+        return None
+    message, kind, code, param = error_message(obj)
+    raw = err.get("code") if isinstance(err, dict) else None
+    if isinstance(raw, int) and not isinstance(raw, bool) and 400 <= raw <= 599:
+        status = raw
+    else:
+        status = _STREAM_ERROR_STATUS.get(kind or "") or _STREAM_ERROR_STATUS.get(code or "") or 502
+    return GatewayError(status, f"The vendor's stream failed: {message or 'unknown error'}",
+                        type=kind if kind and kind.islower() else None,
+                        code=code or (kind if kind and not kind.islower() else None), param=param,
+                        retryable=status in RETRYABLE_STATUSES)
+
+
 def map_error(response: UpstreamResponse, vendor: str) -> GatewayError:
     """The vendor's status with its message normalised into the gateway's error."""
     message, kind, code, param = error_message(_as_json(response.body))

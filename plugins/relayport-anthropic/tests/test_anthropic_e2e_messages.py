@@ -293,6 +293,19 @@ def test_passthrough_error_event_mid_stream(anthropic_client: Any, fake_anthropi
     assert info.value.body["error"]["type"] == "overloaded_error"
 
 
+def test_passthrough_error_event_before_any_output(anthropic_client: Any, fake_anthropic: FakeAnthropic) -> None:
+    """An `error` event as the stream's first event (HTTP 200, nothing generated): the call
+    fails with the error's status before the client's first byte (Anthropic's SDKs retry 529),
+    not a 200 stream holding it."""
+    fake_anthropic.queue_turn([{"type": "text", "text": "never sent"}], error_after=0)
+    with pytest.raises(anthropic.InternalServerError) as info, anthropic_client.messages.stream(
+            model="claude-test", max_tokens=10, messages=[{"role": "user", "content": "x"}]) as s:
+        for _ in s:
+            pass
+    assert info.value.status_code == 529 and info.value.body["error"]["type"] == "overloaded_error"
+    assert "Overloaded" in info.value.body["error"]["message"]
+
+
 def test_passthrough_count_tokens(anthropic_client: Any, fake_anthropic: FakeAnthropic) -> None:
     result = anthropic_client.messages.count_tokens(model="claude-test", system="s", tools=TOOLS,
                                                     messages=[{"role": "user", "content": "how many?"}])
