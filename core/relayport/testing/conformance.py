@@ -72,6 +72,12 @@ class VendorFake(Protocol):
         """The vendor's own error envelope with this status and message."""
 
 
+def needs(capability: str) -> pytest.MarkDecorator:
+    """A check that applies only to providers declaring `capability` in their ProviderSpec:
+    not collected for the others (deselected, not skipped: it is not theirs to pass)."""
+    return pytest.mark.relayport_needs(capability)
+
+
 class ProviderConformance:
     provider: str
     entry_point: str
@@ -189,10 +195,11 @@ class ProviderConformance:
         except TypeError as exc:  # **kwargs passed on to something that does not take them
             pytest.skip(f"{type(vendor).__name__}.queue_text cannot script {sorted(kwargs)}: {exc}")
 
-    def _needs(self, capability: str) -> None:
-        spec = self._plugins().provider(self.provider).spec
-        if capability not in spec.capabilities:
-            pytest.skip(f"the provider does not declare {capability!r}")
+    def declares(self, capability: str) -> bool:
+        """Whether the provider under test declares `capability` (the checks marked `needs` it
+        are collected only then: relayport.testing.plugin)."""
+        entry = self._plugins().provider(self.provider)
+        return entry is None or capability in entry.spec.capabilities  # None: test_loads_... fails
 
     def _stream(self, gateway: GatewayHandle, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes]:
         """The chunks of a streamed call (validated against OpenAI's schema) and the raw bytes;
@@ -248,10 +255,10 @@ class ProviderConformance:
         for name, value in (("top_p", "0.4375"), ("temperature", "0.3125"), ("max_tokens", "321")):
             assert value in sent or name in announced, f"{name} neither reached the vendor nor was announced"
 
+    @needs("thinking")
     def test_reasoning_reaches_the_client(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
         """A thinking model's reasoning comes back as `reasoning_content`, whole and in order,
         apart from the answer."""
-        self._needs("thinking")
         thought = "first I weigh the options, then I pick one"
         self._script(vendor, "the answer", reasoning=thought)
         completion = self.client(gateway).chat.completions.create(
@@ -266,10 +273,10 @@ class ProviderConformance:
         assert "".join(d.get("reasoning_content") or "" for d in deltas) == thought
         assert "".join(d.get("content") or "" for d in deltas) == "the answer"
 
+    @needs("tools")
     def test_tool_call_round_trip(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
         """A tool call comes back with its name and arguments, and the tool's result goes
         back to the vendor on the next turn."""
-        self._needs("tools")
         call = {"id": "call_conf_1", "type": "function",
                 "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}}
         tools = [{"type": "function", "function": {
@@ -317,9 +324,9 @@ class ProviderConformance:
         assert chunks[-1]["choices"] == [] and usage is not None
         assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
 
+    @needs("vision")
     def test_image_input_reaches_the_vendor(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
         """An image part reaches a vision model's vendor (inline data, in the vendor's form)."""
-        self._needs("vision")
         import base64
 
         png = base64.b64encode(_TINY_PNG).decode()
@@ -379,10 +386,10 @@ class ProviderConformance:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream"), r.text
         return openapi.validate_response_stream(r.content)
 
+    @needs("tools")
     def test_responses_function_call(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
         """A function call comes back through `/v1/responses` as a `function_call` item, with
         its arguments whole in the Response and, streamed, in the argument deltas."""
-        self._needs("tools")
         call = {"id": "call_conformance_1", "type": "function",
                 "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}}
         tools = [{"type": "function", "name": "get_weather", "description": "Weather",
@@ -404,10 +411,10 @@ class ProviderConformance:
         final = [o for o in events[-1]["response"]["output"] if o["type"] == "function_call"]
         assert events[-1]["type"] == "response.completed" and final[0]["name"] == "get_weather"
 
+    @needs("thinking")
     def test_responses_reasoning(self, vendor: VendorFake, gateway: GatewayHandle) -> None:
         """A thinking model's reasoning comes back through `/v1/responses` as a `reasoning`
         item before the message, whole, streamed and not."""
-        self._needs("thinking")
         thought = "First the facts, then the answer."
         body = {"model": "conformance-reasoning", "input": "think", "reasoning": {"effort": "low", "summary": "auto"}}
         self._script(vendor, "the answer", reasoning=thought)

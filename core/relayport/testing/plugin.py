@@ -22,6 +22,8 @@ _ASYNCIO_DEFAULTS = {"asyncio_default_fixture_loop_scope": "function"}
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "relayport_needs(capability): a conformance check for providers "
+                                       "declaring that capability (relayport.testing.conformance.needs)")
     cache = getattr(config, "_inicache", None)
     if not isinstance(cache, dict):
         return  # a pytest that keeps ini values elsewhere: the warning stays, nothing breaks
@@ -32,6 +34,29 @@ def pytest_configure(config: pytest.Config) -> None:
             continue
         if unset:
             cache[name] = value
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the conformance checks a provider's capabilities rule out (`needs`): a check of
+    image input does not apply to a text-only vendor, so it is not collected as a skip."""
+    from relayport.testing.conformance import ProviderConformance
+
+    declared: dict[tuple[type, str], bool] = {}
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        mark = item.get_closest_marker("relayport_needs")
+        cls = getattr(item, "cls", None)
+        if mark is None or cls is None or not issubclass(cls, ProviderConformance):
+            keep.append(item)
+            continue
+        capability = mark.args[0]
+        if (cls, capability) not in declared:
+            declared[cls, capability] = cls().declares(capability)
+        (keep if declared[cls, capability] else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @contextmanager
