@@ -169,9 +169,14 @@ def test_config_prices_override_the_defaults() -> None:
 def test_a_sheet_in_another_currency_needs_a_rate(caplog: pytest.LogCaptureFixture) -> None:
     specs = {"cn": _Spec(_sheet(currency="CNY", models={"cm-1": {"input": 2, "output": 8, "cached_input": 0.5}}))}
     with caplog.at_level(logging.WARNING, "relayport.accounts"):
-        table = price_table([], specs, BillingConfig(currency="USD"))
+        table = price_table([_Model("m", "cn", "cm-1")], specs, BillingConfig(currency="USD"))
     assert table.get("m", "cn", "cm-1") is None  # never charged as if CNY were USD
     assert "rates.CNY" in caplog.text
+    # Installed, but no configured model goes to it: nothing to warn about.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "relayport.accounts"):
+        price_table([_Model("m", "other", "x")], specs, BillingConfig(currency="USD"))
+    assert "rates.CNY" not in caplog.text
     rated = price_table([], specs, BillingConfig(currency="USD", rates={"CNY": 0.14}))
     assert rated.get("m", "cn", "cm-1") == Price(input=to_units("0.28"), output=to_units("1.12"),
                                                  cached_input=to_units("0.07"))

@@ -163,6 +163,7 @@ def price_table(models: list[Any], providers: Any = None, billing: Any = None) -
     rates = {c: Decimal(str(r)) for c, r in (billing.rates if billing is not None else {}).items()}
     rates[currency] = Decimal(1)
     shipped: dict[str, Prices] = {}
+    used = {m.provider for m in models}
     for name, spec in providers.items():
         sheet = getattr(spec, "prices", None)
         if sheet is None:
@@ -176,9 +177,12 @@ def price_table(models: list[Any], providers: Any = None, billing: Any = None) -
         if loaded.currency in rates:
             shipped[name] = loaded
         else:
-            log.warning("the prices %s ships are in %s: unused (calls without a configured price cost "
-                        "unknown) until [billing] rates.%s converts them to %s",
-                        name, loaded.currency, loaded.currency, currency)
+            # A warning only when a configured model goes to that vendor: an installed plugin
+            # nobody routes to (every plugin, on the embedded defaults) costs nothing unknown.
+            log.log(logging.WARNING if name in used else logging.DEBUG,
+                    "the prices %s ships are in %s: unused (calls without a configured price cost "
+                    "unknown) until [billing] rates.%s converts them to %s",
+                    name, loaded.currency, loaded.currency, currency)
     del rates[currency]
     return PriceTable(configured, shipped, rates)
 
