@@ -115,3 +115,29 @@ def test_messages_client_reaches_a_responses_only_model(gw, fake_openai) -> None
     with client.messages.stream(model="codex-test", max_tokens=100,
                                 messages=[{"role": "user", "content": "streamed hi"}]) as s:
         assert s.get_final_text() == "echo: streamed hi"
+
+
+@pytest.mark.parametrize(("events", "status", "message"), [
+    # The Response fails before any output, with its error's code.
+    ([{"type": "response.failed", "response": {"id": "resp_1", "status": "failed", "error": {
+        "code": "rate_limit_exceeded", "message": "Rate limit reached for gpt-5-codex."}}}],
+     429, "Rate limit reached for gpt-5-codex."),
+    # A bare `error` event (the Responses API's own), with a code that names no status.
+    ([{"type": "error", "code": "server_error", "message": "The server had an error.", "param": None}],
+     502, "The server had an error."),
+])
+def test_a_responses_stream_that_fails_before_any_output(client, fake_openai, events, status, message) -> None:
+    """The vendor's Response fails after `response.created` but before any text, in the first
+    read: the chat client gets the error's status before its stream starts, in OpenAI's
+    envelope, as for any error an attempt ends with (a fallback would answer instead)."""
+    from relayport.testing.fakes import Reply
+
+    created = {"type": "response.created", "response": {"id": "resp_1", "object": "response", "created_at": 1,
+                                                        "model": "gpt-5-codex", "status": "in_progress",
+                                                        "output": [], "error": None}}
+    fake_openai.push(Reply.sse([b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in [created, *events])]))
+    with pytest.raises(openai.APIStatusError) as caught:
+        list(client.chat.completions.create(model="codex-test", messages=[{"role": "user", "content": "hi"}],
+                                            stream=True))
+    assert caught.value.status_code == status
+    assert caught.value.body["message"] == f"The vendor's stream failed: {message}"

@@ -42,6 +42,7 @@ from relayport.model.stream import (
     UsageUpdate,
 )
 from relayport.provider import Deployment
+from relayport.vendor_errors import stream_failure
 from relayport.wire.openai_chat import file_fields
 from relayport.wire.openai_responses import decode_usage
 from relayport.wire.sse import SSEEvent, payloads
@@ -262,9 +263,9 @@ class ResponsesStreamParser:
             return out
         if kind in ("response.failed", "error"):
             self._done = True
-            err = (ev.get("response") or {}).get("error") or ev
-            raise GatewayError(502, f"The vendor's stream failed: {err.get('message', 'unknown error')}",
-                               code=err.get("code"))
+            failed = (ev.get("response") or {}).get("error")
+            raise (stream_failure({"error": failed} if isinstance(failed, dict) else ev)
+                   or GatewayError(502, "The vendor's stream failed: unknown error"))
         return []
 
     def close(self) -> list[StreamEvent]:
