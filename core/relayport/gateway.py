@@ -36,7 +36,7 @@ from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.vendor_errors import RETRYABLE_STATUSES, stream_failure
 from relayport.wire import newapi_usage
 from relayport.wire.eventstream import RawChunks
-from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
+from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data, payloads
 from relayport.wire.transcode import Transcoded
 
 log = logging.getLogger("relayport.calls")
@@ -665,12 +665,13 @@ def _opening_failure(data: bytes) -> GatewayError | None:
     """The vendor's error when the first event with data in `data` (a stream's first read) is
     one (`relayport.vendor_errors.stream_failure`); comments and keep-alives before it are
     passed over (OpenRouter's `: OPENROUTER PROCESSING`)."""
-    for event in data.replace(b"\r\n", b"\n").split(b"\n\n"):
-        lines = [line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")]
-        if not lines:
-            continue
+    text = data.replace(b"\r\n", b"\n")
+    end = text.rfind(b"\n\n")
+    for payload in payloads(text[:end + 2]) if end >= 0 else ():
+        if not payload:
+            continue  # an event without data (`event:` alone)
         try:
-            obj = orjson.loads(b"\n".join(lines))
+            obj = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return None  # not JSON (a broken event is the stream's own check)
         return stream_failure(obj) if isinstance(obj, dict) else None
