@@ -79,6 +79,14 @@ def error_message(obj: Any) -> tuple[str | None, str | None, str | None, str | N
     return (str(message) if message else None), None, (None if code is None else str(code)), None
 
 
+def _type_and_code(kind: str | None, code: str | None) -> tuple[str | None, str | None]:
+    """A vendor error's `type` and `code` for the gateway's error: OpenAI-style (lowercase)
+    types are kept; vendors' own words (e.g. RESOURCE_EXHAUSTED) go to `code` when it has none."""
+    if kind and kind.islower():
+        return kind, code or None
+    return None, code or kind or None
+
+
 # A stream's error event names no HTTP status; these words in it do (else 502: the vendor failed).
 _STREAM_ERROR_STATUS = {"rate_limit_error": 429, "rate_limit_exceeded": 429, "overloaded_error": 529,
                         "RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503}
@@ -99,10 +107,9 @@ def stream_failure(obj: dict[str, Any]) -> GatewayError | None:
         status = raw
     else:
         status = _STREAM_ERROR_STATUS.get(kind or "") or _STREAM_ERROR_STATUS.get(code or "") or 502
-    return GatewayError(status, f"The vendor's stream failed: {message or 'unknown error'}",
-                        type=kind if kind and kind.islower() else None,
-                        code=code or (kind if kind and not kind.islower() else None), param=param,
-                        retryable=status in RETRYABLE_STATUSES)
+    type_, code = _type_and_code(kind, code)
+    return GatewayError(status, f"The vendor's stream failed: {message or 'unknown error'}", type=type_,
+                        code=code, param=param, retryable=status in RETRYABLE_STATUSES)
 
 
 def map_error(response: UpstreamResponse, vendor: str) -> GatewayError:
@@ -116,12 +123,12 @@ def map_error(response: UpstreamResponse, vendor: str) -> GatewayError:
     should_retry = response.headers.get("x-should-retry")
     if should_retry in ("true", "false"):
         retryable = should_retry == "true"
+    type_, code = _type_and_code(kind, code)
     return GatewayError(
         status,
         f"{vendor}: {message}",
-        # Keep OpenAI-style types; vendors' own words (e.g. RESOURCE_EXHAUSTED) go to `code`.
-        type=kind if kind and kind.islower() else None,
-        code=code or (kind if kind and not kind.islower() else None),
+        type=type_,
+        code=code,
         param=param,
         retryable=retryable,
         retry_after=retry_after(response.headers),
