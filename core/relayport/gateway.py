@@ -36,7 +36,7 @@ from relayport.urlguard import FetchPolicy, fetch, new_fetch_session
 from relayport.vendor_errors import RETRYABLE_STATUSES, stream_failure
 from relayport.wire import newapi_usage
 from relayport.wire.eventstream import RawChunks
-from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data, payloads
+from relayport.wire.sse import DONE, LineDecoder, SSEDecoder, encode_data
 from relayport.wire.transcode import Transcoded
 
 log = logging.getLogger("relayport.calls")
@@ -435,7 +435,7 @@ class Gateway:
                 # The vendor's first frame was its error (Bedrock's exception frames): a failed
                 # attempt with the error's own status, as any failure before the first byte.
                 raise content.failure
-            if b'"error"' in chunk and (opening := _opening_failure(chunk)) is not None:
+            if (opening := _opening_failure(chunk)) is not None:
                 # A 200 whose first event is the vendor's error: no output yet, so a failed
                 # attempt as well (another deployment may answer), not an error event in-band.
                 resp.close()
@@ -662,20 +662,21 @@ async def _first_events(dep: Deployment, content: aiohttp.StreamReader, end: byt
 
 
 def _opening_failure(data: bytes) -> GatewayError | None:
-    """The vendor's error when the first event with data in `data` (a stream's first read) is
-    one (`relayport.vendor_errors.stream_failure`); comments and keep-alives before it are
-    passed over (OpenRouter's `: OPENROUTER PROCESSING`)."""
-    text = data.replace(b"\r\n", b"\n")
-    end = text.rfind(b"\n\n")
-    for payload in payloads(text[:end + 2]) if end >= 0 else ():
-        if not payload:
-            continue  # an event without data (`event:` alone)
-        try:
-            obj = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return None  # not JSON (a broken event is the stream's own check)
-        return stream_failure(obj) if isinstance(obj, dict) else None
-    return None
+    """The vendor's error when the first data line in `data` (a stream's first read) is one
+    (`relayport.vendor_errors.stream_failure`); comments, keep-alives and `event:` lines before
+    it are passed over (OpenRouter's `: OPENROUTER PROCESSING`, Anthropic's `event: error`).
+    Vendors send an event's JSON on one line. Only that line is searched: this runs on every
+    passed-through stream, and a first read can hold a whole answer (tens of KB: a search for
+    `"error"` over all of it cost ~9% of a streamed call's instructions)."""
+    start = 0 if data.startswith(b"data:") else data.find(b"data:")
+    end = data.find(b"\n", start)
+    if start < 0 or data.find(b'"error"', start, end) < 0:
+        return None
+    try:
+        obj = orjson.loads(data[start + 5:end])
+    except orjson.JSONDecodeError:
+        return None  # not JSON (a broken event is the stream's own check)
+    return stream_failure(obj) if isinstance(obj, dict) else None
 
 
 def _malformed(dep: Deployment) -> GatewayError:
